@@ -1,0 +1,30 @@
+// Package linux holds the few syscall helpers that several packages need:
+// retrying on EINTR, and errors that say which operation failed on what.
+package linux
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+// IgnoringEINTR calls fn until it returns anything but EINTR. Go's runtime
+// sends signals (SIGURG for preemption) that interrupt slow syscalls.
+func IgnoringEINTR(fn func() error) error {
+	for {
+		err := fn()
+		if !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+// IgnoringEINTRN is IgnoringEINTR for calls that also return a count.
+func IgnoringEINTRN(fn func() (int, error)) (int, error) {
+	for {
+		n, err := fn()
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+	}
+}

@@ -1,0 +1,78 @@
+// Package testenv holds what stack's tests need from the machine they run
+// on: root, and a busybox root filesystem. In CI (CI is set) a missing
+// requirement fails the test instead of skipping it, so that no test
+// silently stops running there.
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stack-containers/stack/internal/busybox"
+)
+
+// inCI reports whether the tests run in CI, where nothing may be skipped.
+func inCI() bool { return os.Getenv("CI") != "" }
+
+func skipOrFail(t testing.TB, reason string) {
+	t.Helper()
+	if inCI() {
+		t.Fatalf("CI must run this test, but: %s", reason)
+	}
+	t.Skip(reason)
+}
+
+// RequireRoot skips the test (fails it in CI) unless it runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root: it creates namespaces, cgroups and mounts")
+	}
+}
+
+var (
+	rootfsOnce sync.Once
+	rootfsDir  string
+	rootfsErr  error
+)
+
+// BusyboxRootfs returns a busybox root filesystem shared by every test of the
+// package. Tests must not change it; stack never does (writes go to an
+// overlay layer). It is built once per test binary in a temporary directory
+// removed by Cleanup.
+func BusyboxRootfs(t testing.TB) string {
+	t.Helper()
+	rootfsOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "stack-test-rootfs-")
+		if err != nil {
+			rootfsErr = err
+			return
+		}
+		rootfsDir = filepath.Join(dir, "rootfs")
+		rootfsErr = busybox.Install(rootfsDir)
+	})
+	if rootfsErr != nil {
+		skipOrFail(t, "busybox rootfs: "+rootfsErr.Error())
+	}
+	return rootfsDir
+}
+
+// Cleanup removes the shared rootfs; call it from TestMain after m.Run.
+func Cleanup() {
+	if rootfsDir != "" {
+		os.RemoveAll(filepath.Dir(rootfsDir))
+	}
+}
+
+// NewBusyboxRootfs builds a private busybox rootfs in a t.TempDir(), for a
+// test that alters it.
+func NewBusyboxRootfs(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if err := busybox.Install(dir); err != nil {
+		skipOrFail(t, "busybox rootfs: "+err.Error())
+	}
+	return dir
+}

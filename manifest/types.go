@@ -1,0 +1,98 @@
+package manifest
+
+import (
+	"syscall"
+	"time"
+)
+
+// Stack is a loaded, validated and normalized manifest: every default is
+// filled in and every path is absolute.
+type Stack struct {
+	// Name is the stack's name: the manifest's `name`, or the manifest
+	// directory's name lower-cased with invalid characters replaced by '-'.
+	Name string
+	// File is the absolute path of the manifest the stack was loaded from.
+	File string
+	// Containers maps a container's name to its definition.
+	Containers map[string]*Container
+}
+
+// Namespace is the name of a Linux namespace as written in a manifest.
+type Namespace string
+
+// The namespaces a manifest can name.
+const (
+	NamespacePID    Namespace = "pid"
+	NamespaceMount  Namespace = "mount"
+	NamespaceUTS    Namespace = "uts"
+	NamespaceIPC    Namespace = "ipc"
+	NamespaceNet    Namespace = "net"
+	NamespaceUser   Namespace = "user"
+	NamespaceCgroup Namespace = "cgroup"
+)
+
+// Container is one normalized container definition.
+type Container struct {
+	Name string
+	// Rootfs is the absolute path of a directory or a .tar/.tar.gz/.tgz archive.
+	Rootfs string
+	// Command is the program and its arguments; never empty.
+	Command []string
+	// Env holds the environment the user asked for (no defaults added).
+	Env map[string]string
+	// Workdir is an absolute path inside the container; default "/".
+	Workdir string
+	// Hostname defaults to the container's name.
+	Hostname string
+	UID, GID uint32
+	// Namespaces are created new for the container, in canonical order
+	// (pid, mount, uts, ipc, net, user, cgroup); mount is always present.
+	Namespaces []Namespace
+	// Join maps a namespace (net, ipc or uts) to the container whose
+	// namespace is shared instead of creating one.
+	Join map[Namespace]string
+	// Memory is the memory limit in bytes; 0 means none.
+	Memory int64
+	// CPUs is the CPU quota in cores; 0 means none.
+	CPUs float64
+	// Pids is the maximum number of processes; 0 means none.
+	Pids    int64
+	Restart RestartPolicy
+	// DependsOn lists the containers started before this one, sorted.
+	DependsOn   []string
+	StopSignal  syscall.Signal
+	StopTimeout time.Duration
+	ReadOnly    bool
+	Mounts      []Mount
+}
+
+// Policy is a restart policy's name.
+type Policy string
+
+// The restart policies.
+const (
+	RestartNo        Policy = "no"
+	RestartOnFailure Policy = "on-failure"
+	RestartOnOOM     Policy = "on-oom"
+	RestartAlways    Policy = "always"
+)
+
+// RestartPolicy says when and how fast a container that ended is started again.
+type RestartPolicy struct {
+	Policy Policy
+	// MaxRetries is the number of restarts allowed; 0 means unlimited.
+	MaxRetries int
+	// Backoff is the first delay; it doubles per consecutive restart.
+	Backoff time.Duration
+	// MaxBackoff caps the delay.
+	MaxBackoff time.Duration
+}
+
+// Mount is a bind mount from the host into the container.
+type Mount struct {
+	// Source is the absolute host path.
+	Source string
+	// Target is the absolute path inside the container.
+	Target   string
+	ReadOnly bool
+}

@@ -1,0 +1,60 @@
+package runtime
+
+import (
+	"io"
+	"syscall"
+
+	"github.com/stack-containers/stack/cgroup"
+)
+
+// Spec is everything needed to start one container. The supervisor builds
+// it from a manifest.Container; runtime makes no policy decisions.
+type Spec struct {
+	// Name is the container's name, used in every error.
+	Name string
+	// Rootfs is an absolute path: a directory or a .tar/.tar.gz/.tgz archive.
+	Rootfs string
+	// Args is the command; Args[0] is resolved inside the container
+	// against PATH when it has no slash.
+	Args []string
+	// Env is KEY=VALUE; a default PATH is added when missing.
+	Env      []string
+	Workdir  string
+	Hostname string
+	UID, GID uint32
+	// Namespaces are created new: "pid", "mount", "uts", "ipc", "net",
+	// "user", "cgroup". "mount" is always among them.
+	Namespaces []string
+	// Join maps "net", "ipc" or "uts" to the pid of a running process whose
+	// namespace the container enters (/proc/PID/ns/...).
+	Join     map[string]int
+	ReadOnly bool
+	Mounts   []Mount
+	// LayerDir is a directory of the container's own under the state dir
+	// (created if needed): it holds the writable overlay layer and is
+	// removed by Cleanup.
+	LayerDir string
+	// CacheDir holds archives unpacked by content hash, shared by every
+	// container and every run.
+	CacheDir string
+	// Cgroup, when not nil, receives the user's program before it runs, so
+	// that its memory is charged there and the init's is not.
+	Cgroup cgroup.Cgroup
+	// Stdout and Stderr receive the program's output; nil means /dev/null.
+	// An *os.File is passed through as is.
+	Stdout, Stderr io.Writer
+}
+
+// Mount is a bind mount from the host into the container.
+type Mount struct {
+	Source, Target string
+	ReadOnly       bool
+}
+
+// ExitStatus says how a container's PID 1 ended.
+type ExitStatus struct {
+	// Code is the exit code, or 128+signal when Signaled.
+	Code     int
+	Signaled bool
+	Signal   syscall.Signal
+}
