@@ -1,0 +1,166 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stack-containers/stack/manifest"
+)
+
+// graph is the "starts after" relation of a stack's containers: depends_on
+// and join both order a container after the one it names.
+type graph struct {
+	// after maps a container to the containers it waits for.
+	after map[string][]string
+	// before maps a container to the containers that wait for it.
+	before map[string][]string
+}
+
+// newGraph builds the ordering of s and refuses a cycle or a name that is
+// not a container of s. manifest.Load already checks both; the supervisor
+// checks again because a cycle would otherwise hang the start.
+func newGraph(s *manifest.Stack) (*graph, error) {
+	g := &graph{after: map[string][]string{}, before: map[string][]string{}}
+	for name, c := range s.Containers {
+		deps := map[string]bool{}
+		for _, d := range c.DependsOn {
+			deps[d] = true
+		}
+		for _, d := range c.Join {
+			deps[d] = true
+		}
+		g.after[name] = nil
+		for d := range deps {
+			if _, ok := s.Containers[d]; !ok {
+				return nil, fmt.Errorf("container %q: depends on unknown container %q", name, d)
+			}
+			g.after[name] = append(g.after[name], d)
+			g.before[d] = append(g.before[d], name)
+		}
+		sort.Strings(g.after[name])
+	}
+	for _, v := range g.before {
+		sort.Strings(v)
+	}
+	if cycle := g.cycle(); cycle != nil {
+		return nil, fmt.Errorf("containers depend on each other in a cycle: %s", strings.Join(cycle, " -> "))
+	}
+	return g, nil
+}
+
+// names returns every container, sorted.
+func (g *graph) names() []string {
+	names := make([]string, 0, len(g.after))
+	for n := range g.after {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// cycle returns one dependency cycle, or nil.
+func (g *graph) cycle() []string {
+	const (
+		unseen = iota
+		onPath
+		finished
+	)
+	mark := map[string]int{}
+	var path []string
+	var visit func(n string) []string
+	visit = func(n string) []string {
+		mark[n] = onPath
+		path = append(path, n)
+		for _, d := range g.after[n] {
+			switch mark[d] {
+			case onPath:
+				i := 0
+				for path[i] != d {
+					i++
+				}
+				return append(append([]string{}, path[i:]...), d)
+			case unseen:
+				if c := visit(d); c != nil {
+					return c
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		mark[n] = finished
+		return nil
+	}
+	for _, n := range g.names() {
+		if mark[n] == unseen {
+			if c := visit(n); c != nil {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// reversed is the graph for stopping: a container stops only after every
+// container that depends on it has stopped.
+func (g *graph) reversed() *graph {
+	return &graph{after: withAllKeys(g.before, g.after), before: g.after}
+}
+
+// withAllKeys returns m with an empty entry for every key of all that m lacks.
+func withAllKeys(m, all map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(all))
+	for k := range all {
+		out[k] = m[k]
+	}
+	return out
+}
+
+// walk calls fn for every container, at most limit at a time, each one only
+// once fn has returned nil for everything it comes after; independent
+// containers run concurrently. The first error cancels ctx, no further
+// container is begun, and walk returns that error once the calls under way
+// have returned.
+func (g *graph) walk(parent context.Context, limit int, fn func(ctx context.Context, name string) error) error {
+	eg, ctx := errgroup.WithContext(parent)
+	eg.SetLimit(limit)
+	waiting := map[string]int{}
+	var ready []string
+	for _, n := range g.names() {
+		waiting[n] = len(g.after[n])
+		if waiting[n] == 0 {
+			ready = append(ready, n)
+		}
+	}
+	// finished is buffered for every container so that no call ever blocks
+	// on reporting, even after walk has stopped reading.
+	finished := make(chan string, len(waiting))
+	for left := len(waiting); left > 0; left-- {
+		for _, n := range ready {
+			eg.Go(func() error {
+				if err := fn(ctx, n); err != nil {
+					return err
+				}
+				finished <- n
+				return nil
+			})
+		}
+		ready = ready[:0]
+		select {
+		case n := <-finished:
+			for _, d := range g.before[n] {
+				if waiting[d]--; waiting[d] == 0 {
+					ready = append(ready, d)
+				}
+			}
+		case <-ctx.Done():
+			if err := eg.Wait(); err != nil {
+				return err
+			}
+			return parent.Err()
+		}
+	}
+	return eg.Wait()
+}
