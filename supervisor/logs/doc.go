@@ -1,0 +1,71 @@
+// Package logs carries what the containers of a stack write, from their
+// pipes to the log files and the terminal, and back out for `stack logs`.
+//
+// # Writing: pipe, splitter, file, output
+//
+// The supervisor makes an Aggregator for the stack (New) and, for each run
+// of a container, hands its stdout and stderr read ends to the container's
+// Log (Capture). Each stream is read by its own goroutine:
+//
+//  1. Split. Reads land in a buffer right after the pending, unfinished
+//     line; the lines they complete are taken as slices of that buffer,
+//     never copied one by one. A line of up to MaxLine (256 KiB) bytes
+//     stays whole. A longer one is cut into pieces of at most MaxLine
+//     bytes (before a UTF-8 sequence rather than through it); each piece
+//     but the last is marked partial. When the stream ends, a last line
+//     without a newline is written, marked partial too: partial means "no
+//     newline followed", so the stream is the pieces joined, with a
+//     newline after each one not partial. No byte is dropped or reordered.
+//
+//  2. Persist. The lines of one read become one batch, encoded and
+//     written to <dir>/<container>.log with one write, under the
+//     container's lock so that stdout, stderr and events land in time
+//     order (times are taken under the lock and never go back). Each
+//     record is a JSON line:
+//
+//     {"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","log":"text"}
+//
+//     stream is stdout, stderr or event; "partial":true marks a piece; a
+//     line that is not valid UTF-8 is stored as "log_base64" instead of
+//     "log", since a JSON string cannot hold it unchanged. Before a record
+//     would take the file past Config.MaxSize, the file is rotated:
+//     .log.k becomes .log.k+1 (up to Config.Keep), .log becomes .log.1.
+//
+//  3. Show. The same batch, formatted as `NAME | LINE` (names padded to
+//     the longest of the stack, colored when Config.Color), goes to one
+//     writer goroutine for the stack's output, as one chunk: lines of two
+//     containers are never mixed within a line. Supervisor events
+//     (Log.Event) are shown as `NAME * MESSAGE`: the container cannot
+//     forge one, since it controls only what follows `NAME | `.
+//
+// # A slow output costs lines of the output only
+//
+// The file write never waits for the output. Chunks wait in a queue of at
+// most Config.OutputBuffer bytes; when the output falls that far behind,
+// new lines are dropped from the output (not from the files), counted, and
+// a line `[stack] N lines not shown here ...` takes their place once there
+// is room. Blocking instead would stall the capture, fill the container's
+// pipe and block the container itself on a write: a paused terminal would
+// change how the containers run. Events are always queued.
+//
+// # Reading back: Print
+//
+// Print reads the files of the containers asked for, oldest rotated file
+// first, and merges them by time (equal times in name order) with a heap of
+// each file's next record; -n counts records back from the newest file.
+// Following, it polls for records written since, in rounds, each round
+// sorted by time. A reader knows a file by its inode: when the current file
+// has been renamed away, it reads it to its end (the writer closed it
+// before the rename) and moves to the file that came after it, so that it
+// keeps up across rotations and, since a container keeps its Log, across
+// restarts. It stops when the context ends or the caller's Stopped says
+// the stack has ended, after one more round for what was written before.
+//
+// # Ownership
+//
+// A capture goroutine ends when its stream does (EOF, or the reader being
+// closed); Log.Wait waits for those of one container, Aggregator.Close for
+// all, then drains the output and closes the files. Write errors do not
+// stop a capture, which keeps draining the pipe; they are collected and
+// returned by Wait and Close.
+package logs

@@ -1,0 +1,346 @@
+package logs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxSize = 10 << 20
+	DefaultKeep    = 3
+)
+
+// Config sets up an Aggregator.
+type Config struct {
+	// Dir holds the log files, <container>.log and its rotated
+	// predecessors <container>.log.1 (newest) to .log.<Keep>. It is
+	// created if missing.
+	Dir string
+	// Names lists every container of the stack: the names are padded to
+	// the longest and colored in turn.
+	Names []string
+	// Output receives the aggregated `NAME | LINE` stream; nil for none.
+	Output io.Writer
+	// Color colors the names in Output. The caller decides: only for a
+	// terminal, and only when NO_COLOR is unset.
+	Color bool
+	// MaxSize is the size at which a log file is rotated; 0 means
+	// DefaultMaxSize.
+	MaxSize int64
+	// Keep is how many rotated files are kept per container; 0 means
+	// DefaultKeep.
+	Keep int
+	// OutputBuffer is how many bytes may wait for a slow Output before
+	// lines are dropped from it (never from the files); 0 means
+	// DefaultOutputBuffer.
+	OutputBuffer int
+}
+
+// Aggregator writes the logs of the containers of one stack: each to its
+// file, and all of them to one output.
+type Aggregator struct {
+	out  *output // nil without Config.Output
+	logs map[string]*Log
+}
+
+// New opens (creating or appending to) the log file of every container of
+// cfg.Names and starts the writer of the aggregated output.
+func New(cfg Config) (*Aggregator, error) {
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	if cfg.Keep <= 0 {
+		cfg.Keep = DefaultKeep
+	}
+	if cfg.OutputBuffer <= 0 {
+		cfg.OutputBuffer = DefaultOutputBuffer
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create log directory: %w", err)
+	}
+	a := &Aggregator{logs: make(map[string]*Log, len(cfg.Names))}
+	f := newFormatter(cfg.Names, cfg.Names, cfg.Color)
+	for _, name := range cfg.Names {
+		if err := checkName(name); err != nil {
+			a.closeFiles()
+			return nil, err
+		}
+		if a.logs[name] != nil {
+			continue
+		}
+		l, err := openLog(cfg, f, name)
+		if err != nil {
+			a.closeFiles()
+			return nil, err
+		}
+		a.logs[name] = l
+	}
+	if cfg.Output != nil {
+		a.out = newOutput(cfg.Output, cfg.OutputBuffer)
+		for _, l := range a.logs {
+			l.out = a.out
+			l.term = a.out.buffer()
+		}
+	}
+	return a, nil
+}
+
+// checkName refuses a name that would not stay a file inside the log
+// directory.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("log of container %q: not a valid container name", name)
+	}
+	return nil
+}
+
+// Container returns the log of the named container, one of Config.Names.
+func (a *Aggregator) Container(name string) (*Log, error) {
+	l := a.logs[name]
+	if l == nil {
+		return nil, fmt.Errorf("log of container %q: not a container of the stack", name)
+	}
+	return l, nil
+}
+
+// Close waits until every captured stream has ended, writes out what is
+// queued for the output, and closes the files. It returns every error met
+// on the way. To end captures early, close their readers first.
+func (a *Aggregator) Close() error {
+	var errs []error
+	for _, l := range a.logs {
+		errs = append(errs, l.Wait())
+	}
+	if a.out != nil {
+		errs = append(errs, a.out.close())
+	}
+	errs = append(errs, a.closeFiles())
+	return errors.Join(errs...)
+}
+
+func (a *Aggregator) closeFiles() error {
+	var errs []error
+	for _, l := range a.logs {
+		errs = append(errs, l.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Log is the log of one container. It lasts for the whole stack: across
+// restarts, each run's streams are captured into the same Log.
+type Log struct {
+	name        string
+	path        string
+	maxSize     int64
+	keep        int
+	fmt         formatter
+	linePrefix  []byte
+	eventPrefix []byte
+	out         *output // nil without output
+
+	captures sync.WaitGroup
+
+	// mu orders the records of the container's streams and events: the
+	// time of a batch is taken under it, so each file's records are in
+	// time order, which the merge of `stack logs` relies on.
+	mu    sync.Mutex
+	file  *os.File
+	size  int64
+	last  time.Time // of the last record; time never goes back in a file
+	batch []byte    // records not yet written to file
+	term  *[]byte   // formatted lines not yet handed to out
+	lines int       // lines in term
+	errs  []error   // write errors and read errors of ended captures
+}
+
+func openLog(cfg Config, f formatter, name string) (*Log, error) {
+	l := &Log{
+		name:        name,
+		path:        filepath.Join(cfg.Dir, name+".log"),
+		maxSize:     cfg.MaxSize,
+		keep:        cfg.Keep,
+		fmt:         f,
+		linePrefix:  f.linePrefix(name),
+		eventPrefix: f.eventPrefix(name),
+	}
+	if err := l.open(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// open opens the current log file for appending.
+func (l *Log) open() error {
+	file, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("open log of container %q: %w", l.name, err)
+	}
+	st, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return fmt.Errorf("open log of container %q: %w", l.name, err)
+	}
+	l.file, l.size = file, st.Size()
+	return nil
+}
+
+// Capture reads r (a container's stdout or stderr) in a goroutine until
+// it ends, writing each line to the log. Wait waits for it. The caller
+// keeps r and closes it after Wait, or before to stop the capture.
+func (l *Log) Capture(s Stream, r io.Reader) {
+	l.captures.Add(1)
+	go func() {
+		defer l.captures.Done()
+		if err := l.capture(s, r); err != nil {
+			l.mu.Lock()
+			l.errs = append(l.errs, fmt.Errorf("capture %s of container %q: %w", s, l.name, err))
+			l.mu.Unlock()
+		}
+	}()
+}
+
+func (l *Log) capture(s Stream, r io.Reader) error {
+	sp := newSplitter(MaxLine)
+	for {
+		n, err := r.Read(sp.space())
+		if n > 0 {
+			l.write(s, sp.lines(n))
+		}
+		if err == io.EOF || errors.Is(err, os.ErrClosed) {
+			l.write(s, sp.rest())
+			return nil
+		}
+		if err != nil {
+			l.write(s, sp.rest())
+			return err
+		}
+	}
+}
+
+// Wait waits until every captured stream has ended and returns the errors
+// met so far (reading a stream, writing the file).
+func (l *Log) Wait() error {
+	l.captures.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return errors.Join(l.errs...)
+}
+
+// Event writes a supervisor event about the container (started, exited
+// with status 1, ...) to its log and the output, marked as such. The
+// message is one line; errors are reported by Wait and Close.
+func (l *Log) Event(format string, args ...any) {
+	msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
+	l.write(Event, func(yield func([]byte, bool) bool) {
+		yield([]byte(msg), false)
+	})
+}
+
+// write writes one batch of lines of stream s: to the file in one write,
+// to the output as one chunk.
+func (l *Log) write(s Stream, lines func(yield func([]byte, bool) bool)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Before(l.last) {
+		now = l.last
+	}
+	l.last = now
+	var head [64]byte
+	h := appendRecordHead(head[:0], now, s)
+	for line, partial := range lines {
+		mark := len(l.batch)
+		l.batch = appendRecord(l.batch, h, line, partial)
+		if l.size+int64(len(l.batch)) > l.maxSize && l.size+int64(mark) > 0 {
+			// Rotate between records: write those before this one, and
+			// start the next file with it.
+			l.flush(l.batch[:mark])
+			l.rotate()
+			l.batch = l.batch[:copy(l.batch, l.batch[mark:])]
+		}
+		if l.term != nil {
+			*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, s, now, line, false)
+			l.lines++
+		}
+	}
+	l.flush(l.batch)
+	l.batch = l.batch[:0]
+	if l.term != nil && l.lines > 0 {
+		if l.out.put(l.term, l.lines, s == Event) {
+			l.term = l.out.buffer()
+		} else {
+			*l.term = (*l.term)[:0]
+		}
+		l.lines = 0
+	}
+}
+
+// flush writes b to the file. A failed write is undone (the file is cut
+// back to its size before it), so that a later record does not continue
+// a torn one.
+func (l *Log) flush(b []byte) {
+	if len(b) == 0 || l.file == nil {
+		return
+	}
+	n, err := l.file.Write(b)
+	if err == nil {
+		l.size += int64(n)
+		return
+	}
+	l.errs = append(l.errs, fmt.Errorf("write log of container %q: %w", l.name, err))
+	if n > 0 {
+		if err := l.file.Truncate(l.size); err != nil {
+			l.errs = append(l.errs, fmt.Errorf("cut torn record from log of container %q: %w", l.name, err))
+		}
+	}
+}
+
+// rotate shifts name.log.k to name.log.k+1 (the oldest falls off), the
+// current file to name.log.1, and starts a new name.log. The current file
+// is closed before it is renamed: a reader following it knows that once
+// it is renamed, nothing more will be written to it.
+func (l *Log) rotate() {
+	if err := l.file.Close(); err != nil {
+		l.errs = append(l.errs, fmt.Errorf("rotate log of container %q: close: %w", l.name, err))
+	}
+	l.file = nil
+	for k := l.keep; k >= 1; k-- {
+		err := os.Rename(rotatedPath(l.path, k-1), rotatedPath(l.path, k))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.errs = append(l.errs, fmt.Errorf("rotate log of container %q: %w", l.name, err))
+		}
+	}
+	if err := l.open(); err != nil {
+		l.errs = append(l.errs, fmt.Errorf("rotate: %w", err))
+	}
+}
+
+// rotatedPath is the k-th rotated file of the log at path; k = 0 is the
+// current file.
+func rotatedPath(path string, k int) string {
+	if k == 0 {
+		return path
+	}
+	return fmt.Sprintf("%s.%d", path, k)
+}
+
+func (l *Log) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		return nil
+	}
+	err := l.file.Close()
+	l.file = nil
+	if err != nil {
+		return fmt.Errorf("close log of container %q: %w", l.name, err)
+	}
+	return nil
+}

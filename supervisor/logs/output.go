@@ -1,0 +1,150 @@
+package logs
+
+import (
+	"fmt"
+	"io"
+	"sync"
+)
+
+// DefaultOutputBuffer is how many bytes of formatted lines may wait for a
+// slow output before lines are dropped from it.
+const DefaultOutputBuffer = 4 << 20
+
+// output feeds the aggregated stream to a writer that may be slow (a
+// terminal, a pipe nobody reads). Lines queue up to a byte limit; beyond it
+// they are dropped from the output only, counted, and the count is
+// reported in the stream once there is room again. The log files never
+// wait for the output: a container whose pipe is not drained blocks in
+// write, and a stalled terminal must not stall the containers.
+type output struct {
+	w     io.Writer
+	limit int
+
+	mu      sync.Mutex
+	queue   []*[]byte // chunks of whole formatted lines
+	queued  int       // bytes in queue or being written
+	dropped int       // lines dropped since the last notice
+	closed  bool
+	err     error // the first write error; later chunks are discarded
+
+	wake chan struct{} // a chunk was queued or the output closed
+	done chan struct{} // run has returned
+
+	buffers sync.Pool // *[]byte
+}
+
+func newOutput(w io.Writer, limit int) *output {
+	o := &output{
+		w:     w,
+		limit: limit,
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
+	}
+	go o.run()
+	return o
+}
+
+// buffer returns an empty chunk to format lines into.
+func (o *output) buffer() *[]byte {
+	if b, ok := o.buffers.Get().(*[]byte); ok {
+		*b = (*b)[:0]
+		return b
+	}
+	b := make([]byte, 0, 64<<10)
+	return &b
+}
+
+// put queues chunk b holding lines whole lines. always queues it beyond the
+// limit (for the rare supervisor events). It reports whether the output
+// took b; if not, b's lines were dropped and b is the caller's again.
+func (o *output) put(b *[]byte, lines int, always bool) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return false
+	}
+	if !always && o.queued+len(*b) > o.limit {
+		o.dropped += lines
+		return false
+	}
+	o.noticeLocked()
+	o.queue = append(o.queue, b)
+	o.queued += len(*b)
+	o.signal()
+	return true
+}
+
+// noticeLocked queues the count of lines dropped since the last notice.
+func (o *output) noticeLocked() {
+	if o.dropped == 0 {
+		return
+	}
+	b := o.buffer()
+	*b = fmt.Appendf(*b, "[stack] %d lines not shown here: the output was too slow; `stack logs` has them\n", o.dropped)
+	o.dropped = 0
+	o.queue = append(o.queue, b)
+	o.queued += len(*b)
+}
+
+func (o *output) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (o *output) run() {
+	defer close(o.done)
+	var batch []*[]byte
+	for {
+		o.mu.Lock()
+		for len(o.queue) == 0 && !o.closed {
+			o.mu.Unlock()
+			<-o.wake
+			o.mu.Lock()
+		}
+		if len(o.queue) == 0 {
+			o.mu.Unlock()
+			return
+		}
+		batch, o.queue = o.queue, batch[:0]
+		failed := o.err != nil
+		o.mu.Unlock()
+
+		written := 0
+		for _, b := range batch {
+			if !failed {
+				if _, err := o.w.Write(*b); err != nil {
+					o.mu.Lock()
+					o.err = fmt.Errorf("write log output: %w", err)
+					o.mu.Unlock()
+					failed = true
+				}
+			}
+			written += len(*b)
+			if cap(*b) <= 1<<20 {
+				o.buffers.Put(b)
+			}
+		}
+		clear(batch)
+		o.mu.Lock()
+		o.queued -= written
+		o.mu.Unlock()
+	}
+}
+
+// close writes what is queued (and the count of dropped lines), waits for
+// the writer to finish and returns the first write error.
+func (o *output) close() error {
+	o.mu.Lock()
+	if !o.closed {
+		o.noticeLocked()
+		o.closed = true
+		o.signal()
+	}
+	o.mu.Unlock()
+	<-o.done
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}

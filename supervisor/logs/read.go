@@ -1,0 +1,449 @@
+package logs
+
+import (
+	"bufio"
+	"bytes"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// TailAll, as PrintOptions.Tail, prints every line.
+const TailAll = -1
+
+// DefaultPoll is how often Print looks for new lines when following.
+const DefaultPoll = 100 * time.Millisecond
+
+// PrintOptions says what Print prints.
+type PrintOptions struct {
+	// Containers names the containers to show; none means all that have
+	// a log.
+	Containers []string
+	// Tail is how many of the last lines of each container to show (like
+	// `docker compose logs -n`); TailAll shows all.
+	Tail int
+	// Timestamps puts each line's time before its text.
+	Timestamps bool
+	// Color colors the names (see Config.Color).
+	Color bool
+	// Follow keeps printing lines as they are written, across rotations
+	// and restarts, until the context ends or Stopped reports true.
+	Follow bool
+	// Stopped reports that the stack has ended, so that no more lines will
+	// come. Once it does, Print prints what was written until then and
+	// returns. Nil: follow until the context ends.
+	Stopped func() bool
+	// Poll is how often to look for new lines; 0 means DefaultPoll.
+	Poll time.Duration
+}
+
+// Print prints the logs in dir as `NAME | LINE`, merged in time order
+// across containers (lines of equal time in the order of the names), and
+// follows them if asked. It returns nil when it has printed everything,
+// when the stack has ended, or when ctx is done.
+func Print(ctx context.Context, w io.Writer, dir string, opts PrintOptions) error {
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultPoll
+	}
+	all, err := listLogs(dir)
+	if err != nil {
+		return err
+	}
+	shown := opts.Containers
+	if len(shown) == 0 {
+		shown = all
+	}
+	for _, name := range shown {
+		if !slices.Contains(all, name) {
+			return fmt.Errorf("logs of container %q: no such container in %s", name, dir)
+		}
+	}
+	p := &printer{
+		w:     bufio.NewWriterSize(w, 64<<10),
+		fmt:   newFormatter(shown, all, opts.Color),
+		stamp: opts.Timestamps,
+	}
+	// Each container's position breaks ties between lines of equal time.
+	readers := make([]*fileReader, len(shown))
+	for i, name := range slices.Sorted(slices.Values(shown)) {
+		readers[i] = &fileReader{path: filepath.Join(dir, name+".log"), name: name, order: i}
+		if opts.Tail >= 0 {
+			if err := readers[i].skipToTail(opts.Tail); err != nil {
+				return closeAll(readers, err)
+			}
+		}
+	}
+	err = p.merge(readers)
+	for err == nil && opts.Follow {
+		ended := opts.Stopped != nil && opts.Stopped()
+		if ended {
+			// Lines written before the stack ended may not have been read
+			// yet: one more round reads them.
+			err = p.round(readers)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return closeAll(readers, p.w.Flush())
+		case <-time.After(opts.Poll):
+		}
+		err = p.round(readers)
+	}
+	if err == nil {
+		err = p.w.Flush()
+	}
+	return closeAll(readers, err)
+}
+
+func closeAll(readers []*fileReader, err error) error {
+	errs := []error{err}
+	for _, r := range readers {
+		errs = append(errs, r.close())
+	}
+	return errors.Join(errs...)
+}
+
+// listLogs returns the names of the containers that have a log in dir.
+func listLogs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read logs: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".log"); ok && e.Type().IsRegular() {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
+// printer writes records as lines of output.
+type printer struct {
+	w     *bufio.Writer
+	fmt   formatter
+	stamp bool
+	line  []byte
+}
+
+func (p *printer) print(e entry) error {
+	p.line = p.fmt.appendLine(p.line[:0], e.r.linePrefix(p.fmt), e.r.eventPrefix(p.fmt), e.rec.Stream, e.rec.Time, e.rec.text(), p.stamp)
+	if _, err := p.w.Write(p.line); err != nil {
+		return fmt.Errorf("print logs: %w", err)
+	}
+	return nil
+}
+
+// entry is a record with the reader it came from.
+type entry struct {
+	rec record
+	r   *fileReader
+}
+
+func (a entry) before(b entry) bool {
+	if !a.rec.Time.Equal(b.rec.Time) {
+		return a.rec.Time.Before(b.rec.Time)
+	}
+	return a.r.order < b.r.order
+}
+
+// merge prints what the readers hold now, merged by time: each file is in
+// time order, so a heap of each reader's next record does it in one pass.
+func (p *printer) merge(readers []*fileReader) error {
+	h := &entryHeap{}
+	for _, r := range readers {
+		rec, ok, err := r.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			*h = append(*h, entry{rec, r})
+		}
+	}
+	heap.Init(h)
+	for h.Len() > 0 {
+		e := (*h)[0]
+		if err := p.print(e); err != nil {
+			return err
+		}
+		rec, ok, err := e.r.next()
+		if err != nil {
+			return err
+		}
+		if ok {
+			(*h)[0] = entry{rec, e.r}
+			heap.Fix(h, 0)
+		} else {
+			heap.Pop(h)
+		}
+	}
+	return nil
+}
+
+// round prints the lines written since the last round. Lines of one round
+// are sorted by time; a line that was late to its file can come after a
+// later line of another container printed in an earlier round.
+func (p *printer) round(readers []*fileReader) error {
+	var entries []entry
+	for _, r := range readers {
+		for {
+			rec, ok, err := r.next()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			entries = append(entries, entry{rec, r})
+		}
+	}
+	slices.SortStableFunc(entries, func(a, b entry) int {
+		if a.before(b) {
+			return -1
+		}
+		if b.before(a) {
+			return 1
+		}
+		return 0
+	})
+	for _, e := range entries {
+		if err := p.print(e); err != nil {
+			return err
+		}
+	}
+	return p.w.Flush()
+}
+
+type entryHeap []entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].before(h[j]) }
+func (h entryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *entryHeap) Push(x any)        { *h = append(*h, x.(entry)) }
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// fileReader reads the records of one container: its rotated files oldest
+// first, then the current one, and then what is appended to it, following
+// it when it is rotated. It tells files apart by inode, since rotation
+// renames them under the reader.
+type fileReader struct {
+	path  string // of the current file; rotated ones are path.1, path.2, ...
+	name  string
+	order int
+
+	file    *os.File
+	ino     uint64
+	br      *bufio.Reader
+	pending []byte // the start of a record whose end is not written yet
+	skip    int    // records to pass over before the first returned
+
+	prefixes [2][]byte // line and event prefix, made on first use
+}
+
+func (r *fileReader) linePrefix(f formatter) []byte {
+	if r.prefixes[0] == nil {
+		r.prefixes[0], r.prefixes[1] = f.linePrefix(r.name), f.eventPrefix(r.name)
+	}
+	return r.prefixes[0]
+}
+
+func (r *fileReader) eventPrefix(f formatter) []byte {
+	r.linePrefix(f)
+	return r.prefixes[1]
+}
+
+// skipToTail positions the reader n records before the end: it counts
+// records from the newest file back and starts in the file where the
+// count reaches n.
+func (r *fileReader) skipToTail(n int) error {
+	total := 0
+	for k := 0; ; k++ {
+		path := rotatedPath(r.path, k)
+		c, err := countLines(path)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		total += c
+		if total >= n {
+			r.skip = total - n
+			return r.openPath(path)
+		}
+	}
+	return nil
+}
+
+func countLines(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("count lines of %s: %w", path, err)
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	c := 0
+	for {
+		n, err := f.Read(buf)
+		c += bytes.Count(buf[:n], []byte{'\n'})
+		if err == io.EOF {
+			return c, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("count lines of %s: %w", path, err)
+		}
+	}
+}
+
+// next returns the next record, or ok false when there is none yet.
+func (r *fileReader) next() (rec record, ok bool, err error) {
+	for {
+		if r.file == nil {
+			if err := r.openOldest(); err != nil || r.file == nil {
+				return rec, false, err
+			}
+		}
+		line, err := r.br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			if len(r.pending) > 0 {
+				line = append(r.pending, line...)
+				r.pending = r.pending[:0]
+			}
+			if r.skip > 0 {
+				r.skip--
+				continue
+			}
+			rec, perr := parseRecord(line)
+			if perr != nil {
+				return rec, false, fmt.Errorf("read log %s: %q: %w", r.file.Name(), line, perr)
+			}
+			return rec, true, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			r.pending = append(r.pending, line...)
+		case err == io.EOF:
+			r.pending = append(r.pending, line...)
+			moved, err := r.successor()
+			if err != nil || !moved {
+				return rec, false, err
+			}
+		default:
+			return rec, false, fmt.Errorf("read log %s: %w", r.file.Name(), err)
+		}
+	}
+}
+
+// openOldest opens the oldest file of the log, if there is one yet.
+func (r *fileReader) openOldest() error {
+	k := 0
+	for {
+		if _, err := os.Stat(rotatedPath(r.path, k+1)); err != nil {
+			break
+		}
+		k++
+	}
+	err := r.openPath(rotatedPath(r.path, k))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+func (r *fileReader) openPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open log: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("open log: %w", err)
+	}
+	if err := r.close(); err != nil {
+		f.Close()
+		return err
+	}
+	r.file, r.ino = f, inode(st)
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(f, 64<<10)
+	} else {
+		r.br.Reset(f)
+	}
+	return nil
+}
+
+func inode(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Ino
+	}
+	return 0
+}
+
+// successor moves to the file written after the current one, once the
+// current one has been rotated away and read to its end. It reports
+// whether it moved.
+func (r *fileReader) successor() (bool, error) {
+	st, err := os.Stat(r.path)
+	if err == nil && inode(st) == r.ino {
+		return false, nil // still the current file: nothing newer
+	}
+	// Rotated: the writer closed the file before renaming it, so what
+	// is in it now is all there will be. Read that first.
+	if r.br.Buffered() == 0 {
+		if n, _ := r.br.Peek(1); len(n) > 0 {
+			return true, nil
+		}
+	}
+	// Find where the file went (path.k); its successor is path.k-1.
+	k := 1
+	for ; ; k++ {
+		st, err := os.Stat(rotatedPath(r.path, k))
+		if err != nil {
+			// Gone (rotated out of the kept files): every file left
+			// is newer, start at the oldest.
+			k = 0
+			break
+		}
+		if inode(st) == r.ino {
+			break
+		}
+	}
+	if len(r.pending) > 0 {
+		// A torn record at the end of a finished file cannot be
+		// completed by the next file.
+		r.pending = r.pending[:0]
+	}
+	if k == 0 {
+		return true, r.openOldest()
+	}
+	err = r.openPath(rotatedPath(r.path, k-1))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // the new file is not created yet
+	}
+	return err == nil, err
+}
+
+func (r *fileReader) close() error {
+	if r.file == nil {
+		return nil
+	}
+	err := r.file.Close()
+	r.file = nil
+	if err != nil {
+		return fmt.Errorf("close log: %w", err)
+	}
+	return nil
+}

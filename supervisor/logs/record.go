@@ -1,0 +1,133 @@
+package logs
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Stream says where a line came from.
+type Stream string
+
+const (
+	Stdout Stream = "stdout"
+	Stderr Stream = "stderr"
+	// Event is a line the supervisor wrote about the container.
+	Event Stream = "event"
+)
+
+// timeFormat is RFC 3339 with a fixed nine-digit fraction, so that every
+// record's time has the same width; any RFC 3339 parser reads it.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// record is one line of a log file, as read back.
+type record struct {
+	Time   time.Time `json:"time"`
+	Stream Stream    `json:"stream"`
+	Log    string    `json:"log"`
+	// LogBase64 holds a line that is not valid UTF-8, which a JSON string
+	// cannot carry without replacing bytes.
+	LogBase64 []byte `json:"log_base64"`
+	Partial   bool   `json:"partial"`
+}
+
+// text is the line's bytes, whichever way they were stored.
+func (r *record) text() []byte {
+	if r.LogBase64 != nil {
+		return r.LogBase64
+	}
+	return []byte(r.Log)
+}
+
+func parseRecord(line []byte) (record, error) {
+	var r record
+	if err := json.Unmarshal(line, &r); err != nil {
+		return r, err
+	}
+	switch r.Stream {
+	case Stdout, Stderr, Event:
+	default:
+		return r, fmt.Errorf("unknown stream %q", r.Stream)
+	}
+	if r.Time.IsZero() {
+		return r, fmt.Errorf("no time")
+	}
+	return r, nil
+}
+
+// recordHead is the part of a record that lines of one stream read at one
+// moment share: `{"time":"...","stream":"stdout"`.
+func appendRecordHead(dst []byte, t time.Time, s Stream) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = t.UTC().AppendFormat(dst, timeFormat)
+	dst = append(dst, `","stream":"`...)
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// appendRecord appends one JSON line: head (from appendRecordHead), the
+// text and the partial flag.
+func appendRecord(dst, head, line []byte, partial bool) []byte {
+	dst = append(dst, head...)
+	if utf8.Valid(line) {
+		dst = append(dst, `,"log":"`...)
+		dst = appendJSONString(dst, line)
+	} else {
+		dst = append(dst, `,"log_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, line)
+	}
+	dst = append(dst, '"')
+	if partial {
+		dst = append(dst, `,"partial":true`...)
+	}
+	return append(dst, "}\n"...)
+}
+
+// plain marks the bytes that go into a JSON string as they are; the caller
+// has checked that the text is valid UTF-8.
+var plain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s escaped for a JSON string, copying runs of
+// plain bytes at once.
+func appendJSONString(dst, s []byte) []byte {
+	i := 0
+	for {
+		j := i + plainRun(s[i:])
+		dst = append(dst, s[i:j]...)
+		if j == len(s) {
+			return dst
+		}
+		switch c := s[j]; c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i = j + 1
+	}
+}
+
+// plainRun is the length of the run of plain bytes that s starts with.
+func plainRun(s []byte) int {
+	for i, c := range s {
+		if !plain[c] {
+			return i
+		}
+	}
+	return len(s)
+}

@@ -1,0 +1,128 @@
+package logs
+
+import (
+	"io"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+type piece struct {
+	text    string
+	partial bool
+}
+
+// split runs r through a splitter with pieces of at most max bytes.
+func split(t *testing.T, r io.Reader, max int) []piece {
+	t.Helper()
+	sp := newSplitter(max)
+	var got []piece
+	for {
+		n, err := r.Read(sp.space())
+		for line, partial := range sp.lines(n) {
+			got = append(got, piece{string(line), partial})
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+	}
+	for line, partial := range sp.rest() {
+		got = append(got, piece{string(line), partial})
+	}
+	return got
+}
+
+// join rebuilds a stream from its pieces: a newline follows each piece
+// that is not partial.
+func join(pieces []piece) string {
+	var b strings.Builder
+	for _, p := range pieces {
+		b.WriteString(p.text)
+		if !p.partial {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
+}
+
+func TestSplitter(t *testing.T) {
+	a := func(n int) string { return strings.Repeat("a", n) }
+	const M = MaxLine
+	tests := []struct {
+		name string
+		in   string
+		want []piece
+	}{
+		{"empty stream", "", nil},
+		{"one line", "hello\n", []piece{{"hello", false}}},
+		{"empty lines", "\n\nx\n\n", []piece{{"", false}, {"", false}, {"x", false}, {"", false}}},
+		{"unterminated last line", "a\nb", []piece{{"a", false}, {"b", true}}},
+		{"CRLF left as is", "a\r\nb\r\n", []piece{{"a\r", false}, {"b\r", false}}},
+		{"NUL and binary bytes", "\x00\xff\xfe\n\x00", []piece{{"\x00\xff\xfe", false}, {"\x00", true}}},
+		{"exactly MaxLine stays whole", a(M) + "\n", []piece{{a(M), false}}},
+		{"MaxLine unterminated", a(M), []piece{{a(M), true}}},
+		{"MaxLine+1 is cut", a(M+1) + "\n", []piece{{a(M), true}, {"a", false}}},
+		{"three pieces", a(2*M+5) + "\nb\n", []piece{{a(M), true}, {a(M), true}, {a(5), false}, {"b", false}}},
+		{"two MaxLines exactly", a(2*M) + "\n", []piece{{a(M), true}, {a(M), false}}},
+		{"long unterminated", a(M + 3), []piece{{a(M), true}, {a(3), true}}},
+		{"cut before a split rune", a(M-1) + "é\n", []piece{{a(M - 1), true}, {"é", false}}},
+		{"cut before a split 4-byte rune", a(M-2) + "😀\n", []piece{{a(M - 2), true}, {"😀", false}}},
+		{"rune that fits exactly", a(M-2) + "é" + "b\n", []piece{{a(M-2) + "é", true}, {"b", false}}},
+		{"invalid byte at the cut", a(M-1) + "\xff" + "b\n", []piece{{a(M-1) + "\xff", true}, {"b", false}}},
+	}
+	readers := map[string]func(string) io.Reader{
+		"whole":    func(s string) io.Reader { return strings.NewReader(s) },
+		"one byte": func(s string) io.Reader { return iotest.OneByteReader(strings.NewReader(s)) },
+		"half":     func(s string) io.Reader { return iotest.HalfReader(strings.NewReader(s)) },
+	}
+	for _, tt := range tests {
+		for rname, reader := range readers {
+			if rname == "one byte" && len(tt.in) > 4096 {
+				continue // byte by byte through MaxLine is slow and adds nothing
+			}
+			t.Run(tt.name+"/"+rname, func(t *testing.T) {
+				got := split(t, reader(tt.in), M)
+				if !equalPieces(got, tt.want) {
+					t.Errorf("got %s, want %s", describe(got), describe(tt.want))
+				}
+				if join(got) != tt.in {
+					t.Errorf("pieces do not join back to the input")
+				}
+			})
+		}
+	}
+}
+
+func equalPieces(a, b []piece) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// describe shows pieces briefly: long runs of one byte would flood the
+// failure message.
+func describe(ps []piece) string {
+	var b strings.Builder
+	for _, p := range ps {
+		s := p.text
+		if len(s) > 20 {
+			s = s[:8] + "..." + s[len(s)-8:] + "(" + strconv.Itoa(len(p.text)) + ")"
+		}
+		b.WriteString("[" + strings.ToValidUTF8(s, "?"))
+		if p.partial {
+			b.WriteString(" partial")
+		}
+		b.WriteString("]")
+	}
+	return b.String()
+}
