@@ -1,0 +1,566 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults SPEC.md gives for a container.
+const (
+	defaultStopSignal  = syscall.SIGTERM
+	defaultStopTimeout = 10 * time.Second
+	defaultBackoff     = 100 * time.Millisecond
+	defaultMaxBackoff  = 10 * time.Second
+)
+
+// canonicalNamespaces is every namespace in the order Stack stores them.
+var canonicalNamespaces = []Namespace{NamespacePID, NamespaceMount, NamespaceUTS, NamespaceIPC, NamespaceNet, NamespaceUser, NamespaceCgroup}
+
+// defaultNamespaces are created for a container that lists none.
+var defaultNamespaces = []Namespace{NamespacePID, NamespaceMount, NamespaceUTS, NamespaceIPC, NamespaceNet}
+
+// joinable are the namespaces a container may share with another.
+var joinable = []Namespace{NamespaceNet, NamespaceIPC, NamespaceUTS}
+
+// minCPUs is the smallest quota the kernel takes: 1ms per 100ms period.
+const minCPUs = 0.01
+
+// containerFields are the keys of a container definition.
+var containerFields = []string{
+	"rootfs", "command", "env", "workdir", "hostname", "user", "namespaces", "join",
+	"memory", "cpus", "pids", "restart", "depends_on", "stop_signal", "stop_timeout",
+	"read_only", "mounts",
+}
+
+// entry is a decoded container with the nodes that checks spanning
+// containers need to place their problems.
+type entry struct {
+	c    *Container
+	key  *yaml.Node
+	path string
+	// namespaces holds the node of every namespace listed explicitly.
+	namespaces map[Namespace]*yaml.Node
+	join       map[Namespace]*yaml.Node
+	dependsOn  map[string]*yaml.Node
+	hostname   *yaml.Node
+}
+
+// container decodes one container definition; dir is the manifest's
+// directory, against which relative host paths are resolved.
+func (d *decoder) container(key, value *yaml.Node, dir string) *entry {
+	name := key.Value
+	path := join("containers", name)
+	if err := ValidateName(name); err != nil {
+		d.errorf(key, path, "%v", err)
+	}
+	e := &entry{
+		c:    &Container{Name: name, Workdir: "/", StopSignal: defaultStopSignal, StopTimeout: defaultStopTimeout},
+		key:  key,
+		path: path,
+	}
+	e.c.Restart = RestartPolicy{Policy: RestartNo, Backoff: defaultBackoff, MaxBackoff: defaultMaxBackoff}
+	m := d.expect(value, path, yaml.MappingNode, "a mapping of container fields")
+	if m == nil {
+		return nil
+	}
+	f := d.fields(m, path, containerFields)
+	for _, req := range []string{"rootfs", "command"} {
+		if _, ok := f[req]; !ok {
+			d.errorf(key, path, "%s is required", req)
+		}
+	}
+	for _, field := range containerFields {
+		if n, ok := f[field]; ok {
+			d.containerField(e, field, n, join(path, field), dir)
+		}
+	}
+	return e
+}
+
+// containerField decodes one field of a container into e.
+func (d *decoder) containerField(e *entry, field string, n *yaml.Node, path, dir string) {
+	c := e.c
+	switch field {
+	case "rootfs":
+		c.Rootfs = d.rootfs(n, path, dir)
+	case "command":
+		c.Command = d.command(n, path)
+	case "env":
+		c.Env = d.env(n, path)
+	case "workdir":
+		if s, ok := d.str(n, path); ok {
+			if p, err := cleanAbs(s); err != nil {
+				d.errorf(n, path, "%v", err)
+			} else {
+				c.Workdir = p
+			}
+		}
+	case "hostname":
+		if s, ok := d.str(n, path); ok {
+			if err := checkHostname(s); err != nil {
+				d.errorf(n, path, "%v", err)
+			}
+			c.Hostname, e.hostname = s, n
+		}
+	case "user":
+		d.user(c, n, path)
+	case "namespaces":
+		c.Namespaces, e.namespaces = d.namespaces(n, path)
+	case "join":
+		c.Join, e.join = d.join(n, path)
+	case "memory":
+		c.Memory = d.memory(n, path)
+	case "cpus":
+		c.CPUs = d.cpus(n, path)
+	case "pids":
+		if v, ok := d.integer(n, path); ok {
+			if v < 1 {
+				d.errorf(n, path, "must be at least 1, not %d", v)
+			}
+			c.Pids = v
+		}
+	case "restart":
+		d.restart(&c.Restart, n, path)
+	case "depends_on":
+		c.DependsOn, e.dependsOn = d.names(n, path)
+	case "stop_signal":
+		c.StopSignal = d.signal(n, path)
+	case "stop_timeout":
+		if v, ok := d.duration(n, path); ok {
+			c.StopTimeout = v
+		}
+	case "read_only":
+		c.ReadOnly = d.boolean(n, path)
+	case "mounts":
+		c.Mounts = d.mounts(n, path, dir)
+	}
+}
+
+// hostPath resolves a path from the manifest against its directory.
+func hostPath(p, dir string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
+}
+
+// statError words a failed stat without the absolute path, which the user
+// did not write and which would differ from machine to machine.
+func statError(what, p string, err error) string {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Sprintf("%s %q does not exist", what, p)
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return fmt.Sprintf("%s %q: %v", what, p, err)
+}
+
+// archiveSuffixes are the rootfs archives the runtime unpacks.
+var archiveSuffixes = []string{".tar", ".tar.gz", ".tgz"}
+
+func (d *decoder) rootfs(n *yaml.Node, path, dir string) string {
+	s, ok := d.str(n, path)
+	if !ok {
+		return ""
+	}
+	if s == "" || strings.ContainsRune(s, 0) {
+		d.errorf(n, path, "must be a path to a directory or a .tar, .tar.gz or .tgz archive")
+		return ""
+	}
+	abs := hostPath(s, dir)
+	fi, err := os.Stat(abs)
+	switch {
+	case err != nil:
+		d.errorf(n, path, "%s", statError("rootfs", s, err))
+	case fi.IsDir():
+	case !fi.Mode().IsRegular() || !slices.ContainsFunc(archiveSuffixes, func(suf string) bool { return strings.HasSuffix(abs, suf) }):
+		d.errorf(n, path, "rootfs %q is neither a directory nor a .tar, .tar.gz or .tgz archive", s)
+	}
+	return abs
+}
+
+func (d *decoder) command(n *yaml.Node, path string) []string {
+	n = d.resolve(n)
+	if n == nil {
+		return nil
+	}
+	var words []string
+	switch {
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
+		w, err := splitWords(n.Value)
+		if err != nil {
+			d.errorf(n, path, "command %v", err)
+			return nil
+		}
+		words = w
+	case n.Kind == yaml.SequenceNode:
+		for i, item := range n.Content {
+			if s, ok := d.str(item, index(path, i)); ok {
+				words = append(words, s)
+			}
+		}
+	default:
+		d.errorf(n, path, "must be a list of words or a string, not %s", kindName(n))
+		return nil
+	}
+	switch {
+	case len(words) == 0:
+		d.errorf(n, path, "must not be empty")
+	case words[0] == "":
+		d.errorf(n, path, "the program to run is an empty string")
+	}
+	for _, w := range words {
+		if strings.ContainsRune(w, 0) {
+			d.errorf(n, path, "an argument contains a NUL byte, which execve cannot pass")
+			break
+		}
+	}
+	return words
+}
+
+func (d *decoder) env(n *yaml.Node, path string) map[string]string {
+	n = d.resolve(n)
+	if n == nil {
+		return nil
+	}
+	env := map[string]string{}
+	set := func(k *yaml.Node, name, value string, hasValue bool) {
+		p := join(path, name)
+		switch {
+		case !envNameRE.MatchString(name):
+			d.errorf(k, p, "%q is not a valid variable name: letters, digits and '_', not starting with a digit", name)
+		case !hasValue:
+			d.errorf(k, p, "has no value; write %s=\"\" for an empty one", name)
+		case strings.ContainsRune(value, 0):
+			d.errorf(k, p, "the value contains a NUL byte, which execve cannot pass")
+		}
+		if _, dup := env[name]; dup {
+			d.errorf(k, p, "set twice")
+		}
+		env[name] = value
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for _, p := range d.pairs(n, path) {
+			v := d.resolve(p.value)
+			if v == nil {
+				break
+			}
+			if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" || !slices.Contains([]string{"!!str", "!!int", "!!float", "!!bool"}, v.ShortTag()) {
+				d.errorf(v, join(path, p.key.Value), "must be a string, number or boolean, not %s", kindName(v))
+				continue
+			}
+			set(p.key, p.key.Value, v.Value, true)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			s, ok := d.str(item, index(path, i))
+			if !ok {
+				continue
+			}
+			name, value, hasValue := strings.Cut(s, "=")
+			set(d.resolve(item), name, value, hasValue)
+		}
+	default:
+		d.errorf(n, path, "must be a mapping or a list of KEY=VALUE, not %s", kindName(n))
+		return nil
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	return env
+}
+
+func (d *decoder) user(c *Container, n *yaml.Node, path string) {
+	n = d.resolve(n)
+	if n == nil {
+		return
+	}
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
+		d.errorf(n, path, "must be a numeric \"uid[:gid]\", not %s", kindName(n))
+		return
+	}
+	uid, gid, err := parseUser(n.Value)
+	if err != nil {
+		d.errorf(n, path, "%v", err)
+		return
+	}
+	c.UID, c.GID = uid, gid
+}
+
+// namespaces decodes an explicit namespace list and returns it in
+// canonical order, with the node of each entry.
+func (d *decoder) namespaces(n *yaml.Node, path string) ([]Namespace, map[Namespace]*yaml.Node) {
+	seq := d.expect(n, path, yaml.SequenceNode, "a list of namespaces")
+	if seq == nil {
+		return nil, nil
+	}
+	given := map[Namespace]*yaml.Node{}
+	for i, item := range seq.Content {
+		s, ok := d.str(item, index(path, i))
+		if !ok {
+			continue
+		}
+		ns := Namespace(s)
+		switch {
+		case !slices.Contains(canonicalNamespaces, ns):
+			d.errorf(item, index(path, i), "unknown namespace %q: use pid, mount, uts, ipc, net, user or cgroup", s)
+		case given[ns] != nil:
+			d.errorf(item, index(path, i), "namespace %q is listed twice", s)
+		default:
+			given[ns] = d.resolve(item)
+		}
+	}
+	if given[NamespaceMount] == nil {
+		d.errorf(seq, path, "must include mount: the container's rootfs lives in its own mount namespace")
+	}
+	var out []Namespace
+	for _, ns := range canonicalNamespaces {
+		if given[ns] != nil {
+			out = append(out, ns)
+		}
+	}
+	return out, given
+}
+
+func (d *decoder) join(n *yaml.Node, path string) (map[Namespace]string, map[Namespace]*yaml.Node) {
+	m := d.expect(n, path, yaml.MappingNode, "a mapping of namespace to container")
+	if m == nil {
+		return nil, nil
+	}
+	out := map[Namespace]string{}
+	nodes := map[Namespace]*yaml.Node{}
+	for _, p := range d.pairs(m, path) {
+		ns, fp := Namespace(p.key.Value), join(path, p.key.Value)
+		if !slices.Contains(joinable, ns) {
+			d.errorf(p.key, fp, "cannot join namespace %q: only net, ipc and uts can be shared", p.key.Value)
+			continue
+		}
+		if target, ok := d.str(p.value, fp); ok {
+			out[ns], nodes[ns] = target, d.resolve(p.value)
+		}
+	}
+	if len(out) == 0 {
+		return nil, nodes
+	}
+	return out, nodes
+}
+
+func (d *decoder) memory(n *yaml.Node, path string) int64 {
+	n = d.resolve(n)
+	if n == nil {
+		return 0
+	}
+	var v int64
+	switch {
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
+		i, ok := d.integer(n, path)
+		if !ok {
+			return 0
+		}
+		v = i
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
+		s, err := parseSize(n.Value)
+		if err != nil {
+			d.errorf(n, path, "%v", err)
+			return 0
+		}
+		v = s
+	default:
+		d.errorf(n, path, "must be bytes or a size like 64M, not %s", kindName(n))
+		return 0
+	}
+	if v < 1 {
+		d.errorf(n, path, "must be at least one byte")
+	}
+	return v
+}
+
+func (d *decoder) cpus(n *yaml.Node, path string) float64 {
+	n = d.resolve(n)
+	if n == nil {
+		return 0
+	}
+	var v float64
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&v) != nil {
+		d.errorf(n, path, "must be a number of cores like 0.5, not %s", kindName(n))
+		return 0
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < minCPUs {
+		d.errorf(n, path, "must be a number of cores of at least %v (the kernel's smallest quota), not %s", minCPUs, n.Value)
+	}
+	return v
+}
+
+// integer decodes an integer scalar that fits in int64.
+func (d *decoder) integer(n *yaml.Node, path string) (int64, bool) {
+	n = d.resolve(n)
+	if n == nil {
+		return 0, false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		d.errorf(n, path, "must be an integer, not %s", kindName(n))
+		return 0, false
+	}
+	var v int64
+	if err := n.Decode(&v); err != nil {
+		d.errorf(n, path, "%s is out of range", n.Value)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) boolean(n *yaml.Node, path string) bool {
+	n = d.resolve(n)
+	if n == nil {
+		return false
+	}
+	var v bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&v) != nil {
+		d.errorf(n, path, "must be true or false, not %s", kindName(n))
+	}
+	return v
+}
+
+func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
+	n = d.resolve(n)
+	if n == nil {
+		return 0, false
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+		d.errorf(n, path, "must be a duration with a unit like 10s or 500ms, not %s", kindName(n))
+		return 0, false
+	}
+	v, err := parseDuration(n.Value)
+	if err != nil {
+		d.errorf(n, path, "%v", err)
+		return 0, false
+	}
+	return v, true
+}
+
+func (d *decoder) signal(n *yaml.Node, path string) syscall.Signal {
+	n = d.resolve(n)
+	if n == nil {
+		return defaultStopSignal
+	}
+	var (
+		sig syscall.Signal
+		err error
+	)
+	switch {
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
+		sig, err = parseSignalName(n.Value)
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
+		v, ok := d.integer(n, path)
+		if !ok {
+			return defaultStopSignal
+		}
+		sig, err = checkSignalNumber(v)
+	default:
+		err = fmt.Errorf("must be a signal name like SIGTERM or a number, not %s", kindName(n))
+	}
+	if err != nil {
+		d.errorf(n, path, "%v", err)
+		return defaultStopSignal
+	}
+	return sig
+}
+
+// names decodes a list of container names, sorted, with the node of each.
+func (d *decoder) names(n *yaml.Node, path string) ([]string, map[string]*yaml.Node) {
+	seq := d.expect(n, path, yaml.SequenceNode, "a list of container names")
+	if seq == nil {
+		return nil, nil
+	}
+	nodes := map[string]*yaml.Node{}
+	for i, item := range seq.Content {
+		s, ok := d.str(item, index(path, i))
+		if !ok {
+			continue
+		}
+		if nodes[s] != nil {
+			d.errorf(item, index(path, i), "%q is listed twice", s)
+			continue
+		}
+		nodes[s] = d.resolve(item)
+	}
+	if len(nodes) == 0 {
+		return nil, nodes
+	}
+	out := make([]string, 0, len(nodes))
+	for s := range nodes {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out, nodes
+}
+
+func (d *decoder) mounts(n *yaml.Node, path, dir string) []Mount {
+	seq := d.expect(n, path, yaml.SequenceNode, "a list of host:container[:ro|rw]")
+	if seq == nil {
+		return nil
+	}
+	var out []Mount
+	targets := map[string]bool{}
+	for i, item := range seq.Content {
+		ip := index(path, i)
+		s, ok := d.str(item, ip)
+		if !ok {
+			continue
+		}
+		m, err := parseMount(s, dir)
+		if err != nil {
+			d.errorf(item, ip, "%v", err)
+			continue
+		}
+		if targets[m.Target] {
+			d.errorf(item, ip, "%s is mounted over twice", m.Target)
+			continue
+		}
+		targets[m.Target] = true
+		if _, err := os.Stat(m.Source); err != nil {
+			d.errorf(item, ip, "%s", statError("host path", strings.SplitN(s, ":", 2)[0], err))
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// parseMount reads "host:container[:ro|rw]".
+func parseMount(s, dir string) (Mount, error) {
+	parts := strings.Split(s, ":")
+	var m Mount
+	switch {
+	case len(parts) == 3 && (parts[2] == "ro" || parts[2] == "rw"):
+		m.ReadOnly = parts[2] == "ro"
+	case len(parts) == 3:
+		return m, fmt.Errorf("mount %q: mode must be ro or rw, not %q", s, parts[2])
+	case len(parts) != 2:
+		return m, fmt.Errorf("mount %q is not host:container[:ro|rw]", s)
+	}
+	if parts[0] == "" || strings.ContainsRune(parts[0], 0) {
+		return m, fmt.Errorf("mount %q: the host path is empty or contains a NUL byte", s)
+	}
+	target, err := cleanAbs(parts[1])
+	if err != nil {
+		return m, fmt.Errorf("mount %q: the container path %w", s, err)
+	}
+	if target == "/" {
+		return m, fmt.Errorf("mount %q: cannot mount over the container's root; use rootfs", s)
+	}
+	m.Source, m.Target = hostPath(parts[0], dir), target
+	return m, nil
+}

@@ -1,0 +1,130 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the manifest at path and returns the validated, normalized
+// stack. An invalid manifest yields an *Error listing every problem; a
+// manifest that cannot be read yields the wrapped I/O error.
+func Load(path string) (*Stack, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s: resolve path: %w", path, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	return parse(path, abs, data)
+}
+
+// parse runs the loader's phases on the bytes of a manifest: file is how
+// problems name it, abs is its absolute path, against whose directory
+// relative paths are resolved.
+func parse(file, abs string, data []byte) (*Stack, error) {
+	d := &decoder{file: file}
+	st := &Stack{File: abs}
+	if root := d.document(data); root != nil {
+		entries := d.stack(root, filepath.Dir(abs), st)
+		d.link(entries)
+	}
+	if len(d.problems) > 0 {
+		sortProblems(d.problems)
+		return nil, &Error{Problems: slices.Compact(d.problems)}
+	}
+	return st, nil
+}
+
+// syntaxLineRE finds the line in the parser's errors ("yaml: line 3: ...").
+var syntaxLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+
+// document parses data into a node tree and returns its top mapping.
+func (d *decoder) document(data []byte) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.errorf(nil, "", "the manifest is empty: it needs at least containers")
+			return nil
+		}
+		d.syntaxError(err)
+		return nil
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		if err != nil {
+			d.syntaxError(err)
+		} else {
+			d.errorf(&next, "", "a manifest holds one YAML document; remove everything from this one's \"---\" on")
+		}
+		return nil
+	}
+	if len(doc.Content) == 0 {
+		d.errorf(&doc, "", "the manifest is empty: it needs at least containers")
+		return nil
+	}
+	return d.expect(doc.Content[0], "", yaml.MappingNode, "a mapping with name and containers")
+}
+
+// syntaxError turns the parser's error into a problem with its line.
+func (d *decoder) syntaxError(err error) {
+	msg := err.Error()
+	p := Problem{File: d.file}
+	if m := syntaxLineRE.FindStringSubmatch(msg); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	p.Msg = "invalid YAML: " + msg
+	d.problems = append(d.problems, p)
+}
+
+// stack decodes the top mapping into st and returns the containers'
+// entries for the checks that span containers.
+func (d *decoder) stack(root *yaml.Node, dir string, st *Stack) []*entry {
+	f := d.fields(root, "", []string{"name", "containers"})
+	st.Name = DefaultName(dir)
+	if n, ok := f["name"]; ok {
+		if name, ok := d.str(n, "name"); ok {
+			if err := ValidateName(name); err != nil {
+				d.errorf(n, "name", "%v", err)
+			}
+			st.Name = name
+		}
+	}
+	n, ok := f["containers"]
+	if !ok {
+		d.errorf(root, "", "containers is required: a mapping of container names to definitions")
+		return nil
+	}
+	cs := d.expect(n, "containers", yaml.MappingNode, "a mapping of container names to definitions")
+	if cs == nil {
+		return nil
+	}
+	ps := d.pairs(cs, "containers")
+	if len(ps) == 0 {
+		d.errorf(cs, "containers", "must define at least one container")
+		return nil
+	}
+	st.Containers = map[string]*Container{}
+	var entries []*entry
+	for _, p := range ps {
+		e := d.container(p.key, p.value, dir)
+		if e == nil {
+			continue
+		}
+		st.Containers[e.c.Name] = e.c
+		entries = append(entries, e)
+	}
+	return entries
+}

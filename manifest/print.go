@@ -1,0 +1,85 @@
+package manifest
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// The shapes below give `stack config` its field names and order; they
+// write every value the way Load reads it back, so that printing and
+// loading again yields the same Stack.
+type (
+	printedStack struct {
+		Name       string                      `yaml:"name"`
+		Containers map[string]printedContainer `yaml:"containers"`
+	}
+	printedContainer struct {
+		Rootfs      string               `yaml:"rootfs"`
+		Command     []string             `yaml:"command"`
+		Env         map[string]string    `yaml:"env,omitempty"`
+		Workdir     string               `yaml:"workdir"`
+		Hostname    string               `yaml:"hostname,omitempty"`
+		User        string               `yaml:"user"`
+		Namespaces  []Namespace          `yaml:"namespaces"`
+		Join        map[Namespace]string `yaml:"join,omitempty"`
+		Memory      int64                `yaml:"memory,omitempty"`
+		CPUs        float64              `yaml:"cpus,omitempty"`
+		Pids        int64                `yaml:"pids,omitempty"`
+		Restart     printedRestart       `yaml:"restart"`
+		DependsOn   []string             `yaml:"depends_on,omitempty"`
+		StopSignal  any                  `yaml:"stop_signal"`
+		StopTimeout string               `yaml:"stop_timeout"`
+		ReadOnly    bool                 `yaml:"read_only"`
+		Mounts      []string             `yaml:"mounts,omitempty"`
+	}
+	printedRestart struct {
+		Policy     Policy `yaml:"policy"`
+		MaxRetries int    `yaml:"max_retries"`
+		Backoff    string `yaml:"backoff"`
+		MaxBackoff string `yaml:"max_backoff"`
+	}
+)
+
+// MarshalYAML writes the normalized manifest: defaults filled in, env as
+// a mapping, durations as "10s", signals by name, memory in bytes and
+// paths absolute. A stack read from a file never names that file, so File
+// is left out.
+func (s *Stack) MarshalYAML() (any, error) {
+	out := printedStack{Name: s.Name, Containers: map[string]printedContainer{}}
+	for _, name := range slices.Sorted(maps.Keys(s.Containers)) {
+		c := s.Containers[name]
+		pc := printedContainer{
+			Rootfs:     c.Rootfs,
+			Command:    c.Command,
+			Env:        c.Env,
+			Workdir:    c.Workdir,
+			Hostname:   c.Hostname,
+			User:       fmt.Sprintf("%d:%d", c.UID, c.GID),
+			Namespaces: c.Namespaces,
+			Join:       c.Join,
+			Memory:     c.Memory,
+			CPUs:       c.CPUs,
+			Pids:       c.Pids,
+			Restart: printedRestart{
+				Policy:     c.Restart.Policy,
+				MaxRetries: c.Restart.MaxRetries,
+				Backoff:    c.Restart.Backoff.String(),
+				MaxBackoff: c.Restart.MaxBackoff.String(),
+			},
+			DependsOn:   c.DependsOn,
+			StopSignal:  formatSignal(c.StopSignal),
+			StopTimeout: c.StopTimeout.String(),
+			ReadOnly:    c.ReadOnly,
+		}
+		for _, m := range c.Mounts {
+			mode := "rw"
+			if m.ReadOnly {
+				mode = "ro"
+			}
+			pc.Mounts = append(pc.Mounts, m.Source+":"+m.Target+":"+mode)
+		}
+		out.Containers[name] = pc
+	}
+	return out, nil
+}
