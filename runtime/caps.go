@@ -1,0 +1,83 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// defaultCaps is the capability set Docker gives a container by default.
+var defaultCaps = []uint{
+	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
+	unix.CAP_MKNOD, unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID,
+	unix.CAP_SETFCAP, unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE,
+	unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
+}
+
+func defaultCapMask() uint64 {
+	var m uint64
+	for _, c := range defaultCaps {
+		m |= 1 << c
+	}
+	return m
+}
+
+// dropPrivileges takes the calling thread to the user's identity with
+// Docker's default capabilities. It works on this thread only (raw
+// syscalls, not Go's all-threads Setuid): the init execs from this same
+// locked thread, and execve gives the new program this thread's
+// credentials while the other threads of the Go runtime die.
+//
+// The order matters: the bounding set can only be reduced while the thread
+// still has CAP_SETPCAP, which setresuid to a non-zero uid takes away.
+// Only the bounding set needs narrowing for root: execve gives uid 0 a
+// permitted set equal to the bounding set; a non-root user gets none.
+func dropPrivileges(uid, gid uint32) error {
+	keep := defaultCapMask()
+	for c := uint(0); c < 64; c++ {
+		if keep&(1<<c) != 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				break // past the last capability this kernel knows
+			}
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	// Inheritable capabilities outside the bounding set would still reach
+	// a root program through execve (root's files count as having every
+	// inheritable bit): clear them.
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("get capabilities: %w", err)
+	}
+	for i := range data {
+		data[i].Inheritable = 0
+		data[i].Effective &= uint32(keep >> (32 * i))
+		data[i].Permitted &= uint32(keep >> (32 * i))
+	}
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("set capabilities: %w", err)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clear supplementary groups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("set group %d: %w", gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("set user %d: %w", uid, e)
+	}
+	// No setuid binary or file capability can give the program more than
+	// it starts with.
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,384 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/cgroup"
+)
+
+// defaultPath is the PATH a container gets when its Env has none (Docker's).
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// cloneFlags are the namespaces the kernel creates at clone time. "cgroup"
+// is not among them: the init unshares it after its cgroup placement.
+var cloneFlags = map[string]uintptr{
+	"pid":   unix.CLONE_NEWPID,
+	"mount": unix.CLONE_NEWNS,
+	"uts":   unix.CLONE_NEWUTS,
+	"ipc":   unix.CLONE_NEWIPC,
+	"net":   unix.CLONE_NEWNET,
+	"user":  unix.CLONE_NEWUSER,
+}
+
+// Container is a started container.
+type Container struct {
+	name     string
+	layerDir string
+	cmd      *exec.Cmd
+	done     chan struct{}
+	// status and err are written once, before done is closed.
+	status ExitStatus
+	err    error
+}
+
+// Start starts the container and returns once its program has been
+// exec'd. On failure nothing keeps running and the layer dir is removed;
+// the error names the container.
+func Start(spec *Spec) (*Container, error) {
+	c, err := start(spec)
+	if err != nil {
+		return nil, fmt.Errorf("container %q: %w", spec.Name, err)
+	}
+	return c, nil
+}
+
+func start(spec *Spec) (_ *Container, err error) {
+	cfg, attr, err := prepare(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := makeLayer(spec.LayerDir, spec.ReadOnly); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			if rerr := RemoveLayer(spec.LayerDir); rerr != nil {
+				err = fmt.Errorf("%w (and then: %w)", err, rerr)
+			}
+		}
+	}()
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("init pipe: %w", err)
+	}
+	pipe := pair[0]
+	defer unix.Close(pipe)
+	files := []*os.File{os.NewFile(uintptr(pair[1]), "init-pipe")}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	for _, kind := range slices.Sorted(maps.Keys(spec.Join)) {
+		p := fmt.Sprintf("/proc/%d/ns/%s", spec.Join[kind], kind)
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("join %s namespace: %w", kind, err)
+		}
+		cfg.Joins = append(cfg.Joins, nsJoin{Kind: kind, FD: initPipeFD + len(files)})
+		files = append(files, f)
+	}
+	payload, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encode the init configuration: %w", err)
+	}
+	// Queued before the init even exists: it finds its configuration
+	// waiting, without a round trip.
+	if err := send(pipe, msgConfig, payload); err != nil {
+		return nil, fmt.Errorf("send the init configuration: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{"stack", InitArg},
+		Env:         []string{},
+		Stdout:      spec.Stdout,
+		Stderr:      spec.Stderr,
+		ExtraFiles:  files,
+		SysProcAttr: attr,
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start init: %w", err)
+	}
+	// The init holds its own copies now; ours must go for the pipe to
+	// reach end-of-file when the init execs.
+	for _, f := range files {
+		f.Close()
+	}
+	files = nil
+	if err := handshake(pipe, cmd.Process.Pid, spec.Cgroup); err != nil {
+		// The init exits by itself after reporting; the kill covers an
+		// init stuck or killed halfway. Killing a pid namespace's PID 1
+		// ends the whole namespace.
+		if kerr := cmd.Process.Kill(); kerr != nil && !errors.Is(kerr, os.ErrProcessDone) {
+			err = fmt.Errorf("%w (and then: kill init: %w)", err, kerr)
+		}
+		werr := cmd.Wait()
+		if errors.Is(err, errInitDied) {
+			err = fmt.Errorf("%w: %v", err, werr)
+		}
+		return nil, err
+	}
+	c := &Container{name: spec.Name, layerDir: spec.LayerDir, cmd: cmd, done: make(chan struct{})}
+	go c.wait()
+	return c, nil
+}
+
+// errInitDied means the init ended without saying why (killed, or crashed
+// with its message on the container's stderr).
+var errInitDied = errors.New("init ended before exec")
+
+// handshake follows the init from its configuration to its execve: it
+// places it in its cgroup when asked and returns nil once exec succeeded.
+func handshake(pipe, pid int, cg cgroup.Cgroup) error {
+	execing := false
+	for {
+		kind, payload, err := receive(pipe)
+		if errors.Is(err, io.EOF) {
+			if execing {
+				return nil
+			}
+			return errInitDied
+		}
+		if err != nil {
+			return fmt.Errorf("read from init: %w", err)
+		}
+		switch kind {
+		case msgReady:
+			if cg == nil {
+				return errors.New("init asked for a cgroup placement nobody asked for")
+			}
+			if err := cg.AddProc(pid); err != nil {
+				return fmt.Errorf("join cgroup %s: %w", cg.Path(), err)
+			}
+			if err := send(pipe, msgGo, nil); err != nil {
+				return fmt.Errorf("resume init: %w", err)
+			}
+		case msgExec:
+			execing = true
+		case msgError:
+			return decodeError(payload)
+		default:
+			return fmt.Errorf("unexpected message %q from init", kind)
+		}
+	}
+}
+
+// prepare checks the spec and turns it into the init's configuration and
+// the clone attributes.
+func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
+	if len(spec.Args) == 0 || spec.Args[0] == "" {
+		return nil, nil, errors.New("no command")
+	}
+	if !filepath.IsAbs(spec.LayerDir) {
+		return nil, nil, fmt.Errorf("layer dir %q is not an absolute path", spec.LayerDir)
+	}
+	attr := &syscall.SysProcAttr{
+		// Its own session: a Ctrl-C on the supervisor's terminal must
+		// not reach the container directly.
+		Setsid: true,
+	}
+	cfg := &initConfig{
+		Args:     spec.Args,
+		Workdir:  spec.Workdir,
+		UID:      spec.UID,
+		GID:      spec.GID,
+		Layer:    spec.LayerDir,
+		ReadOnly: spec.ReadOnly,
+		Mounts:   spec.Mounts,
+		// Cgroup placement is a step of the init, not CLONE_INTO_CGROUP:
+		// the init's own pages (a Go runtime) stay charged where the
+		// supervisor runs, and only the user's program counts against
+		// the container's limits.
+		WaitCgroup: spec.Cgroup != nil,
+	}
+	if cfg.Workdir == "" {
+		cfg.Workdir = "/"
+	}
+	for _, ns := range spec.Namespaces {
+		switch {
+		case ns == "cgroup":
+			cfg.NewCgroup = true
+		case cloneFlags[ns] != 0:
+			attr.Cloneflags |= cloneFlags[ns]
+		default:
+			return nil, nil, fmt.Errorf("unknown namespace %q", ns)
+		}
+	}
+	if attr.Cloneflags&unix.CLONE_NEWNS == 0 {
+		return nil, nil, errors.New(`namespaces: "mount" is required (the rootfs lives in it)`)
+	}
+	for kind := range spec.Join {
+		if nsFlags[kind] == 0 {
+			return nil, nil, fmt.Errorf("join %s: only net, ipc and uts can be joined", kind)
+		}
+		if slices.Contains(spec.Namespaces, kind) {
+			return nil, nil, fmt.Errorf("namespace %s is both new and joined", kind)
+		}
+	}
+	cfg.NewNet = slices.Contains(spec.Namespaces, "net")
+	cfg.NewUser = slices.Contains(spec.Namespaces, "user")
+	if cfg.NewUser {
+		// The identity mapping: uid 0 in the container is uid 0 on the
+		// host for file ownership, while its capabilities only reach
+		// the namespaces it owns.
+		id := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
+		attr.UidMappings, attr.GidMappings = id, id
+		attr.GidMappingsEnableSetgroups = true
+	}
+	if slices.Contains(spec.Namespaces, "uts") {
+		cfg.Hostname = spec.Hostname
+		if cfg.Hostname == "" {
+			cfg.Hostname = spec.Name
+		}
+	}
+	cfg.Env = spec.Env
+	if !slices.ContainsFunc(spec.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
+		cfg.Env = append(slices.Clip(spec.Env), defaultPath)
+	}
+	lower, err := resolveRootfs(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.Lower = lower
+	for _, m := range spec.Mounts {
+		if !filepath.IsAbs(m.Target) {
+			return nil, nil, fmt.Errorf("bind mount %s: target %q is not an absolute path", m.Source, m.Target)
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return nil, nil, fmt.Errorf("bind mount %s on %s: source: %w", m.Source, m.Target, err)
+		}
+	}
+	return cfg, attr, nil
+}
+
+// resolveRootfs returns the directory to use as the rootfs: the spec's own
+// or its archive's unpacked copy in the cache.
+func resolveRootfs(spec *Spec) (string, error) {
+	st, err := os.Stat(spec.Rootfs)
+	if err != nil {
+		return "", fmt.Errorf("rootfs: %w", err)
+	}
+	dir := spec.Rootfs
+	if !st.IsDir() {
+		if !isArchive(spec.Rootfs) {
+			return "", fmt.Errorf("rootfs %s: neither a directory nor a .tar, .tar.gz or .tgz archive", spec.Rootfs)
+		}
+		if spec.CacheDir == "" {
+			return "", fmt.Errorf("rootfs %s: an archive needs a cache dir", spec.Rootfs)
+		}
+		if dir, err = unpackCached(spec.Rootfs, spec.CacheDir); err != nil {
+			return "", err
+		}
+	}
+	if !spec.ReadOnly && strings.ContainsAny(dir, ":,") {
+		// overlayfs splits lowerdir at ':' and older kernels the
+		// options at ','.
+		return "", fmt.Errorf("rootfs %s: overlayfs cannot take a path with ':' or ','", dir)
+	}
+	return dir, nil
+}
+
+// makeLayer creates the layer dir: the overlay's upper and work
+// directories and the mount point of the container's root. A layer left by
+// an earlier run of the same container is kept, as Docker keeps a
+// restarted container's changes.
+func makeLayer(dir string, readOnly bool) error {
+	subdirs := []string{"merged"}
+	if !readOnly {
+		subdirs = append(subdirs, "upper", "work")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make layer: %w", err)
+	}
+	for _, d := range subdirs {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("make layer: %w", err)
+		}
+	}
+	return nil
+}
+
+// RemoveLayer removes a container's layer dir; a missing one is not an
+// error. It needs no handle, so that `stack down` can clean up after a
+// supervisor that was killed. Nothing is mounted there in the host's mount
+// namespace: the container's mounts lived and died in its own.
+func RemoveLayer(layerDir string) error {
+	if !filepath.IsAbs(layerDir) || filepath.Clean(layerDir) == "/" {
+		return fmt.Errorf("remove layer %q: not a layer dir", layerDir)
+	}
+	if err := os.RemoveAll(layerDir); err != nil {
+		return fmt.Errorf("remove layer: %w", err)
+	}
+	return nil
+}
+
+// Pid is the host pid of the container's PID 1.
+func (c *Container) Pid() int { return c.cmd.Process.Pid }
+
+// Done is closed when the container's PID 1 has ended.
+func (c *Container) Done() <-chan struct{} { return c.done }
+
+// Wait returns how the container's PID 1 ended; any number of goroutines
+// may call it, any number of times.
+func (c *Container) Wait() (ExitStatus, error) {
+	<-c.done
+	return c.status, c.err
+}
+
+func (c *Container) wait() {
+	defer close(c.done)
+	err := c.cmd.Wait()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		c.err = fmt.Errorf("container %q: wait: %w", c.name, err)
+	}
+	if c.cmd.ProcessState != nil {
+		c.status = exitStatus(c.cmd.ProcessState.Sys().(syscall.WaitStatus))
+	}
+}
+
+func exitStatus(ws syscall.WaitStatus) ExitStatus {
+	if ws.Signaled() {
+		return ExitStatus{Code: 128 + int(ws.Signal()), Signaled: true, Signal: ws.Signal()}
+	}
+	return ExitStatus{Code: ws.ExitStatus()}
+}
+
+// Signal sends sig to the container's PID 1; it is not an error if the
+// container has already ended.
+func (c *Container) Signal(sig syscall.Signal) error {
+	err := c.cmd.Process.Signal(sig)
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("container %q: signal %v: %w", c.name, sig, err)
+	}
+	return nil
+}
+
+// Cleanup kills the container if it still runs, waits for it and removes
+// its layer. It is safe to call more than once.
+func (c *Container) Cleanup() error {
+	select {
+	case <-c.done:
+	default:
+		if err := c.Signal(syscall.SIGKILL); err != nil {
+			return err
+		}
+		<-c.done
+	}
+	if err := RemoveLayer(c.layerDir); err != nil {
+		return fmt.Errorf("container %q: %w", c.name, err)
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// InitArg is the hidden argument with which Start re-executes the stack
+// binary as a container's init.
+const InitArg = "__stack-container-init__"
+
+// closeRangeCloexec is CLOSE_RANGE_CLOEXEC from linux/close_range.h.
+const closeRangeCloexec = 1 << 2
+
+var nsFlags = map[string]int{
+	"net": unix.CLONE_NEWNET,
+	"ipc": unix.CLONE_NEWIPC,
+	"uts": unix.CLONE_NEWUTS,
+}
+
+// MaybeInit returns at once unless the process is a container's init
+// started by Start; then it sets the container up and execs the user's
+// program, and never returns. main calls it before anything else.
+func MaybeInit() {
+	if len(os.Args) < 2 || os.Args[1] != InitArg {
+		return
+	}
+	// The init's work is done on one thread that stays locked until
+	// execve. setns, sethostname, unshare(CLONE_NEWCGROUP), credentials
+	// and capabilities are per thread in Linux, and execve keeps the
+	// calling thread's (the other threads of the runtime die there), so
+	// what the user's program gets is exactly what this thread set up.
+	// Never unlocking also means the Go scheduler never reuses the thread
+	// for another goroutine, which would otherwise run in the joined
+	// namespaces.
+	goruntime.LockOSThread()
+	err := runInit(initPipeFD)
+	if serr := send(initPipeFD, msgError, encodeError(err)); serr != nil {
+		fmt.Fprintf(os.Stderr, "stack init: %v (and reporting it failed: %v)\n", err, serr)
+	}
+	os.Exit(1)
+}
+
+// runInit returns only on failure: its last step is execve.
+func runInit(pipe int) error {
+	kind, payload, err := receive(pipe)
+	if err != nil {
+		return fmt.Errorf("read the init configuration: %w", err)
+	}
+	if kind != msgConfig {
+		return fmt.Errorf("read the init configuration: unexpected message %q", kind)
+	}
+	var cfg initConfig
+	if err := json.Unmarshal(payload, &cfg); err != nil {
+		return fmt.Errorf("decode the init configuration: %w", err)
+	}
+	// Device nodes and directories get exactly the modes asked for; the
+	// program gets the usual 022 back before exec.
+	unix.Umask(0)
+	// Joined before any mount: /sys must be mounted from inside the
+	// network namespace whose devices it is to show.
+	for _, j := range cfg.Joins {
+		if err := unix.Setns(j.FD, nsFlags[j.Kind]); err != nil {
+			return fmt.Errorf("join %s namespace: %w", j.Kind, err)
+		}
+	}
+	if err := buildRootfs(&cfg); err != nil {
+		return err
+	}
+	if cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
+		}
+	}
+	if err := unix.Chdir(cfg.Workdir); err != nil {
+		return fmt.Errorf("workdir %q: %w", cfg.Workdir, err)
+	}
+	prog, err := lookPath(cfg.Args[0], cfg.Env)
+	if err != nil {
+		return err
+	}
+	if cfg.WaitCgroup {
+		// Everything so far was charged to the cgroup this process
+		// started in. From here on, and above all the program after
+		// execve, it is charged to the container's.
+		if err := send(pipe, msgReady, nil); err != nil {
+			return fmt.Errorf("report ready: %w", err)
+		}
+		if kind, _, err := receive(pipe); err != nil || kind != msgGo {
+			return fmt.Errorf("wait for cgroup placement: message %q, %v", kind, err)
+		}
+	}
+	if cfg.NewCgroup {
+		// After placement, so that the container's cgroup is the root of
+		// its cgroup namespace.
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("new cgroup namespace: %w", err)
+		}
+	}
+	// Inherited descriptors (the init pipe, namespace handles, anything
+	// the supervisor leaked) close on exec; the pipe stays usable for an
+	// execve failure, and its closing tells the parent exec succeeded.
+	if err := unix.CloseRange(3, ^uint(0), closeRangeCloexec); err != nil {
+		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
+	}
+	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
+		return err
+	}
+	unix.Umask(0o022)
+	if err := send(pipe, msgExec, nil); err != nil {
+		return fmt.Errorf("report exec: %w", err)
+	}
+	err = unix.Exec(prog, cfg.Args, cfg.Env)
+	return fmt.Errorf("exec %q: %w", cfg.Args[0], err)
+}
+
+// lookPath finds name in the container's PATH when it has no slash; a path
+// is left for execve to judge.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	var path string
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &initError{msg: fmt.Sprintf("exec %q: executable file not found in $PATH", name), errno: unix.ENOENT}
+}

@@ -1,0 +1,127 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
+)
+
+// The parent and the init talk over one SOCK_SEQPACKET socket pair, so that
+// every write is one message and no framing is needed. The init's end is
+// its descriptor initPipeFD; it becomes close-on-exec, so once execve
+// succeeds the parent reads end-of-file.
+//
+//	parent -> init: msgConfig + JSON initConfig
+//	init -> parent: msgReady            (only when a cgroup is to be joined)
+//	parent -> init: msgGo               (the init is now in its cgroup)
+//	init -> parent: msgExec             (execve comes next)
+//	init -> parent: msgError + errno + text, then the init exits
+const (
+	msgConfig byte = 'C'
+	msgReady  byte = 'R'
+	msgGo     byte = 'G'
+	msgExec   byte = 'X'
+	msgError  byte = 'E'
+)
+
+// initPipeFD is where exec.Cmd puts ExtraFiles[0]; the namespaces to join
+// follow it.
+const initPipeFD = 3
+
+// initConfig is what the init needs to know; it is Spec after the parent
+// resolved the rootfs and opened the namespaces to join.
+type initConfig struct {
+	Args     []string
+	Env      []string
+	Workdir  string
+	Hostname string // empty: keep the hostname (uts shared or joined)
+	UID, GID uint32
+	// Lower is the rootfs directory; Layer the container's layer dir.
+	Lower, Layer string
+	ReadOnly     bool
+	Mounts       []Mount
+	// Joins are namespaces to enter, as descriptors inherited by the init.
+	Joins []nsJoin
+	// NewNet and NewUser say which namespaces the clone created, which
+	// decides how /sys and /dev are made.
+	NewNet, NewUser bool
+	NewCgroup       bool
+	// WaitCgroup makes the init stop before exec until the parent has put
+	// it in its cgroup.
+	WaitCgroup bool
+}
+
+type nsJoin struct {
+	Kind string // "net", "ipc" or "uts"
+	FD   int
+}
+
+// send writes one message.
+func send(fd int, kind byte, payload []byte) error {
+	msg := append([]byte{kind}, payload...)
+	_, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Write(fd, msg) })
+	return err
+}
+
+// receive reads one message whatever its size; io.EOF when the other end
+// is closed (for the parent: the init has exec'd or died).
+func receive(fd int) (byte, []byte, error) {
+	// MSG_PEEK|MSG_TRUNC returns the size of the next message without
+	// consuming it, so the buffer is exactly as large as needed.
+	size, err := linux.IgnoringEINTRN(func() (int, error) {
+		n, _, err := unix.Recvfrom(fd, nil, unix.MSG_PEEK|unix.MSG_TRUNC)
+		return n, err
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	if size == 0 {
+		return 0, nil, io.EOF
+	}
+	buf := make([]byte, size)
+	n, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Read(fd, buf) })
+	if err != nil {
+		return 0, nil, err
+	}
+	if n == 0 {
+		return 0, nil, io.EOF
+	}
+	return buf[0], buf[1:n], nil
+}
+
+// encodeError turns an init failure into a msgError payload, keeping the
+// errno so that the parent's error still matches errors.Is(err, fs.ErrNotExist).
+func encodeError(err error) []byte {
+	var errno syscall.Errno
+	errors.As(err, &errno)
+	payload := binary.LittleEndian.AppendUint32(nil, uint32(errno))
+	return append(payload, err.Error()...)
+}
+
+// initError is a failure reported by the init, rebuilt in the parent.
+type initError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func decodeError(payload []byte) error {
+	if len(payload) < 4 {
+		return fmt.Errorf("init sent a malformed error message (%d bytes)", len(payload))
+	}
+	return &initError{errno: syscall.Errno(binary.LittleEndian.Uint32(payload)), msg: string(payload[4:])}
+}
+
+func (e *initError) Error() string { return e.msg }
+
+func (e *initError) Unwrap() error {
+	if e.errno == 0 {
+		return nil
+	}
+	return e.errno
+}
