@@ -1,0 +1,264 @@
+package cgroup
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// unlimited is the smallest value a v1 limit file reports when no limit is
+// set: the kernel rounds LLONG_MAX down to a page, so "-1" reads back as
+// 9223372036854771712. Anything at or above 2^62 is no limit in practice.
+const unlimited = 1 << 62
+
+// cause strips the *PathError that os adds, so that our own message can name
+// the file once and the value written.
+func cause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// writeFile writes value to an existing cgroup file in a single write, as
+// the kernel parses each write(2) on its own. It never creates the file: on
+// cgroupfs only the kernel does.
+func writeFile(path, value string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return fmt.Errorf("cgroup: write %q to %s: %w", value, path, cause(err))
+	}
+	_, err = f.Write([]byte(value))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup: write %q to %s: %w", value, path, cause(err))
+	}
+	return nil
+}
+
+// writeIfExists writes value to path unless the file is absent, which is how
+// the kernel says a feature (swap accounting, a newer knob) is not there.
+func writeIfExists(path, value string) error {
+	if !exists(path) {
+		return nil
+	}
+	return writeFile(path, value)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func readFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: read %s: %w", path, cause(err))
+	}
+	return b, nil
+}
+
+// readInt reads a file holding one integer, or "max" (returned as -1).
+func readInt(path string) (int64, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cgroup: parse %s: %w", path, err)
+	}
+	return n, nil
+}
+
+// readKeyed reads a flat keyed file ("key value" per line): memory.events,
+// memory.stat, memory.oom_control, cgroup.events.
+func readKeyed(path string) (map[string]uint64, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseKeyed(path, b)
+}
+
+func parseKeyed(name string, data []byte) (map[string]uint64, error) {
+	m := make(map[string]uint64)
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		key, val, ok := bytes.Cut(line, []byte(" "))
+		if !ok {
+			return nil, fmt.Errorf("cgroup: parse %s line %d: %q is not \"key value\"", name, i+1, line)
+		}
+		n, err := strconv.ParseUint(string(bytes.TrimSpace(val)), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: parse %s line %d: %w", name, i+1, err)
+		}
+		m[string(key)] = n
+	}
+	return m, nil
+}
+
+// keyedValue reads one key of a flat keyed file; a missing key is an error,
+// since every key we read is one the kernel always writes.
+func keyedValue(path, key string) (uint64, error) {
+	m, err := readKeyed(path)
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m[key]
+	if !ok {
+		return 0, fmt.Errorf("cgroup: %s has no %q line", path, key)
+	}
+	return v, nil
+}
+
+// readPids reads a cgroup.procs file.
+func readPids(path string) ([]int, error) {
+	b, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: parse %s: %w", path, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// treeProcs lists the processes of the cgroup at dir and of its
+// descendants, sorted, each once.
+func treeProcs(dir string) ([]int, error) {
+	var all []int
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("cgroup: list %s: %w", p, cause(err))
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		pids, err := readPids(filepath.Join(p, "cgroup.procs"))
+		all = append(all, pids...)
+		return err
+	})
+	slices.Sort(all)
+	return slices.Compact(all), err
+}
+
+// removeTree removes the cgroup at dir and its descendants, deepest first,
+// since rmdir(2) on cgroupfs refuses a cgroup that has children. A cgroup
+// whose last process has exited can stay busy for a moment while the kernel
+// finishes tearing the task down, so EBUSY is retried; ENOENT means someone
+// else removed it, which is what we wanted.
+func removeTree(dir string, wait backoff) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cgroup: list %s: %w", dir, cause(err))
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeTree(filepath.Join(dir, e.Name()), wait); err != nil {
+				return err
+			}
+		}
+	}
+	var last error
+	done, err := wait.poll(func() (bool, error) {
+		last = unix.Rmdir(dir)
+		switch {
+		case last == nil, errors.Is(last, unix.ENOENT):
+			return true, nil
+		case errors.Is(last, unix.EBUSY), errors.Is(last, unix.EINTR):
+			return false, nil
+		}
+		return false, fmt.Errorf("cgroup: remove %s: %w", dir, last)
+	})
+	if err != nil {
+		return err
+	}
+	if !done {
+		return fmt.Errorf("cgroup: remove %s: still %w after %v", dir, last, wait.total)
+	}
+	return nil
+}
+
+// backoff bounds a polling loop: the first pause, the longest pause, and
+// the total time after which the loop gives up.
+type backoff struct {
+	first, max, total time.Duration
+}
+
+// defaultBackoff gives the kernel up to ten seconds, polling fast at first:
+// most waits (a killed task leaving its cgroup, a freeze completing) end in
+// well under a millisecond.
+func defaultBackoff() backoff {
+	return backoff{first: 100 * time.Microsecond, max: 50 * time.Millisecond, total: 10 * time.Second}
+}
+
+// poll calls fn until it reports done or fails, pausing between calls. It
+// reports done=false if the total time ran out first.
+func (b backoff) poll(fn func() (bool, error)) (bool, error) {
+	deadline := time.Now().Add(b.total)
+	pause := b.first
+	for {
+		done, err := fn()
+		if done || err != nil {
+			return done, err
+		}
+		if time.Now().After(deadline) {
+			return false, nil
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, b.max)
+	}
+}
+
+// cleanPath checks a cgroup path given by a caller: relative to the
+// hierarchy roots, below them, and not the root itself, which stack must
+// never kill or remove.
+func cleanPath(p string) (string, error) {
+	c := filepath.Clean(p)
+	if filepath.IsAbs(p) || c == "." || c == ".." || strings.HasPrefix(c, "../") {
+		return "", fmt.Errorf("cgroup: invalid cgroup path %q: want a relative path below the hierarchy root", p)
+	}
+	return c, nil
+}
+
+// controllers lists the controllers that r's limits need.
+func (r Resources) controllers() []string {
+	var need []string
+	if r.Memory > 0 {
+		need = append(need, "memory")
+	}
+	if r.CPUs > 0 {
+		need = append(need, "cpu")
+	}
+	if r.Pids > 0 {
+		need = append(need, "pids")
+	}
+	return need
+}

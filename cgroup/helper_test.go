@@ -1,0 +1,185 @@
+package cgroup
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stack-containers/stack/internal/testenv"
+)
+
+// The test binary doubles as the child process the real tests put in a
+// cgroup: run with helperEnv set, it does one thing and exits.
+const helperEnv = "STACK_CGROUP_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(runHelper(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// runHelper is the child's side. Every mode first waits for a line on
+// stdin, so that the parent can move it into a cgroup before it does
+// anything worth charging there.
+//
+//   - "alloc N": allocate and touch N MiB, then exit 0 (if still alive).
+//   - "block": print the child's /proc/self/cgroup, then wait for stdin to
+//     close.
+func runHelper(mode string) int {
+	in := bufio.NewReader(os.Stdin)
+	if _, err := in.ReadString('\n'); err != nil {
+		fmt.Fprintln(os.Stderr, "helper: read go signal:", err)
+		return 2
+	}
+	switch {
+	case mode == "block":
+		self, err := os.ReadFile("/proc/self/cgroup")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 2
+		}
+		os.Stdout.Write(self)
+		io.Copy(io.Discard, in)
+		return 0
+	case strings.HasPrefix(mode, "alloc "):
+		mib, err := strconv.Atoi(strings.TrimPrefix(mode, "alloc "))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 2
+		}
+		// Fresh pages are only charged once touched.
+		buf := make([]byte, mib<<20)
+		for i := 0; i < len(buf); i += os.Getpagesize() {
+			buf[i] = 1
+		}
+		fmt.Println("allocated", len(buf))
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "helper: unknown mode", mode)
+	return 2
+}
+
+// child is a running helper process.
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *strings.Builder
+}
+
+// startHelper starts the test binary in helper mode; configure, when not
+// nil, adjusts the command first (SysProcAttr for CLONE_INTO_CGROUP). The child is killed and reaped
+// when the test ends, if the test has not done so.
+func startHelper(t *testing.T, mode string, configure func(*exec.Cmd)) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	out := new(strings.Builder)
+	cmd.Stdout, cmd.Stderr = out, out
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if configure != nil {
+		configure(cmd)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start helper %q: %v", mode, err)
+	}
+	c := &child{cmd: cmd, stdin: stdin, out: out}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return c
+}
+
+// release lets the helper go on past its first read.
+func (c *child) release(t *testing.T) {
+	t.Helper()
+	if _, err := io.WriteString(c.stdin, "go\n"); err != nil {
+		t.Fatalf("release helper: %v", err)
+	}
+}
+
+// hostFor probes the host for a root-only test.
+func hostFor(t *testing.T) Host {
+	t.Helper()
+	testenv.RequireRoot(t)
+	h, err := Probe()
+	if err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	return h
+}
+
+// hierarchyRoots lists every cgroup hierarchy the host mounts, each once.
+func hierarchyRoots(h Host) []string {
+	seen := map[string]bool{}
+	var roots []string
+	for _, m := range h.V1 {
+		if !seen[m] {
+			seen[m] = true
+			roots = append(roots, m)
+		}
+	}
+	if h.V2 != "" && !seen[h.V2] {
+		roots = append(roots, h.V2)
+	}
+	return roots
+}
+
+// testParent returns a cgroup path unique to this test run, and fails the
+// test if, when it ends, that path is left in any hierarchy (removing it
+// then, so that one failure does not leak into the machine).
+func testParent(t *testing.T, h Host) string {
+	t.Helper()
+	b := make([]byte, 4)
+	rand.Read(b)
+	parent := fmt.Sprintf("stack-test-%d-%s", os.Getpid(), hex.EncodeToString(b))
+	t.Cleanup(func() {
+		leaked := false
+		for _, root := range hierarchyRoots(h) {
+			dir := filepath.Join(root, parent)
+			if _, err := os.Stat(dir); err == nil {
+				t.Errorf("test left cgroup %s behind", dir)
+				leaked = true
+			}
+		}
+		if !leaked {
+			return
+		}
+		for _, d := range hostDrivers(h) {
+			c := d.Load(parent)
+			if err := c.Kill(); err != nil {
+				t.Errorf("clean up after the test: %v", err)
+			}
+			if err := c.Destroy(); err != nil {
+				t.Errorf("clean up after the test: %v", err)
+			}
+		}
+	})
+	return parent
+}
+
+// hostDrivers is a driver for each version the host has a hierarchy of.
+func hostDrivers(h Host) []Driver {
+	var ds []Driver
+	if len(h.V1) > 0 {
+		ds = append(ds, NewV1(h.V1))
+	}
+	if h.V2 != "" {
+		ds = append(ds, NewV2(h.V2))
+	}
+	return ds
+}

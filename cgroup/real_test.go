@@ -1,0 +1,447 @@
+package cgroup
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/testenv"
+)
+
+// These tests run against the host's real hierarchies, as root. Every one
+// works below its own testParent and removes it.
+
+// realDriver is a driver the host can run, with the controllers that can
+// limit in it.
+type realDriver struct {
+	name   string
+	d      Driver
+	root   string // where to look for the cgroup's files (v1: memory's)
+	limits map[string]bool
+}
+
+func realDrivers(t *testing.T, h Host) []realDriver {
+	t.Helper()
+	var ds []realDriver
+	if len(h.V1) > 0 {
+		lim := map[string]bool{}
+		for _, c := range []string{"memory", "cpu", "pids"} {
+			_, lim[c] = h.V1[c]
+		}
+		ds = append(ds, realDriver{"v1", NewV1(h.V1), h.V1["memory"], lim})
+	}
+	if h.V2 != "" {
+		offered, err := controllers(filepath.Join(h.V2, "cgroup.controllers"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lim := map[string]bool{}
+		for _, c := range offered {
+			lim[c] = true
+		}
+		ds = append(ds, realDriver{"v2", NewV2(h.V2), h.V2, lim})
+	}
+	if len(ds) == 0 {
+		t.Fatalf("host %v has no hierarchy to test", h)
+	}
+	return ds
+}
+
+// eachDriver runs test as a subtest per driver the host has, skipping a
+// driver that offers no controller named in need, with a fresh parent
+// cgroup that it removes afterwards.
+func eachDriver(t *testing.T, need string, test func(t *testing.T, h Host, rd realDriver, parent string)) {
+	h := hostFor(t)
+	for _, rd := range realDrivers(t, h) {
+		t.Run(rd.name, func(t *testing.T) {
+			if need != "" && !rd.limits[need] {
+				t.Skipf("%s offers no %s controller here (on a hybrid host v1 owns it)", rd.root, need)
+			}
+			parent := testParent(t, h)
+			defer destroy(t, rd.d, parent)
+			test(t, h, rd, parent)
+		})
+	}
+}
+
+// cgroupOf reads which cgroup pid is in, in the hierarchy of driver
+// version v (v1: the memory hierarchy, or any when memory is not mounted).
+func cgroupOf(t *testing.T, pid, v int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if v == 2 && parts[0] == "0" || v == 1 && slices.Contains(strings.Split(parts[1], ","), "memory") {
+			return parts[2]
+		}
+	}
+	t.Fatalf("pid %d: no v%d line in %q", pid, v, b)
+	return ""
+}
+
+// requireGone fails unless parent is absent from every hierarchy.
+func requireGone(t *testing.T, h Host, parent string) {
+	t.Helper()
+	for _, root := range hierarchyRoots(h) {
+		if _, err := os.Stat(filepath.Join(root, parent)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: still there after Destroy (stat: %v)", filepath.Join(root, parent), err)
+		}
+	}
+}
+
+// waitClosed fails unless ch is closed (after any pending sends) in time.
+func waitClosed(t *testing.T, ch <-chan struct{}, why string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("OOM event channel still open 10s after %s", why)
+		}
+	}
+}
+
+func TestLifecycle(t *testing.T) {
+	eachDriver(t, "", func(t *testing.T, h Host, rd realDriver, parent string) {
+		path := parent + "/demo/web"
+		cg, err := rd.d.Create(path, Resources{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := rd.d.Create(path, Resources{}); err != nil {
+			t.Fatalf("second Create of the same cgroup: %v", err)
+		}
+		if cg.Path() != path {
+			t.Errorf("Path() = %q, want %q", cg.Path(), path)
+		}
+		if pids, err := cg.Procs(); err != nil || len(pids) != 0 {
+			t.Fatalf("Procs of a new cgroup = %v, %v; want none", pids, err)
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		events, err := cg.OOMEvents(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		ch := startHelper(t, "block", nil)
+		pid := ch.cmd.Process.Pid
+		if err := cg.AddProc(pid); err != nil {
+			t.Fatal(err)
+		}
+		ch.release(t)
+		if got := cgroupOf(t, pid, rd.d.Version()); got != "/"+path {
+			t.Errorf("/proc/%d/cgroup says %q, want %q", pid, got, "/"+path)
+		}
+		if pids, err := cg.Procs(); err != nil || !slices.Equal(pids, []int{pid}) {
+			t.Errorf("Procs = %v, %v; want [%d]", pids, err, pid)
+		}
+		st, err := cg.Stats()
+		if err != nil || !slices.Equal(st.Pids, []int{pid}) {
+			t.Errorf("Stats = %+v, %v; want pids [%d]", st, err, pid)
+		}
+		if rd.limits["memory"] && st.MemoryUsage <= 0 {
+			t.Errorf("Stats.MemoryUsage = %d with a live Go process inside", st.MemoryUsage)
+		}
+		if n, err := cg.OOMKills(); err != nil || n != 0 {
+			t.Errorf("OOMKills = %d, %v; want 0", n, err)
+		}
+
+		if err := cg.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if pids, err := cg.Procs(); err != nil || len(pids) != 0 {
+			t.Errorf("Procs after Kill = %v, %v; want none", pids, err)
+		}
+		err = ch.cmd.Wait()
+		if ws, ok := ch.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			t.Errorf("helper ended with %v, want killed by SIGKILL", err)
+		}
+		if rd.d.Version() == 2 {
+			// v2 ends the watch when the cgroup empties.
+			waitClosed(t, events, "the cgroup became empty")
+		} else {
+			cancel()
+			waitClosed(t, events, "its context ended")
+		}
+
+		if err := rd.d.Load(parent).Destroy(); err != nil {
+			t.Fatal(err)
+		}
+		requireGone(t, h, parent)
+		if err := rd.d.Load(parent).Destroy(); err != nil {
+			t.Errorf("Destroy of a missing cgroup: %v", err)
+		}
+		if err := rd.d.Load(parent).Kill(); err != nil {
+			t.Errorf("Kill of a missing cgroup: %v", err)
+		}
+	})
+}
+
+// TestEventsEndWithRemoval: removing the cgroup closes the channel even
+// though its context is still live.
+func TestEventsEndWithRemoval(t *testing.T) {
+	eachDriver(t, "", func(t *testing.T, h Host, rd realDriver, parent string) {
+		if rd.d.Version() == 1 && !rd.limits["memory"] {
+			t.Skip("v1 OOM events need the memory controller, which this host does not mount")
+		}
+		cg, err := rd.d.Create(parent+"/x", Resources{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events, err := cg.OOMEvents(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rd.d.Load(parent).Destroy(); err != nil {
+			t.Fatal(err)
+		}
+		waitClosed(t, events, "the cgroup was removed")
+	})
+}
+
+func TestMemoryLimitChanges(t *testing.T) {
+	eachDriver(t, "memory", func(t *testing.T, h Host, rd realDriver, parent string) {
+		cg, err := rd.d.Create(parent+"/m", Resources{Memory: 64 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Lowering then raising a live limit exercises both write
+		// orders of v1's limit and memsw, which the kernel checks.
+		for _, limit := range []int64{32 << 20, 128 << 20, 0} {
+			if err := cg.Set(Resources{Memory: limit}); err != nil {
+				t.Fatalf("Set memory %d: %v", limit, err)
+			}
+			st, err := cg.Stats()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.MemoryLimit != limit {
+				t.Errorf("after Set %d: Stats.MemoryLimit = %d", limit, st.MemoryLimit)
+			}
+		}
+	})
+}
+
+// destroy removes a test's parent cgroup, failing the test if it cannot.
+func destroy(t *testing.T, d Driver, parent string) {
+	t.Helper()
+	if err := d.Load(parent).Destroy(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestOOMKill puts a child that allocates 100 MiB in a cgroup limited to
+// 20 MiB: the kernel must kill it, the count must rise by exactly one, and
+// an event must arrive. It repeats 20 times (once with -short) and logs the
+// median delays, measured from the moment the child is told to allocate.
+func TestOOMKill(t *testing.T) {
+	eachDriver(t, "memory", func(t *testing.T, h Host, rd realDriver, parent string) {
+		cg, err := rd.d.Create(parent+"/oom", Resources{Memory: 20 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rounds := 20
+		if testing.Short() {
+			rounds = 1
+		}
+		var toEvent, toExit []time.Duration
+		for i := range rounds {
+			ev, ex := oomRound(t, cg)
+			t.Logf("round %d: event after %v, exit seen after %v", i, ev, ex)
+			toEvent, toExit = append(toEvent, ev), append(toExit, ex)
+		}
+		t.Logf("%s OOM over %d rounds: median delay to the event %v, to the child's exit %v",
+			rd.name, rounds, median(toEvent), median(toExit))
+	})
+}
+
+func oomRound(t *testing.T, cg Cgroup) (toEvent, toExit time.Duration) {
+	t.Helper()
+	before, err := cg.OOMKills()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := cg.OOMEvents(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := startHelper(t, "alloc 100", nil)
+	if err := cg.AddProc(ch.cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	start := time.Now()
+	ch.release(t)
+	go func() { exited <- ch.cmd.Wait() }()
+	select {
+	case _, ok := <-events:
+		if !ok {
+			t.Fatal("OOM event channel closed without an event")
+		}
+		toEvent = time.Since(start)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no OOM event within 30s")
+	}
+	err = <-exited
+	toExit = time.Since(start)
+	if ws, ok := ch.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v (output %q), want killed by SIGKILL", err, ch.out.String())
+	}
+	after, err := cg.OOMKills()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before+1 {
+		t.Fatalf("OOMKills went from %d to %d, want +1", before, after)
+	}
+	cancel()
+	waitClosed(t, events, "its context ended")
+	return toEvent, toExit
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestKillFiftyProcesses fills a cgroup with 50 busybox sleeps, forked by a
+// shell until pids.max stops it where the driver has a pids controller,
+// then empties it with Kill and logs how long that took.
+func TestKillFiftyProcesses(t *testing.T) {
+	testenv.RequireRoot(t)
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		t.Fatalf("needs /bin/busybox (busybox-static): %v", err)
+	}
+	// The shell exits when the fork loop ends (or fails at the limit); its
+	// sleeps must come to us, not to the host's init, so that we reap them.
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("become a subreaper: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
+			t.Errorf("stop being a subreaper: %v", err)
+		}
+	})
+	eachDriver(t, "", func(t *testing.T, h Host, rd realDriver, parent string) {
+		// With pids.max 51 the shell and 50 sleeps fill the cgroup, the
+		// 51st fork fails and the shell gives up.
+		r, loop := Resources{}, 50
+		if rd.limits["pids"] {
+			r, loop = Resources{Pids: 51}, 60
+		}
+		cg, err := rd.d.Create(parent+"/fifty", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh := exec.Command("/bin/busybox", "sh", "-c",
+			"read go; for i in $(seq "+strconv.Itoa(loop)+"); do sleep 1000 & done")
+		stdin, err := sh.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sh.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cg.AddProc(sh.Process.Pid); err != nil {
+			sh.Process.Kill()
+			sh.Wait()
+			t.Fatal(err)
+		}
+		if _, err := stdin.Write([]byte("go\n")); err != nil {
+			t.Fatal(err)
+		}
+		shErr := sh.Wait()
+		pids, err := cg.Procs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reap(t, pids) })
+		if len(pids) != 50 {
+			t.Errorf("cgroup holds %d processes after the fork loop (shell: %v), want 50", len(pids), shErr)
+		}
+		if rd.limits["pids"] && shErr == nil {
+			t.Errorf("the shell forked %d sleeps under pids.max 51 without failing", loop)
+		}
+		start := time.Now()
+		if err := cg.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: Kill emptied a cgroup of %d processes in %v", rd.name, len(pids), time.Since(start))
+		if left, err := cg.Procs(); err != nil || len(left) != 0 {
+			t.Errorf("Procs after Kill = %v, %v; want none", left, err)
+		}
+	})
+}
+
+// reap waits for each of pids, which became our children when their shell
+// exited, so that none is left a zombie.
+func reap(t *testing.T, pids []int) {
+	for _, pid := range pids {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != nil && !errors.Is(err, unix.ECHILD) {
+			t.Errorf("reap %d: %v", pid, err)
+		}
+	}
+}
+
+// TestCloneIntoCgroup starts a child inside a v2 cgroup with
+// CLONE_INTO_CGROUP, so it never runs anywhere else.
+func TestCloneIntoCgroup(t *testing.T) {
+	h := hostFor(t)
+	if h.V2 == "" {
+		t.Skipf("host has no cgroup2 hierarchy (%v)", h)
+	}
+	d := NewV2(h.V2)
+	parent := testParent(t, h)
+	defer destroy(t, d, parent)
+	cg, err := d.Create(parent+"/born", Resources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := cg.OpenFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	ch := startHelper(t, "block", func(cmd *exec.Cmd) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
+	})
+	ch.release(t)
+	if err := ch.stdin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v (%s)", err, ch.out)
+	}
+	// The child read its own /proc/self/cgroup before anything else.
+	want := "0::/" + parent + "/born"
+	if !slices.Contains(strings.Split(ch.out.String(), "\n"), want) {
+		t.Errorf("child saw its cgroups as %q, want a line %q", ch.out, want)
+	}
+	if _, err := NewV1(nil).Load("x").OpenFD(); !errors.Is(err, ErrNoCgroupFD) {
+		t.Errorf("v1 OpenFD: %v, want ErrNoCgroupFD", err)
+	}
+}

@@ -1,0 +1,411 @@
+package cgroup
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+type v2Driver struct {
+	root string
+	wait backoff
+}
+
+// NewV2 returns a driver for the cgroup2 hierarchy mounted at root.
+func NewV2(root string) Driver {
+	return &v2Driver{root: root, wait: defaultBackoff()}
+}
+
+func (d *v2Driver) Version() int { return 2 }
+
+func (d *v2Driver) Load(path string) Cgroup {
+	c := &v2Cgroup{root: d.root, wait: d.wait}
+	c.path, c.err = cleanPath(path)
+	c.dir = filepath.Join(d.root, c.path)
+	return c
+}
+
+func (d *v2Driver) Create(path string, r Resources) (Cgroup, error) {
+	c := d.Load(path).(*v2Cgroup)
+	if c.err != nil {
+		return nil, c.err
+	}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cgroup: create %s: %w", c.dir, cause(err))
+	}
+	if err := c.Set(r); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type v2Cgroup struct {
+	root, path, dir string
+	// err is set when Load was given an invalid path; every method
+	// returns it rather than touch the hierarchy's root.
+	err  error
+	wait backoff
+}
+
+func (c *v2Cgroup) Path() string { return c.path }
+
+func (c *v2Cgroup) file(name string) string { return filepath.Join(c.dir, name) }
+
+// controllers reads a space-separated controller list such as
+// cgroup.controllers.
+func controllers(path string) ([]string, error) {
+	b, err := readFile(path)
+	return strings.Fields(string(b)), err
+}
+
+// enable makes the controllers available to the cgroup by enabling them in
+// cgroup.subtree_control of each ancestor, from the root down: the kernel
+// lets a cgroup enable only what its own parent has enabled for it. A
+// controller in need must be offered; one only wanted is skipped where the
+// hierarchy does not offer it.
+func (c *v2Cgroup) enable(need, want []string) error {
+	want = slices.Clone(want)
+	dir := c.root
+	for _, elem := range strings.Split(c.path, "/") {
+		offered, err := controllers(filepath.Join(dir, "cgroup.controllers"))
+		if err != nil {
+			return err
+		}
+		enabled, err := controllers(filepath.Join(dir, "cgroup.subtree_control"))
+		if err != nil {
+			return err
+		}
+		var add []string
+		for _, ctrl := range slices.Clone(want) {
+			switch {
+			case !slices.Contains(offered, ctrl) && slices.Contains(need, ctrl):
+				return fmt.Errorf("cgroup: %s: a %s limit needs the %s controller, which %s does not offer (cgroup.controllers: %q)",
+					c.path, ctrl, ctrl, dir, strings.Join(offered, " "))
+			case !slices.Contains(offered, ctrl):
+				want = slices.DeleteFunc(want, func(s string) bool { return s == ctrl })
+			case !slices.Contains(enabled, ctrl):
+				add = append(add, "+"+ctrl)
+			}
+		}
+		// One write for all: the kernel takes a list, and applies it whole
+		// or not at all.
+		if len(add) > 0 {
+			if err := writeFile(filepath.Join(dir, "cgroup.subtree_control"), strings.Join(add, " ")); err != nil {
+				return err
+			}
+		}
+		dir = filepath.Join(dir, elem)
+	}
+	return nil
+}
+
+// Set enables the controllers r needs, and memory wherever the hierarchy
+// offers it (for Stats and the OOM-kill count even without a limit), then
+// writes every limit; a zero field clears its limit where the controller is
+// enabled.
+func (c *v2Cgroup) Set(r Resources) error {
+	if c.err != nil {
+		return c.err
+	}
+	need := r.controllers()
+	want := need
+	if !slices.Contains(want, "memory") {
+		want = append([]string{"memory"}, need...)
+	}
+	if err := c.enable(need, want); err != nil {
+		return err
+	}
+	swap := "max"
+	if r.Memory > 0 {
+		swap = "0"
+	}
+	writes := []struct {
+		file, value string
+		required    bool
+	}{
+		{"memory.max", limitOrMax(r.Memory), r.Memory > 0},
+		// No swap on top of a limit, as on v1 with memsw = limit.
+		{"memory.swap.max", swap, false},
+		// An OOM kill takes the whole container down rather than leave
+		// it running without the process the kernel chose.
+		{"memory.oom.group", "1", false},
+		{"cpu.max", cpuMax(r.CPUs), r.CPUs > 0},
+		{"pids.max", limitOrMax(r.Pids), r.Pids > 0},
+	}
+	for _, w := range writes {
+		write := writeIfExists
+		if w.required {
+			write = writeFile
+		}
+		if err := write(c.file(w.file), w.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cpuMax formats cpu.max: "$QUOTA $PERIOD", the quota "max" for none.
+func cpuMax(cpus float64) string {
+	quota := "max"
+	if cpus > 0 {
+		quota = strconv.FormatInt(int64(math.Round(cpus*cfsPeriod)), 10)
+	}
+	return quota + " " + strconv.Itoa(cfsPeriod)
+}
+
+func (c *v2Cgroup) AddProc(pid int) error {
+	if c.err != nil {
+		return c.err
+	}
+	return writeFile(c.file("cgroup.procs"), strconv.Itoa(pid))
+}
+
+// OpenFD opens the cgroup directory for clone3(CLONE_INTO_CGROUP), which
+// places the child in the cgroup before it runs a single instruction, so
+// that nothing it does is charged elsewhere.
+func (c *v2Cgroup) OpenFD() (*os.File, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	f, err := os.OpenFile(c.dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: open %s: %w", c.dir, cause(err))
+	}
+	return f, nil
+}
+
+func (c *v2Cgroup) Procs() ([]int, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	return treeProcs(c.dir)
+}
+
+// hasMemory tells whether the memory controller is enabled for the cgroup;
+// it is an error only if the cgroup cannot be read.
+func (c *v2Cgroup) hasMemory() (bool, error) {
+	if c.err != nil {
+		return false, c.err
+	}
+	ctrls, err := controllers(c.file("cgroup.controllers"))
+	return slices.Contains(ctrls, "memory"), err
+}
+
+// Stats reports zero memory figures where the memory controller is not
+// enabled: without it the kernel does no accounting for the cgroup.
+func (c *v2Cgroup) Stats() (Stats, error) {
+	var s Stats
+	mem, err := c.hasMemory()
+	if err != nil {
+		return s, err
+	}
+	if mem {
+		if err := c.memoryStats(&s); err != nil {
+			return s, err
+		}
+	}
+	s.Pids, err = c.Procs()
+	return s, err
+}
+
+func (c *v2Cgroup) memoryStats(s *Stats) error {
+	usage, err := readInt(c.file("memory.current"))
+	if err != nil {
+		return err
+	}
+	// memory.peak came in Linux 5.19.
+	if exists(c.file("memory.peak")) {
+		if s.MemoryPeak, err = readInt(c.file("memory.peak")); err != nil {
+			return err
+		}
+	}
+	if s.MemoryLimit, err = readInt(c.file("memory.max")); err != nil {
+		return err
+	}
+	s.MemoryLimit = max(s.MemoryLimit, 0)
+	stat, err := readKeyed(c.file("memory.stat"))
+	if err != nil {
+		return err
+	}
+	s.MemoryUsage = workingSet(usage, stat["inactive_file"])
+	return nil
+}
+
+// OOMKills reads oom_kill from memory.events, not oom: oom counts the times
+// the cgroup hit its limit, which need not end in a kill. Without the memory
+// controller the cgroup has no limit of its own to hit, and the count is 0.
+func (c *v2Cgroup) OOMKills() (uint64, error) {
+	mem, err := c.hasMemory()
+	if err != nil || !mem {
+		return 0, err
+	}
+	return keyedValue(c.file("memory.events"), "oom_kill")
+}
+
+// inotify event layout (inotify(7)): wd, mask, cookie, len, then len bytes
+// of name.
+const inotifyEventSize = 16
+
+// OOMEvents watches memory.events and cgroup.events with inotify: the kernel
+// signals a modification of each when a counter or state in it changes. It
+// sends once per rise of oom_kill, and ends when cgroup.events changes to
+// "populated 0" or the cgroup is removed.
+func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
+	mem, err := c.hasMemory()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: inotify for %s: %w", c.dir, err)
+	}
+	watch := func(name string) (int, error) {
+		wd, err := unix.InotifyAddWatch(fd, c.file(name), unix.IN_MODIFY)
+		if err != nil {
+			return -1, errors.Join(fmt.Errorf("cgroup: watch %s: %w", c.file(name), err), unix.Close(fd))
+		}
+		return wd, nil
+	}
+	eventsWd, err := watch("cgroup.events")
+	if err != nil {
+		return nil, err
+	}
+	// Removing a cgroup sends nothing to watches on its own files or
+	// directory (kernfs keeps the inodes alive); only the parent
+	// directory hears of it, as the deletion of an entry.
+	parentWd, err := unix.InotifyAddWatch(fd, filepath.Dir(c.dir), unix.IN_DELETE|unix.IN_DELETE_SELF|unix.IN_ONLYDIR)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("cgroup: watch %s: %w", filepath.Dir(c.dir), err), unix.Close(fd))
+	}
+	base := filepath.Base(c.dir)
+	memWd, last := -1, uint64(0)
+	if mem {
+		if memWd, err = watch("memory.events"); err != nil {
+			return nil, err
+		}
+		// Only kills from now on are news; reading after the watch is in
+		// place means none can fall between the two.
+		if last, err = c.OOMKills(); err != nil {
+			return nil, errors.Join(err, unix.Close(fd))
+		}
+	}
+	// Non-blocking, so that the runtime poller owns it and Close from
+	// another goroutine wakes a pending Read.
+	in := os.NewFile(uintptr(fd), "inotify:"+c.dir)
+	return watchFile(ctx, in, func(notify func(uint64)) {
+		checkKills := func() bool {
+			if memWd < 0 {
+				return true
+			}
+			n, err := keyedValue(c.file("memory.events"), "oom_kill")
+			if err != nil {
+				return false
+			}
+			if n > last {
+				notify(n - last)
+				last = n
+			}
+			return true
+		}
+		buf := make([]byte, 64*inotifyEventSize)
+		for {
+			n, err := in.Read(buf)
+			if err != nil {
+				return
+			}
+			var memChanged, eventsChanged bool
+			for off := 0; off+inotifyEventSize <= n; {
+				wd := int(int32(binary.NativeEndian.Uint32(buf[off:])))
+				mask := binary.NativeEndian.Uint32(buf[off+4:])
+				nameLen := int(binary.NativeEndian.Uint32(buf[off+12:]))
+				name := string(bytes.TrimRight(buf[off+inotifyEventSize:off+inotifyEventSize+nameLen], "\x00"))
+				off += inotifyEventSize + nameLen
+				removed := wd == parentWd && (mask&unix.IN_DELETE_SELF != 0 || name == base)
+				if removed || mask&unix.IN_IGNORED != 0 {
+					checkKills()
+					return
+				}
+				memChanged = memChanged || wd == memWd
+				eventsChanged = eventsChanged || wd == eventsWd
+			}
+			// Kills first: the last process of a cgroup may be the one
+			// the OOM killer took, and its kill must not be lost to the
+			// cgroup becoming empty in the same batch.
+			if memChanged && !checkKills() {
+				return
+			}
+			if eventsChanged {
+				ev, err := readKeyed(c.file("cgroup.events"))
+				if err != nil || ev["populated"] == 0 {
+					checkKills()
+					return
+				}
+			}
+		}
+	}), nil
+}
+
+func (c *v2Cgroup) Kill() error {
+	if c.err != nil {
+		return c.err
+	}
+	if _, err := os.Stat(c.dir); errors.Is(err, fs.ErrNotExist) {
+		// A cgroup that is not there holds nothing.
+		return nil
+	}
+	// cgroup.kill (Linux 5.14) kills the whole subtree in the kernel,
+	// atomically with respect to forks.
+	if exists(c.file("cgroup.kill")) {
+		if err := writeFile(c.file("cgroup.kill"), "1"); err != nil {
+			return err
+		}
+		return c.waitEvent("populated", 0)
+	}
+	var freeze, thaw func() error
+	// cgroup.freeze came in Linux 5.2.
+	if exists(c.file("cgroup.freeze")) {
+		freeze = func() error { return c.setFrozen(1) }
+		thaw = func() error { return c.setFrozen(0) }
+	}
+	return killAll(c.path, c.Procs, freeze, thaw, c.wait)
+}
+
+func (c *v2Cgroup) setFrozen(v uint64) error {
+	if err := writeFile(c.file("cgroup.freeze"), strconv.FormatUint(v, 10)); err != nil {
+		return err
+	}
+	return c.waitEvent("frozen", v)
+}
+
+// waitEvent waits until cgroup.events reports key at want.
+func (c *v2Cgroup) waitEvent(key string, want uint64) error {
+	var got uint64
+	done, err := c.wait.poll(func() (bool, error) {
+		var err error
+		got, err = keyedValue(c.file("cgroup.events"), key)
+		return got == want, err
+	})
+	if err == nil && !done {
+		err = fmt.Errorf("cgroup: %s: %q stays %d after %v, want %d", c.file("cgroup.events"), key, got, c.wait.total, want)
+	}
+	return err
+}
+
+func (c *v2Cgroup) Destroy() error {
+	if c.err != nil {
+		return c.err
+	}
+	return removeTree(c.dir, c.wait)
+}
