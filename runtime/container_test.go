@@ -1,0 +1,479 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/stack-containers/stack/internal/testenv"
+)
+
+// children lists the live child processes of the test process.
+func children(t *testing.T) []string {
+	t.Helper()
+	tasks, err := filepath.Glob("/proc/self/task/*/children")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []string
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // a thread may end meanwhile
+			t.Fatal(err)
+		}
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+	return pids
+}
+
+func mountinfo(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func nsLink(t *testing.T, pid, kind string) string {
+	t.Helper()
+	l, err := os.Readlink("/proc/" + pid + "/ns/" + kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func TestNamespaces(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
+		echo pid $$
+		echo procs $(for p in /proc/[0-9]*; do cat $p/comm; done)
+		echo hostname $(hostname)
+		for ns in pid uts ipc net mnt; do echo ns $ns $(readlink /proc/self/ns/$ns); done
+		echo links $(ls /sys/class/net)
+		echo netdev $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ')`)
+	spec.Hostname = "web"
+	hostName, _ := os.Hostname()
+	out, st := run(t, spec)
+	if st.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", st, out)
+	}
+	fields := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		k, v, _ := strings.Cut(line, " ")
+		if k == "ns" {
+			kind, link, _ := strings.Cut(v, " ")
+			k, v = "ns "+kind, link
+		}
+		fields[k] = strings.TrimSpace(v)
+	}
+	if fields["pid"] != "1" {
+		t.Errorf("the command is pid %q in its namespace, want 1 (it must be exec'd as PID 1)", fields["pid"])
+	}
+	// PID 1 (sh), and the cat reading the names.
+	if !strings.HasPrefix(fields["procs"], "sh") {
+		t.Errorf("container processes %q: want sh first", fields["procs"])
+	}
+	for _, comm := range strings.Fields(fields["procs"]) {
+		if comm != "sh" && comm != "cat" {
+			t.Errorf("container sees process %q: not only its own processes (%s)", comm, fields["procs"])
+		}
+	}
+	if fields["hostname"] != "web" {
+		t.Errorf("hostname = %q, want web", fields["hostname"])
+	}
+	if h, _ := os.Hostname(); h != hostName {
+		t.Errorf("the host's hostname changed from %q to %q", hostName, h)
+	}
+	for _, kind := range []string{"pid", "uts", "ipc", "net", "mnt"} {
+		if got, host := fields["ns "+kind], nsLink(t, "self", kind); got == "" || got == host {
+			t.Errorf("%s namespace %q, the host's is %q: want a new one", kind, got, host)
+		}
+	}
+	if fields["links"] != "lo" || fields["netdev"] != "lo" {
+		t.Errorf("network devices: /sys/class/net %q, /proc/net/dev %q; want only lo", fields["links"], fields["netdev"])
+	}
+}
+
+func TestHostMountTableUnchanged(t *testing.T) {
+	testenv.RequireRoot(t)
+	before := mountinfo(t)
+	data := t.TempDir()
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sleep", "1000")
+	spec.Mounts = []Mount{{Source: data, Target: "/data"}}
+	c, err := Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	during := mountinfo(t)
+	inside, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", c.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if during != before {
+		t.Errorf("host mount table changed while the container ran:\nbefore:\n%s\nduring:\n%s", before, during)
+	}
+	if after := mountinfo(t); after != before {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	for _, want := range []string{" / / ", " /proc ", " /dev ", " /sys ", " /data "} {
+		if !strings.Contains(string(inside), want) {
+			t.Errorf("container mount table lacks %q:\n%s", want, inside)
+		}
+	}
+}
+
+// snapshot describes every entry of a tree: type, mode, owner, size,
+// mtime, content or link target.
+func snapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	snap := map[string]string{}
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		desc := fmt.Sprintf("%v %d:%d %d %d", fi.Mode(), st.Uid, st.Gid, fi.Size(), fi.ModTime().UnixNano())
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			desc += " -> " + l
+		case fi.Mode().IsRegular() && fi.Size() < 1<<16:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += " " + string(b)
+		}
+		snap[p] = desc
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func TestRootfsDirUnchanged(t *testing.T) {
+	testenv.RequireRoot(t)
+	rootfs := testenv.NewBusyboxRootfs(t)
+	before := snapshot(t, rootfs)
+	out, st := run(t, newSpec(t, rootfs, "sh", "-c", `
+		set -e
+		for d in / /bin /etc /tmp /root /var /usr /usr/bin /sbin ; do echo x > $d/new; mkdir $d/newdir; done
+		echo y >> /etc/passwd
+		rm /bin/ls /etc/group
+		rm -r /var
+		chmod 700 /etc /bin/busybox
+		chown 1:1 /tmp
+		touch /bin/sh
+		ln -s /nowhere /bin/ls
+		echo done`))
+	if st.Code != 0 || !strings.Contains(out, "done") {
+		t.Fatalf("the writes in the container failed: exit %+v, output:\n%s", st, out)
+	}
+	after := snapshot(t, rootfs)
+	for p, d := range before {
+		if after[p] != d {
+			t.Errorf("%s changed: %q, now %q", p, d, after[p])
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s appeared in the rootfs", p)
+		}
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	testenv.RequireRoot(t)
+	rootfs := testenv.BusyboxRootfs(t)
+	tests := []struct {
+		name   string
+		change func(*Spec)
+		want   string
+		errno  error
+	}{
+		{"missing command", func(s *Spec) { s.Args = []string{"/bin/nope"} },
+			`container "web": exec "/bin/nope": no such file or directory`, fs.ErrNotExist},
+		{"command not in PATH", func(s *Spec) { s.Args = []string{"nope"} },
+			`container "web": exec "nope": executable file not found in $PATH`, fs.ErrNotExist},
+		{"non-executable command", func(s *Spec) { s.Args = []string{"/etc/passwd"} },
+			`container "web": exec "/etc/passwd": permission denied`, fs.ErrPermission},
+		{"missing workdir", func(s *Spec) { s.Workdir = "/nope" },
+			`container "web": workdir "/nope": no such file or directory`, fs.ErrNotExist},
+		{"missing bind-mount source", func(s *Spec) { s.Mounts = []Mount{{Source: "/nonexistent/data", Target: "/data"}} },
+			`container "web": bind mount /nonexistent/data on /data: source: stat /nonexistent/data: no such file or directory`, fs.ErrNotExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := newSpec(t, rootfs, "true")
+			spec.Name = "web"
+			tt.change(spec)
+			c, err := Start(spec)
+			if err == nil {
+				c.Cleanup()
+				t.Fatal("Start succeeded")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n%s\nwant:\n%s", err, tt.want)
+			}
+			if !errors.Is(err, tt.errno) {
+				t.Errorf("error %v is not %v", err, tt.errno)
+			}
+			if _, err := os.Stat(spec.LayerDir); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("layer dir left behind (stat: %v)", err)
+			}
+			if pids := children(t); len(pids) > 0 {
+				t.Errorf("processes left running: %v", pids)
+			}
+		})
+	}
+}
+
+func TestMaskedAndReadOnly(t *testing.T) {
+	testenv.RequireRoot(t)
+	out, st := run(t, newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
+		for p in `+strings.Join(maskedProc, " ")+`; do
+			f=/proc/$p
+			if [ -d $f ]; then echo "masked $p dir $(ls -A $f | wc -l)"
+			elif [ -e $f ]; then echo "masked $p file $(cat $f | wc -c)"
+			else echo "masked $p absent"; fi
+		done
+		echo "firmware $(ls -A /sys/firmware | wc -l)"
+		for f in /sys/kernel/uevent_helper /sys/newfile /proc/sys/kernel/hostname /proc/sysrq-trigger; do
+			if echo x 2>/dev/null > $f; then echo "wrote $f"; else echo "refused $f"; fi
+		done`))
+	if st.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", st, out)
+	}
+	t.Logf("\n%s", out)
+	for _, p := range maskedProc {
+		_, err := os.Lstat("/proc/" + p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// This kernel has no such entry; nothing to hide.
+		case err != nil:
+			t.Fatal(err)
+		case !strings.Contains(out, "masked "+p+" dir 0\n") && !strings.Contains(out, "masked "+p+" file 0\n"):
+			t.Errorf("/proc/%s is not masked in the container", p)
+		}
+	}
+	if !strings.Contains(out, "firmware 0\n") {
+		t.Errorf("/sys/firmware is not masked")
+	}
+	if strings.Contains(out, "wrote") {
+		t.Errorf("a write to /sys or /proc/sys succeeded")
+	}
+}
+
+func TestKcoreMasked(t *testing.T) {
+	testenv.RequireRoot(t)
+	// Whether or not this kernel has a /proc/kcore, the container must
+	// not read a byte of it.
+	out, st := run(t, newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c",
+		`if [ -e /proc/kcore ]; then echo "kcore $(head -c 4096 /proc/kcore | wc -c)"; else echo "kcore absent"; fi`))
+	if st.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", st, out)
+	}
+	if out != "kcore 0\n" && out != "kcore absent\n" {
+		t.Errorf("/proc/kcore readable in the container: %q", out)
+	}
+	if _, err := os.Stat("/proc/kcore"); err == nil && out != "kcore 0\n" {
+		t.Errorf("the host has /proc/kcore but the container sees %q", out)
+	}
+}
+
+func TestReadOnlyRootfs(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
+		for f in /new /etc/new /tmp/new; do if touch $f 2>/dev/null; then echo "wrote $f"; fi; done
+		touch /dev/shm/ok && echo shm ok`)
+	spec.ReadOnly = true
+	out, st := run(t, spec)
+	if st.Code != 0 || strings.Contains(out, "wrote") || !strings.Contains(out, "shm ok") {
+		t.Errorf("read_only: exit %+v, output:\n%s", st, out)
+	}
+}
+
+func TestProcessSettings(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
+		echo env $FOO $PATH
+		echo pwd $(pwd)
+		echo id $(id -u) $(id -g) $(id -G)
+		grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status | tr -d '\t'`)
+	spec.Env = []string{"FOO=bar"}
+	spec.Workdir = "/tmp"
+	spec.UID, spec.GID = 1000, 1001
+	out, st := run(t, spec)
+	if st.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", st, out)
+	}
+	want := []string{
+		"env bar " + strings.TrimPrefix(defaultPath, "PATH="),
+		"pwd /tmp",
+		"id 1000 1001 1001",
+		"CapInh:0000000000000000", "CapPrm:0000000000000000", "CapEff:0000000000000000",
+		fmt.Sprintf("CapBnd:%016x", defaultCapMask()),
+		"CapAmb:0000000000000000",
+		"NoNewPrivs:1",
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	for _, w := range want {
+		if !slices.Contains(lines, w) {
+			t.Errorf("missing %q in:\n%s", w, out)
+		}
+	}
+}
+
+func TestDescriptorsClosed(t *testing.T) {
+	testenv.RequireRoot(t)
+	// A descriptor without close-on-exec, which a fork inherits: the
+	// init must not pass it on to the program, nor its pipe.
+	leak, err := syscall.Open("/dev/null", syscall.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(leak)
+	c, err := Start(newSpec(t, testenv.BusyboxRootfs(t), "sleep", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Cleanup()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, fd := range fds {
+		names = append(names, fd.Name())
+	}
+	if !slices.Equal(names, []string{"0", "1", "2"}) {
+		t.Errorf("the program has descriptors %v open, want only 0 1 2", names)
+	}
+	if err := c.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRootCapabilities(t *testing.T) {
+	testenv.RequireRoot(t)
+	out, st := run(t, newSpec(t, testenv.BusyboxRootfs(t), "grep", "-E", "^Cap(Prm|Eff|Bnd)", "/proc/self/status"))
+	if st.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", st, out)
+	}
+	m := fmt.Sprintf("%016x", defaultCapMask())
+	if want := fmt.Sprintf("CapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t%s\n", m, m, m); out != want {
+		t.Errorf("root's capabilities:\n%s\nwant Docker's default set:\n%s", out, want)
+	}
+}
+
+func TestBindMounts(t *testing.T) {
+	testenv.RequireRoot(t)
+	rw, ro := t.TempDir(), t.TempDir()
+	file := filepath.Join(t.TempDir(), "file")
+	for _, f := range []string{filepath.Join(ro, "conf"), file} {
+		if err := os.WriteFile(f, []byte("hello\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
+		echo written > /data/out
+		cat /etc/app/conf /deep/dir/file
+		if touch /etc/app/new 2>/dev/null; then echo "wrote ro"; fi`)
+	spec.Mounts = []Mount{
+		{Source: rw, Target: "/data"},
+		{Source: ro, Target: "/etc/app", ReadOnly: true},
+		{Source: file, Target: "/deep/dir/file"},
+	}
+	out, st := run(t, spec)
+	if st.Code != 0 || out != "hello\nhello\n" {
+		t.Errorf("exit %+v, output %q; want the two files read and the ro write refused", st, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(rw, "out")); err != nil || string(b) != "written\n" {
+		t.Errorf("write through the rw bind: %q, %v", b, err)
+	}
+}
+
+func TestJoinNet(t *testing.T) {
+	testenv.RequireRoot(t)
+	rootfs := testenv.BusyboxRootfs(t)
+	first, err := Start(newSpec(t, rootfs, "sleep", "1000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Cleanup()
+	spec := newSpec(t, rootfs, "sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/uts; ls /sys/class/net")
+	spec.Namespaces = []string{"pid", "mount", "ipc"}
+	spec.Join = map[string]int{"net": first.Pid(), "uts": first.Pid()}
+	out, st := run(t, spec)
+	pid := strconv.Itoa(first.Pid())
+	want := nsLink(t, pid, "net") + "\n" + nsLink(t, pid, "uts") + "\nlo\n"
+	if st.Code != 0 || out != want {
+		t.Errorf("exit %+v, output:\n%s\nwant the first container's namespaces:\n%s", st, out, want)
+	}
+	if err := first.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHandle(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sleep", "1000")
+	c, err := Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() {
+			st, err := c.Wait()
+			if err != nil || !st.Signaled || st.Signal != syscall.SIGKILL || st.Code != 137 {
+				t.Errorf("Wait = %+v, %v; want killed by SIGKILL", st, err)
+			}
+		})
+	}
+	wg.Wait()
+	<-c.Done()
+	if err := c.Signal(syscall.SIGTERM); err != nil {
+		t.Errorf("Signal after exit: %v", err)
+	}
+	for range 2 {
+		if err := c.Cleanup(); err != nil {
+			t.Errorf("Cleanup: %v", err)
+		}
+	}
+	if _, err := os.Stat(spec.LayerDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("layer dir left behind (stat: %v)", err)
+	}
+	if err := RemoveLayer(spec.LayerDir); err != nil {
+		t.Errorf("RemoveLayer of a removed layer: %v", err)
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	testenv.RequireRoot(t)
+	_, st := run(t, newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", "exit 7"))
+	if st != (ExitStatus{Code: 7}) {
+		t.Errorf("status %+v, want exit code 7", st)
+	}
+}
