@@ -477,3 +477,44 @@ func TestExitCode(t *testing.T) {
 		t.Errorf("status %+v, want exit code 7", st)
 	}
 }
+
+func TestSymlinkedProcAndDev(t *testing.T) {
+	testenv.RequireRoot(t)
+	rootfs := testenv.NewBusyboxRootfs(t)
+	// /proc and /dev of the rootfs point at real host directories.
+	host := t.TempDir()
+	for _, d := range []string{"proc", "dev"} {
+		if err := os.Mkdir(filepath.Join(host, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(filepath.Join(rootfs, d)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(host, d), filepath.Join(rootfs, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := mountinfo(t)
+	out, st := run(t, newSpec(t, rootfs, "sh", "-c", `
+		echo comm $(cat /proc/1/comm)
+		echo null $(wc -c < /dev/null)
+		cut -d' ' -f5 /proc/self/mountinfo`))
+	if st.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", st, out)
+	}
+	// Inside the container the links resolve inside its root, where the
+	// mounts are.
+	for _, want := range []string{"comm sh\n", "null 0\n", "\n" + host + "/proc\n", "\n" + host + "/dev\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("container output lacks %q:\n%s", want, out)
+		}
+	}
+	if after := mountinfo(t); after != before {
+		t.Errorf("host mount table changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	for _, d := range []string{"proc", "dev"} {
+		if entries, err := os.ReadDir(filepath.Join(host, d)); err != nil || len(entries) != 0 {
+			t.Errorf("host directory %s/%s got %v (%v)", host, d, entries, err)
+		}
+	}
+}

@@ -36,23 +36,47 @@ func openIn(root int, p string, flags int) (int, error) {
 }
 
 // mkdirIn returns an O_PATH descriptor of directory p inside root, making
-// it and its missing parents with mode.
+// it and its missing parents with mode. A dangling symlink on the way is
+// followed as MkdirAll would, its target made inside root.
 func mkdirIn(root int, p string, mode uint32) (int, error) {
+	return mkdirLinks(root, p, mode, 0)
+}
+
+// maxLinks bounds the symlinks mkdirIn follows, as the kernel's ELOOP does.
+const maxLinks = 40
+
+func mkdirLinks(root int, p string, mode uint32, links int) (int, error) {
 	p = path.Clean("/" + p)
 	fd, err := openIn(root, p, unix.O_PATH|unix.O_DIRECTORY)
 	if err == nil || !errors.Is(err, unix.ENOENT) || p == "/" {
 		return fd, err
 	}
-	parent, err := mkdirIn(root, path.Dir(p), mode)
+	parent, err := mkdirLinks(root, path.Dir(p), mode, links)
 	if err != nil {
 		return -1, err
 	}
 	defer unix.Close(parent)
-	if err := unix.Mkdirat(parent, path.Base(p), mode); err != nil && !errors.Is(err, unix.EEXIST) {
+	err = unix.Mkdirat(parent, path.Base(p), mode)
+	if errors.Is(err, unix.EEXIST) {
+		// There is an entry, yet p did not resolve: a symlink to
+		// something missing.
+		buf := make([]byte, unix.PathMax)
+		n, lerr := unix.Readlinkat(parent, path.Base(p), buf)
+		if lerr == nil {
+			if links >= maxLinks {
+				return -1, &os.PathError{Op: "mkdir in rootfs", Path: p, Err: unix.ELOOP}
+			}
+			target := string(buf[:n])
+			if !path.IsAbs(target) {
+				target = path.Join(path.Dir(p), target)
+			}
+			return mkdirLinks(root, target, mode, links+1)
+		}
+	} else if err != nil {
 		return -1, &os.PathError{Op: "mkdir in rootfs", Path: p, Err: err}
 	}
-	// Looked up again from root: if something else now sits at p (a
-	// dangling symlink), the lookup stays inside root or fails.
+	// Looked up again from root: whatever now sits at p, the lookup stays
+	// inside root.
 	return openIn(root, p, unix.O_PATH|unix.O_DIRECTORY)
 }
 
