@@ -3,10 +3,15 @@ package logs
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // readFile returns the records of one log file.
@@ -99,3 +104,76 @@ func TestCaptureAndEvents(t *testing.T) {
 		t.Errorf("output:\n%q\nwant:\n%q", out.String(), wantOut)
 	}
 }
+
+func TestRotation(t *testing.T) {
+	dir := t.TempDir()
+	const maxSize = 4096
+	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, MaxSize: maxSize, Keep: 2})
+	web, _ := a.Container("web")
+	var in strings.Builder
+	const n = 1000
+	for i := range n {
+		fmt.Fprintf(&in, "line %04d\n", i)
+	}
+	// Reads of 100 bytes make many batches, so rotation falls inside them
+	// as well as between them.
+	web.Capture(Stdout, iotest.HalfReader(&chunkReader{r: strings.NewReader(in.String()), n: 100}))
+	huge := strings.Repeat("h", 2*maxSize)
+	if err := web.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	web.Capture(Stderr, strings.NewReader(huge+"\nafter\n"))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := os.Stat(filepath.Join(dir, "web.log.3")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("web.log.3: want none kept beyond Keep=2, stat says %v", err)
+	}
+	var all []record
+	for _, name := range []string{"web.log.2", "web.log.1", "web.log"} {
+		path := filepath.Join(dir, name)
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs := readFile(t, path)
+		// Only a file holding a single record may exceed the cap.
+		if st.Size() > maxSize && len(recs) != 1 {
+			t.Errorf("%s: %d bytes in %d records, over the cap of %d", name, st.Size(), len(recs), maxSize)
+		}
+		all = append(all, recs...)
+	}
+	// The kept files hold the newest records, contiguous and in order.
+	if len(all) < 3 {
+		t.Fatalf("only %d records kept", len(all))
+	}
+	if got := all[len(all)-2].Log; got != huge {
+		t.Errorf("second to last record has %d bytes, want the huge line of %d", len(got), len(huge))
+	}
+	if got := all[len(all)-1].Log; got != "after" {
+		t.Errorf("last record %q, want after", got)
+	}
+	numbered := all[:len(all)-2]
+	first, err := strconv.Atoi(strings.TrimPrefix(numbered[0].Log, "line "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range numbered {
+		if want := fmt.Sprintf("line %04d", first+i); r.Log != want {
+			t.Fatalf("record %d: %q, want %q", i, r.Log, want)
+		}
+	}
+	if last := first + len(numbered) - 1; last != n-1 {
+		t.Errorf("last numbered line %d, want %d", last, n-1)
+	}
+	t.Logf("kept lines %d..%d of %d", first, n-1, n)
+}
+
+// chunkReader returns at most n bytes per read.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }

@@ -119,11 +119,22 @@ func listLogs(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if name, ok := strings.CutSuffix(e.Name(), ".log"); ok && e.Type().IsRegular() {
+		// name.log may be missing for a moment while it is rotated, so
+		// name.log.1 and its elders count too.
+		base := e.Name()
+		if i := strings.LastIndex(base, ".log."); i >= 0 && isDigits(base[i+len(".log."):]) {
+			base = base[:i+len(".log")]
+		}
+		if name, ok := strings.CutSuffix(base, ".log"); ok && name != "" && e.Type().IsRegular() {
 			names = append(names, name)
 		}
 	}
-	return names, nil
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // printer writes records as lines of output.
@@ -346,20 +357,49 @@ func (r *fileReader) next() (rec record, ok bool, err error) {
 	}
 }
 
-// openOldest opens the oldest file of the log, if there is one yet.
+// openOldest opens the oldest file of the log, if there is one yet. A
+// rotation may rename the files while they are looked at: the oldest is
+// opened only once it is seen to be the oldest after it was opened.
 func (r *fileReader) openOldest() error {
-	k := 0
 	for {
-		if _, err := os.Stat(rotatedPath(r.path, k+1)); err != nil {
-			break
+		k, ino := r.oldest()
+		f, err := os.Open(rotatedPath(r.path, k))
+		if errors.Is(err, os.ErrNotExist) {
+			if k == 0 {
+				return nil // not written yet
+			}
+			continue
 		}
-		k++
+		if err != nil {
+			return fmt.Errorf("open log: %w", err)
+		}
+		st, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("open log: %w", err)
+		}
+		if _, now := r.oldest(); inode(st) == ino && now == ino {
+			return r.use(f)
+		}
+		f.Close()
 	}
-	err := r.openPath(rotatedPath(r.path, k))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+}
+
+// oldest returns k and the inode of the oldest file, path.k. Rotation
+// renames one file at a time, oldest first, so at most one of the files is
+// missing at any moment: two missing in a row is the end.
+func (r *fileReader) oldest() (k int, ino uint64) {
+	missing := 0
+	for i := 0; missing < 2; i++ {
+		st, err := os.Stat(rotatedPath(r.path, i))
+		if err != nil {
+			missing++
+			continue
+		}
+		missing = 0
+		k, ino = i, inode(st)
 	}
-	return err
+	return k, ino
 }
 
 func (r *fileReader) openPath(path string) error {
@@ -367,6 +407,11 @@ func (r *fileReader) openPath(path string) error {
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}
+	return r.use(f)
+}
+
+// use makes f the file read from, closing the one before.
+func (r *fileReader) use(f *os.File) error {
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
@@ -392,48 +437,75 @@ func inode(st os.FileInfo) uint64 {
 	return 0
 }
 
+func links(st os.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(s.Nlink)
+	}
+	return 1
+}
+
 // successor moves to the file written after the current one, once the
 // current one has been rotated away and read to its end. It reports
-// whether it moved.
+// whether there is more to read.
 func (r *fileReader) successor() (bool, error) {
 	st, err := os.Stat(r.path)
 	if err == nil && inode(st) == r.ino {
 		return false, nil // still the current file: nothing newer
 	}
-	// Rotated: the writer closed the file before renaming it, so what
-	// is in it now is all there will be. Read that first.
-	if r.br.Buffered() == 0 {
-		if n, _ := r.br.Peek(1); len(n) > 0 {
-			return true, nil
-		}
+	// Rotated: the writer closed the file before renaming it, so what is
+	// in it now is all there will be. Read that first.
+	if more, _ := r.br.Peek(1); len(more) > 0 {
+		return true, nil
 	}
-	// Find where the file went (path.k); its successor is path.k-1.
-	k := 1
-	for ; ; k++ {
-		st, err := os.Stat(rotatedPath(r.path, k))
-		if err != nil {
-			// Gone (rotated out of the kept files): every file left
-			// is newer, start at the oldest.
-			k = 0
-			break
-		}
-		if inode(st) == r.ino {
-			break
-		}
+	// A torn record at the end of a finished file cannot be completed by
+	// the next file.
+	r.pending = r.pending[:0]
+	st, err = r.file.Stat()
+	if err != nil {
+		return false, fmt.Errorf("read log %s: %w", r.file.Name(), err)
 	}
-	if len(r.pending) > 0 {
-		// A torn record at the end of a finished file cannot be
-		// completed by the next file.
-		r.pending = r.pending[:0]
-	}
-	if k == 0 {
+	if links(st) == 0 {
+		// Rotated out of the kept files: every file left is newer.
 		return true, r.openOldest()
 	}
-	err = r.openPath(rotatedPath(r.path, k-1))
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil // the new file is not created yet
+	// The file is path.k for some k, and its successor path.k-1. The
+	// writer renames the oldest first, so if the file is still path.k
+	// after path.k-1 is opened, what was opened is its successor.
+	k := r.rotatedTo()
+	if k == 0 {
+		return false, nil // being renamed: look again next time
 	}
-	return err == nil, err
+	next, err := os.Open(rotatedPath(r.path, k-1))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // the writer has not created it yet
+	}
+	if err != nil {
+		return false, fmt.Errorf("open log: %w", err)
+	}
+	if st, err := os.Stat(rotatedPath(r.path, k)); err != nil || inode(st) != r.ino {
+		next.Close()
+		return false, nil // rotated again meanwhile: look again next time
+	}
+	return true, r.use(next)
+}
+
+// rotatedTo returns k where the current file is now path.k, or 0 if it is
+// not found. Rotation renames one file at a time, so at most one of the
+// kept files is missing at any moment: two missing in a row is the end.
+func (r *fileReader) rotatedTo() int {
+	missing := 0
+	for k := 1; missing < 2; k++ {
+		st, err := os.Stat(rotatedPath(r.path, k))
+		if err != nil {
+			missing++
+			continue
+		}
+		missing = 0
+		if inode(st) == r.ino {
+			return k
+		}
+	}
+	return 0
 }
 
 func (r *fileReader) close() error {

@@ -1,0 +1,125 @@
+package logs
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// line is a record to put in a log file by hand.
+type line struct {
+	sec    int // seconds after base
+	stream Stream
+	text   string
+}
+
+var base = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// writeLog writes records to a file, as the writer would.
+func writeLog(t *testing.T, path string, lines ...line) {
+	t.Helper()
+	var b []byte
+	for _, l := range lines {
+		head := appendRecordHead(nil, base.Add(time.Duration(l.sec)*time.Second), l.stream)
+		b = appendRecord(b, head, []byte(l.text), false)
+	}
+	if err := os.WriteFile(path, b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func printLogs(t *testing.T, dir string, opts PrintOptions) string {
+	t.Helper()
+	var out bytes.Buffer
+	if err := Print(context.Background(), &out, dir, opts); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+func TestPrint(t *testing.T) {
+	dir := t.TempDir()
+	// web has rotated once; equal times across containers print in name
+	// order (db before web), whatever order the files are read in.
+	writeLog(t, filepath.Join(dir, "web.log.1"), line{1, Stdout, "w1"}, line{3, Stdout, "w3"})
+	writeLog(t, filepath.Join(dir, "web.log"), line{3, Stderr, "w3b"}, line{5, Event, "exited with status 0"}, line{9, Stdout, "w9"})
+	writeLog(t, filepath.Join(dir, "db.log"), line{0, Event, "started"}, line{3, Stdout, "d3"}, line{4, Stdout, "d4"}, line{7, Stdout, "d7"})
+	writeLog(t, filepath.Join(dir, "idle.log"))
+
+	tests := []struct {
+		name string
+		opts PrintOptions
+		want string
+	}{
+		{"all merged", PrintOptions{Tail: TailAll}, `
+db   * started
+web  | w1
+db   | d3
+web  | w3
+web  | w3b
+db   | d4
+web  * exited with status 0
+db   | d7
+web  | w9
+`},
+		{"tail per container", PrintOptions{Tail: 2}, `
+db   | d4
+web  * exited with status 0
+db   | d7
+web  | w9
+`},
+		{"tail reaching into the rotated file", PrintOptions{Tail: 4, Containers: []string{"web"}}, `
+web | w3
+web | w3b
+web * exited with status 0
+web | w9
+`},
+		{"tail beyond the start", PrintOptions{Tail: 100, Containers: []string{"web"}}, `
+web | w1
+web | w3
+web | w3b
+web * exited with status 0
+web | w9
+`},
+		{"tail zero", PrintOptions{Tail: 0}, "\n"},
+		{"one container, padded to itself", PrintOptions{Tail: TailAll, Containers: []string{"db"}}, `
+db * started
+db | d3
+db | d4
+db | d7
+`},
+		{"timestamps", PrintOptions{Tail: 1, Timestamps: true}, `
+db   | 2026-05-01T12:00:07.000000000Z d7
+web  | 2026-05-01T12:00:09.000000000Z w9
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := printLogs(t, dir, tt.opts)
+			if want := strings.TrimPrefix(tt.want, "\n"); got != want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+
+	// While web.log is being rotated, only web.log.1 may be there.
+	rotating := t.TempDir()
+	writeLog(t, filepath.Join(rotating, "web.log.1"), line{1, Stdout, "w1"})
+	if got, want := printLogs(t, rotating, PrintOptions{Tail: TailAll}), "web | w1\n"; got != want {
+		t.Errorf("mid-rotation: got %q, want %q", got, want)
+	}
+
+	var out bytes.Buffer
+	err := Print(context.Background(), &out, dir, PrintOptions{Containers: []string{"nope"}})
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("unknown container: got error %v", err)
+	}
+	err = Print(context.Background(), &out, filepath.Join(dir, "missing"), PrintOptions{})
+	if err == nil {
+		t.Errorf("missing directory: got no error")
+	}
+}
