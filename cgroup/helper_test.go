@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -32,8 +33,8 @@ func TestMain(m *testing.M) {
 // anything worth charging there.
 //
 //   - "alloc N": allocate and touch N MiB, then exit 0 (if still alive).
-//   - "block": print the child's /proc/self/cgroup, then wait for stdin to
-//     close.
+//   - "block": use 4 MiB, print the child's /proc/self/cgroup and "ready",
+//     then wait for stdin to close.
 func runHelper(mode string) int {
 	in := bufio.NewReader(os.Stdin)
 	if _, err := in.ReadString('\n'); err != nil {
@@ -42,13 +43,16 @@ func runHelper(mode string) int {
 	}
 	switch {
 	case mode == "block":
+		// Enough memory that the cgroup's accounting cannot miss it.
+		buf := touch(4 << 20)
 		self, err := os.ReadFile("/proc/self/cgroup")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 2
 		}
-		os.Stdout.Write(self)
+		fmt.Printf("%sready\n", self)
 		io.Copy(io.Discard, in)
+		runtime.KeepAlive(buf)
 		return 0
 	case strings.HasPrefix(mode, "alloc "):
 		mib, err := strconv.Atoi(strings.TrimPrefix(mode, "alloc "))
@@ -56,23 +60,31 @@ func runHelper(mode string) int {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 2
 		}
-		// Fresh pages are only charged once touched.
-		buf := make([]byte, mib<<20)
-		for i := 0; i < len(buf); i += os.Getpagesize() {
-			buf[i] = 1
-		}
-		fmt.Println("allocated", len(buf))
+		touch(mib << 20)
+		fmt.Println("allocated")
 		return 0
 	}
 	fmt.Fprintln(os.Stderr, "helper: unknown mode", mode)
 	return 2
 }
 
+// touch allocates n bytes and writes to every page, since fresh pages are
+// only charged once touched.
+func touch(n int) []byte {
+	buf := make([]byte, n)
+	for i := 0; i < len(buf); i += os.Getpagesize() {
+		buf[i] = 1
+	}
+	return buf
+}
+
 // child is a running helper process.
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *strings.Builder
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+	// stderr may be read once the child has been waited for.
+	stderr *strings.Builder
 }
 
 // startHelper starts the test binary in helper mode; configure, when not
@@ -82,9 +94,13 @@ func startHelper(t *testing.T, mode string, configure func(*exec.Cmd)) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
-	out := new(strings.Builder)
-	cmd.Stdout, cmd.Stderr = out, out
+	stderr := new(strings.Builder)
+	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +110,7 @@ func startHelper(t *testing.T, mode string, configure func(*exec.Cmd)) *child {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start helper %q: %v", mode, err)
 	}
-	c := &child{cmd: cmd, stdin: stdin, out: out}
+	c := &child{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout), stderr: stderr}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			cmd.Process.Kill()
@@ -109,6 +125,23 @@ func (c *child) release(t *testing.T) {
 	t.Helper()
 	if _, err := io.WriteString(c.stdin, "go\n"); err != nil {
 		t.Fatalf("release helper: %v", err)
+	}
+}
+
+// readUntil returns the lines the helper prints up to the line last.
+func (c *child) readUntil(t *testing.T, last string) []string {
+	t.Helper()
+	var lines []string
+	for {
+		line, err := c.stdout.ReadString('\n')
+		if err != nil {
+			t.Fatalf("helper output %q, then %v before %q", lines, err, last)
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == last {
+			return lines
+		}
+		lines = append(lines, line)
 	}
 }
 

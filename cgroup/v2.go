@@ -305,19 +305,18 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 	// another goroutine wakes a pending Read.
 	in := os.NewFile(uintptr(fd), "inotify:"+c.dir)
 	return watchFile(ctx, in, func(notify func(uint64)) {
-		checkKills := func() bool {
+		// Read failures here end nothing: the kernel rewrites these files
+		// whole, so a failed read can only be a cgroup on its way out, and
+		// the watch on the parent reports that removal.
+		checkKills := func() {
 			if memWd < 0 {
-				return true
+				return
 			}
 			n, err := keyedValue(c.file("memory.events"), "oom_kill")
-			if err != nil {
-				return false
-			}
-			if n > last {
+			if err == nil && n > last {
 				notify(n - last)
 				last = n
 			}
-			return true
 		}
 		buf := make([]byte, 64*inotifyEventSize)
 		for {
@@ -343,12 +342,12 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 			// Kills first: the last process of a cgroup may be the one
 			// the OOM killer took, and its kill must not be lost to the
 			// cgroup becoming empty in the same batch.
-			if memChanged && !checkKills() {
-				return
+			if memChanged {
+				checkKills()
 			}
 			if eventsChanged {
-				ev, err := readKeyed(c.file("cgroup.events"))
-				if err != nil || ev["populated"] == 0 {
+				populated, err := keyedValue(c.file("cgroup.events"), "populated")
+				if err == nil && populated == 0 {
 					checkKills()
 					return
 				}
