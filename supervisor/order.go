@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,28 +21,32 @@ type graph struct {
 	before map[string][]string
 }
 
-// newGraph builds the ordering of s and refuses a cycle or a name that is
-// not a container of s. manifest.Load already checks both; the supervisor
-// checks again because a cycle would otherwise hang the start.
-func newGraph(s *manifest.Stack) (*graph, error) {
-	g := &graph{after: map[string][]string{}, before: map[string][]string{}}
+// stackGraph builds the ordering of s's containers.
+func stackGraph(s *manifest.Stack) (*graph, error) {
+	deps := make(map[string][]string, len(s.Containers))
 	for name, c := range s.Containers {
-		deps := map[string]bool{}
-		for _, d := range c.DependsOn {
-			deps[d] = true
-		}
+		deps[name] = append([]string{}, c.DependsOn...)
 		for _, d := range c.Join {
-			deps[d] = true
+			deps[name] = append(deps[name], d)
 		}
+	}
+	return newGraph(deps)
+}
+
+// newGraph builds the ordering in which each container of deps comes after
+// the ones it lists. It refuses a cycle or a name that is not a container:
+// manifest.Load already checks both, but a cycle here would hang a start.
+func newGraph(deps map[string][]string) (*graph, error) {
+	g := &graph{after: map[string][]string{}, before: map[string][]string{}}
+	for name, ds := range deps {
 		g.after[name] = nil
-		for d := range deps {
-			if _, ok := s.Containers[d]; !ok {
+		for _, d := range slices.Compact(slices.Sorted(slices.Values(ds))) {
+			if _, ok := deps[d]; !ok {
 				return nil, fmt.Errorf("container %q: depends on unknown container %q", name, d)
 			}
 			g.after[name] = append(g.after[name], d)
 			g.before[d] = append(g.before[d], name)
 		}
-		sort.Strings(g.after[name])
 	}
 	for _, v := range g.before {
 		sort.Strings(v)

@@ -24,7 +24,7 @@ func stackOf(deps map[string][]string, joins map[string]string) *manifest.Stack 
 }
 
 func TestWalkOrder(t *testing.T) {
-	g, err := newGraph(stackOf(map[string][]string{
+	g, err := stackGraph(stackOf(map[string][]string{
 		"db": nil, "cache": nil, "api": {"db", "cache"}, "web": {"api"}, "side": nil,
 	}, map[string]string{"side": "web"}))
 	if err != nil {
@@ -56,7 +56,7 @@ func TestWalkOrder(t *testing.T) {
 }
 
 func TestWalkRunsIndependentOnesConcurrently(t *testing.T) {
-	g, err := newGraph(stackOf(map[string][]string{"a": nil, "b": nil}, nil))
+	g, err := stackGraph(stackOf(map[string][]string{"a": nil, "b": nil}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestWalkRunsIndependentOnesConcurrently(t *testing.T) {
 }
 
 func TestWalkStopsAtFirstError(t *testing.T) {
-	g, err := newGraph(stackOf(map[string][]string{"db": nil, "api": {"db"}, "web": {"api"}}, nil))
+	g, err := stackGraph(stackOf(map[string][]string{"db": nil, "api": {"db"}, "web": {"api"}}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestWalkStopsAtFirstError(t *testing.T) {
 }
 
 func TestWalkHonoursCancel(t *testing.T) {
-	g, err := newGraph(stackOf(map[string][]string{"a": nil, "b": {"a"}}, nil))
+	g, err := stackGraph(stackOf(map[string][]string{"a": nil, "b": {"a"}}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,11 +124,11 @@ func TestWalkHonoursCancel(t *testing.T) {
 }
 
 func TestGraphRefusesCycleAndUnknown(t *testing.T) {
-	_, err := newGraph(stackOf(map[string][]string{"a": {"c"}, "b": {"a"}, "c": {"b"}}, nil))
+	_, err := stackGraph(stackOf(map[string][]string{"a": {"c"}, "b": {"a"}, "c": {"b"}}, nil))
 	if err == nil || !strings.Contains(err.Error(), "a -> c -> b -> a") {
 		t.Errorf("cycle: got %v", err)
 	}
-	_, err = newGraph(stackOf(map[string][]string{"a": nil}, map[string]string{"a": "ghost"}))
+	_, err = stackGraph(stackOf(map[string][]string{"a": nil}, map[string]string{"a": "ghost"}))
 	if err == nil || !strings.Contains(err.Error(), `unknown container "ghost"`) {
 		t.Errorf("unknown: got %v", err)
 	}

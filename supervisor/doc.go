@@ -1,0 +1,79 @@
+// Package supervisor runs a stack: it starts the containers of a manifest
+// in dependency order, restarts them by their policies, carries their
+// output into the logs (package logs) and keeps a state file that ps, logs
+// and down read. It decides; package runtime starts one container and
+// package cgroup limits and empties one cgroup.
+//
+// # Phases of a start (Start)
+//
+//  1. Lock. The stack's lock is a flock on STACK_STATE_DIR/<stack>/lock,
+//     held by the live supervisor for its whole life. The kernel drops it
+//     however the supervisor ends, so holding it proves that no
+//     supervisor of the stack is alive: a second up is refused (`stack "x"
+//     is already running`), and down knows whether to ask a supervisor or
+//     to clean up by itself.
+//  2. Clear. What an earlier run left (it ended, or its supervisor was
+//     killed) is stopped and removed from its state file, as down does.
+//  3. Record and create. The state file is written before anything is
+//     created, so that a down can find whatever follows even if this
+//     process dies half-way; then the logs are opened and a cgroup is made
+//     per container at <STACK_CGROUP_PARENT>/<stack>/<container>, each
+//     watched for OOM events.
+//  4. Start. The containers start concurrently, at most Config.StartLimit
+//     at once, each once everything it depends on (depends_on, join) has
+//     started. A container's output goes through two pipes to its Log;
+//     its stdin is /dev/null. If one fails to start, the start is
+//     abandoned: what was started is stopped (in reverse order), every
+//     trace is removed, and the error names the container and the cause.
+//
+// # Supervision
+//
+// Each container has a run loop: it waits for PID 1 to end, empties the
+// cgroup (without a pid namespace, children can outlive PID 1 and hold the
+// output pipes), waits for the last output, and asks the Restarter (pure
+// policy on a Clock) what follows. "OOM" means that the cgroup's OOM-kill
+// count rose during the run; the OOM events only make the kill show in the
+// logs as it happens. Events (started, exited with status N, OOM-killed at
+// usage/limit, restarting in D, gave up) go into the container's log. When
+// every loop has returned, the stack has ended: the cgroups and layers are
+// removed, the state is marked ended and kept with the logs for ps and
+// logs, and the lock is dropped.
+//
+// # Stopping
+//
+// Stop walks the dependency graph in reverse, independent containers
+// concurrently: each gets its stop signal and stop_timeout to end, then its
+// cgroup is killed. A PID 1 of its own pid namespace that has no handler
+// for the stop signal is killed at once, since the kernel discards such a
+// signal and waiting would change nothing (SigCgt in /proc/PID/status).
+// Kill ends the grace periods. A container being stopped is never
+// restarted: the stop flag is set under the same lock that a run's start
+// holds, so a stop either prevents a start or sees the run it started.
+//
+// # When the supervisor dies
+//
+// The containers are stopped, not left running: the runtime starts each
+// container's init with PR_SET_PDEATHSIG=SIGKILL. A container left running
+// without its supervisor would be silent and unwatched: nothing would read
+// its output (it would block on a full pipe) and nothing would apply its
+// restart policy. Down (or the next up) then finds the lock free and
+// removes what the state file lists: it signals any container still alive
+// (one without a pid namespace may have children that outlived PID 1),
+// kills and removes each cgroup, removes the layers, then the state. Every
+// mount lives in a container's own mount namespace, so none outlives it.
+//
+// # State
+//
+// STACK_STATE_DIR/<stack>/ holds lock, state.json (replaced atomically by
+// rename), logs/, layers/<container>/ and, for up -d, supervisor.log.
+// Processes are recorded with their start time (field 22 of
+// /proc/PID/stat), so that a pid reused by another process is never taken
+// for a container or the supervisor, let alone signalled.
+//
+// # Background supervisor
+//
+// up -d runs the stack binary again in a new session (Detach); the
+// supervisor gets the validated stack on a pipe, runs Run, and reports
+// "every container runs" or the start's error on another pipe, so that
+// up -d returns 0 only once the stack is up.
+package supervisor

@@ -1,0 +1,162 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/runtime"
+)
+
+// Down stops the named stack and removes every trace of it: cgroups,
+// layers, logs and state. If its supervisor is alive, Down asks it to stop
+// (SIGTERM) and waits for it to let go of the stack's lock; if it is gone,
+// Down stops and removes what the state file lists by itself. A stack that
+// does not exist is not an error; Down may run any number of times.
+func Down(ctx context.Context, cfg Config, name string) error {
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	paths, err := PathsOf(cfg.StateDir, name)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(paths.Dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	lock, err := tryLock(paths.Dir)
+	if errors.Is(err, errLocked) {
+		// A supervisor holds the lock: it stops the stack itself on
+		// SIGTERM and lets go of the lock when done. Its state names it
+		// with its start time, so a stale pid is never signalled.
+		if st, rerr := ReadState(paths); rerr == nil {
+			if err := st.Supervisor.Signal(syscall.SIGTERM); err != nil {
+				return fmt.Errorf("stack %q: ask the supervisor to stop: %w", name, err)
+			}
+		}
+		lock, err = waitLock(ctx, paths.Dir)
+	}
+	if err != nil {
+		return fmt.Errorf("stack %q: %w", name, err)
+	}
+	errs := []error{clearStack(ctx, paths, cfg.Driver, cfg.Clock)}
+	errs = append(errs, forgetStack(paths, lock))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stack %q: %w", name, err)
+	}
+	return nil
+}
+
+// clearStack stops and removes what the state of an earlier run lists:
+// its containers (stop signal, grace, kill), cgroups and layers; then it
+// removes that state and the logs. The caller holds the stack's lock, so
+// no supervisor of the stack is alive.
+func clearStack(ctx context.Context, paths Paths, drv cgroup.Driver, clock Clock) error {
+	st, err := ReadState(paths)
+	if errors.Is(err, os.ErrNotExist) {
+		return removeStateDir(paths)
+	}
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if !st.Ended {
+		errs = append(errs, stopOrphans(ctx, st, drv, clock))
+	}
+	for _, c := range st.Containers {
+		cg := drv.Load(c.Cgroup)
+		errs = append(errs, wrapName(c.Name, errors.Join(cg.Kill(), cg.Destroy(), runtime.RemoveLayer(c.LayerDir))))
+	}
+	errs = append(errs, drv.Load(st.Cgroup).Destroy())
+	if err := errors.Join(errs...); err != nil {
+		// The state stays, so that a later down can finish the job.
+		return err
+	}
+	return removeStateDir(paths)
+}
+
+// stopOrphans stops the containers that outlived their supervisor, in
+// reverse dependency order, with the same signal and grace as Stop.
+func stopOrphans(ctx context.Context, st *State, drv cgroup.Driver, clock Clock) error {
+	deps := make(map[string][]string, len(st.Containers))
+	for _, c := range st.Containers {
+		deps[c.Name] = c.After
+	}
+	g, err := newGraph(deps)
+	if err != nil {
+		return err
+	}
+	return g.reversed().walk(ctx, len(deps)+1, func(ctx context.Context, name string) error {
+		c := st.Container(name)
+		if c.Process.Alive() {
+			discarded, err := signalDiscarded(c.Process.Pid, c.StopSignal, c.PIDNamespace)
+			if err == nil && !discarded {
+				if err := c.Process.Signal(c.StopSignal); err != nil {
+					return wrapName(name, err)
+				}
+				waitGone(ctx, c.Process, clock.After(c.StopTimeout))
+			}
+		}
+		return wrapName(name, drv.Load(c.Cgroup).Kill())
+	})
+}
+
+// waitGone polls until p has ended, timeout fires or ctx ends: p is not
+// a child of this process, so it cannot be waited for.
+func waitGone(ctx context.Context, p Process, timeout <-chan time.Time) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for p.Alive() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timeout:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// removeStateDir removes everything of the stack's state directory but its
+// lock file, which only the lock's holder removes, last (forgetStack).
+func removeStateDir(paths Paths) error {
+	entries, err := os.ReadDir(paths.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read state directory: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if e.Name() == "lock" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(paths.Dir, e.Name())); err != nil {
+			errs = append(errs, fmt.Errorf("remove state: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// forgetStack removes the rest of the state directory, then the lock file
+// and the lock, then the directory. An up that got in after the lock file
+// went keeps the directory it has just made again.
+func forgetStack(paths Paths, lock *stackLock) error {
+	if err := removeStateDir(paths); err != nil {
+		return errors.Join(err, lock.release())
+	}
+	if err := lock.removeAndRelease(); err != nil {
+		return err
+	}
+	err := os.Remove(paths.Dir)
+	if err == nil || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTEMPTY) {
+		return nil
+	}
+	return fmt.Errorf("remove state directory: %w", err)
+}

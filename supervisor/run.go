@@ -1,0 +1,74 @@
+package supervisor
+
+import (
+	"context"
+	"os"
+
+	"github.com/stack-containers/stack/manifest"
+)
+
+// Run starts the stack and supervises it until it ends, as `stack up` does
+// in the foreground and the background supervisor of `up -d` does.
+//
+// The first value received on signals stops the stack gracefully (or, while
+// it is still starting, abandons the start, which stops what was started);
+// the next one ends the grace periods at once. started, if not nil, is
+// called once: with nil when every container runs, or with the error that
+// ended the start. Run returns the start's error, or Wait's.
+func Run(ctx context.Context, st *manifest.Stack, cfg Config, signals <-chan os.Signal, started func(error)) error {
+	if started == nil {
+		started = func(error) {}
+	}
+	startCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		s   *Supervisor
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		s, err := Start(startCtx, st, cfg)
+		res <- result{s, err}
+	}()
+	received := 0
+	var s *Supervisor
+	for s == nil {
+		select {
+		case r := <-res:
+			if r.err != nil {
+				started(r.err)
+				return r.err
+			}
+			s = r.s
+		case <-signals:
+			received++
+			cancel()
+		}
+	}
+	started(nil)
+	// A signal that came too late to abandon the start stops the stack.
+	stopping := false
+	onSignal := func() {
+		if !stopping {
+			stopping = true
+			// Stop returns once every container has stopped; the loop
+			// below keeps listening for the signal that kills.
+			go s.Stop()
+		}
+		if received > 1 {
+			s.Kill()
+		}
+	}
+	if received > 0 {
+		onSignal()
+	}
+	for {
+		select {
+		case <-s.Done():
+			return s.Wait()
+		case <-signals:
+			received++
+			onSignal()
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/stack-containers/stack/manifest"
+)
+
+// The states of a container, as ps shows them.
+const (
+	StateCreated    = "created"
+	StateRunning    = "running"
+	StateRestarting = "restarting"
+	StateExited     = "exited"
+	StateStopped    = "stopped"
+)
+
+// State is what a stack's supervisor records under STACK_STATE_DIR/<stack>/
+// for ps, logs and a down that finds the supervisor gone.
+type State struct {
+	Stack string `json:"stack"`
+	// File is the manifest the stack was started from.
+	File       string  `json:"file"`
+	Supervisor Process `json:"supervisor"`
+	// Cgroup is the stack's parent cgroup, e.g. "stack/demo".
+	Cgroup string `json:"cgroup"`
+	// Ended is set once no container is left running or to be restarted;
+	// the state stays for ps and logs until down.
+	Ended      bool             `json:"ended"`
+	Containers []ContainerState `json:"containers"`
+}
+
+// ContainerState is one container's entry in State.
+type ContainerState struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Process is PID 1 of the current run, zero when not running.
+	Process  Process `json:"process"`
+	Restarts int     `json:"restarts"`
+	OOMKills uint64  `json:"oom_kills"`
+	// ExitCode is the last run's exit code (128+signal), nil while running
+	// or before the first run ended.
+	ExitCode    *int           `json:"exit_code"`
+	Cgroup      string         `json:"cgroup"`
+	LayerDir    string         `json:"layer_dir"`
+	MemoryLimit int64          `json:"memory_limit"`
+	StopSignal  syscall.Signal `json:"stop_signal"`
+	StopTimeout time.Duration  `json:"stop_timeout"`
+	// PIDNamespace is set when PID 1 is the init of its own pid namespace,
+	// where an uncaught stop signal is discarded.
+	PIDNamespace bool `json:"pid_namespace"`
+	// After lists the containers this one is started after, so that a
+	// down without the manifest stops them in reverse order.
+	After      []string  `json:"after"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// Paths are the places a stack's state lives.
+type Paths struct {
+	// Dir is STACK_STATE_DIR/<stack>.
+	Dir string
+}
+
+// PathsOf returns where stack's state lives under stateDir. The name is
+// checked as the manifest checks it, so that it never points outside.
+func PathsOf(stateDir, stack string) (Paths, error) {
+	if err := manifest.ValidateName(stack); err != nil {
+		return Paths{}, fmt.Errorf("stack: %w", err)
+	}
+	return Paths{Dir: filepath.Join(stateDir, stack)}, nil
+}
+
+// State is the path of the state file.
+func (p Paths) State() string { return filepath.Join(p.Dir, "state.json") }
+
+// Logs is the directory of the persisted container logs.
+func (p Paths) Logs() string { return filepath.Join(p.Dir, "logs") }
+
+// Layer is the directory of a container's writable layer.
+func (p Paths) Layer(container string) string { return filepath.Join(p.Dir, "layers", container) }
+
+// SupervisorLog receives a background supervisor's own output.
+func (p Paths) SupervisorLog() string { return filepath.Join(p.Dir, "supervisor.log") }
+
+// ReadState reads a stack's state; a stack that has none is reported with
+// os.ErrNotExist.
+func ReadState(p Paths) (*State, error) {
+	b, err := os.ReadFile(p.State())
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("read state %s: %w", p.State(), err)
+	}
+	return &s, nil
+}
+
+// writeState replaces the state file atomically: a reader sees the old
+// state or the new one, never a part of it, because rename is atomic and the
+// temporary file is complete before it.
+func writeState(p Paths, s *State) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state of stack %q: %w", s.Stack, err)
+	}
+	tmp, err := os.CreateTemp(p.Dir, ".state-*.json")
+	if err != nil {
+		return fmt.Errorf("write state of stack %q: %w", s.Stack, err)
+	}
+	_, werr := tmp.Write(append(b, '\n'))
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write state %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), p.State()); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write state %s: %w", p.State(), err)
+	}
+	return nil
+}
+
+// Container returns the entry of the named container, or nil.
+func (s *State) Container(name string) *ContainerState {
+	for i := range s.Containers {
+		if s.Containers[i].Name == name {
+			return &s.Containers[i]
+		}
+	}
+	return nil
+}
+
+// Alive reports whether the stack whose state is at p is running: its
+// state is not marked ended and its supervisor is alive.
+func Alive(p Paths) bool {
+	st, err := ReadState(p)
+	return err == nil && !st.Ended && st.Supervisor.Alive()
+}

@@ -1,0 +1,108 @@
+package supervisor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Status is one container as ps shows it.
+type Status struct {
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Pid is PID 1's pid on the host, 0 when not running.
+	Pid      int    `json:"pid"`
+	Restarts int    `json:"restarts"`
+	OOMKills uint64 `json:"oom_kills"`
+	// ExitCode is nil while running.
+	ExitCode *int `json:"exit_code"`
+	// MemoryLimit is 0 when there is none.
+	MemoryLimit int64 `json:"memory_limit"`
+	// MemoryUsage is read from the cgroup now.
+	MemoryUsage int64 `json:"memory_usage"`
+	// Uptime is how long the current run has lasted, in whole seconds; 0
+	// when not running.
+	Uptime int64 `json:"uptime"`
+}
+
+// StackStatus is the state of a stack as ps shows it.
+type StackStatus struct {
+	// Running is true while the stack's supervisor is alive.
+	Running    bool
+	Containers []Status
+}
+
+// ReadStatus reads the named stack's state and each running container's
+// memory usage. A stack without state has no containers. If the supervisor
+// died without marking the stack ended, containers it listed as running
+// are shown stopped: nothing watches them any more (and see doc.go: they
+// die with it).
+func ReadStatus(cfg Config, name string, now time.Time) (*StackStatus, error) {
+	paths, err := PathsOf(cfg.StateDir, name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := ReadState(paths)
+	if errors.Is(err, os.ErrNotExist) {
+		return &StackStatus{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &StackStatus{Running: !st.Ended && st.Supervisor.Alive()}
+	for _, c := range st.Containers {
+		s := Status{
+			Name:        c.Name,
+			State:       c.State,
+			Restarts:    c.Restarts,
+			OOMKills:    c.OOMKills,
+			ExitCode:    c.ExitCode,
+			MemoryLimit: c.MemoryLimit,
+		}
+		if !out.Running && !st.Ended && c.State != StateExited {
+			s.State = StateStopped
+		}
+		if s.State == StateRunning {
+			s.Pid = c.Process.Pid
+			s.ExitCode = nil
+			s.Uptime = int64(now.Sub(c.StartedAt) / time.Second)
+			stats, err := cfg.Driver.Load(c.Cgroup).Stats()
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("container %q: %w", c.Name, err)
+			}
+			s.MemoryUsage = stats.MemoryUsage
+		}
+		out.Containers = append(out.Containers, s)
+	}
+	return out, nil
+}
+
+// cacheDir is where unpacked rootfs archives are kept for every stack and
+// run; the leading dot keeps it apart from every stack's directory.
+func cacheDir(stateDir string) string { return filepath.Join(stateDir, ".cache") }
+
+// signalName is "SIGTERM" for 15.
+func signalName(sig int) string {
+	if n := unix.SignalName(unix.Signal(sig)); n != "" {
+		return n
+	}
+	return fmt.Sprintf("signal %d", sig)
+}
+
+// FormatBytes renders n bytes the way a person reads them: 1.9MiB.
+func FormatBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
