@@ -1,0 +1,121 @@
+package runtime
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/internal/testenv"
+)
+
+// testCgroup creates a cgroup with r under a parent unique to the test,
+// removed with everything in it when the test ends.
+func testCgroup(t *testing.T, r cgroup.Resources) cgroup.Cgroup {
+	t.Helper()
+	testenv.RequireRoot(t)
+	d, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	parent := "stack-test-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		if err := d.Load(parent).Destroy(); err != nil {
+			t.Errorf("destroy test cgroup %s: %v", parent, err)
+		}
+	})
+	cg, err := d.Create(parent+"/web", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cg
+}
+
+// The seed's experiment: a cgroup of 2000000 bytes. Only the program is
+// charged there, not the Go init, so a small program runs.
+func TestMemoryLimitSmallProgramRuns(t *testing.T) {
+	cg := testCgroup(t, cgroup.Resources{Memory: 2000000})
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "echo", "hello")
+	spec.Cgroup = cg
+	out, st := run(t, spec)
+	kills, err := cg.OOMKills()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Code != 0 || out != "hello\n" || kills != 0 {
+		t.Errorf("echo under 2 MB: exit %+v, output %q, %d OOM kills; want it to run", st, out, kills)
+	}
+}
+
+// The seed's mem.sh reads /dev/urandom into a shell variable until the
+// OOM killer ends it.
+func TestMemoryLimitOOMKill(t *testing.T) {
+	cg := testCgroup(t, cgroup.Resources{Memory: 2000000})
+	rootfs := testenv.NewBusyboxRootfs(t)
+	script := "#!/bin/sh\nrandom=\"$(dd if=/dev/urandom ibs=20000)\"\n"
+	if err := os.WriteFile(filepath.Join(rootfs, "mem.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	spec := newSpec(t, rootfs, "/mem.sh")
+	spec.Cgroup = cg
+	_, st := run(t, spec)
+	kills, err := cg.OOMKills()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Signaled || st.Signal != syscall.SIGKILL || kills == 0 {
+		t.Errorf("mem.sh under 2 MB: exit %+v, %d OOM kills; want killed by the OOM killer", st, kills)
+	}
+}
+
+func TestCgroupPlacementAndNamespace(t *testing.T) {
+	cg := testCgroup(t, cgroup.Resources{Memory: 64 << 20, Pids: 64})
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", "cat /proc/self/cgroup; sleep 1000")
+	spec.Namespaces = append(spec.Namespaces, "cgroup")
+	spec.Cgroup = cg
+	var out strings.Builder
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Stdout = w
+	c, err := Start(spec)
+	w.Close()
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	defer c.Cleanup()
+	procs, err := cg.Procs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside := false
+	for _, p := range procs {
+		inside = inside || p == c.Pid()
+	}
+	if !inside {
+		t.Errorf("pid %d is not in cgroup %s (which holds %v)", c.Pid(), cg.Path(), procs)
+	}
+	buf := make([]byte, 4096)
+	n, _ := r.Read(buf)
+	r.Close()
+	out.Write(buf[:n])
+	if err := c.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.Contains(line, ":memory:") && !strings.HasSuffix(line, ":/") {
+			t.Errorf("the container's memory cgroup is not the root of its cgroup namespace: %q", line)
+		}
+	}
+	if !strings.Contains(out.String(), ":memory:/") {
+		t.Errorf("no memory cgroup in:\n%s", out.String())
+	}
+}
