@@ -239,6 +239,53 @@ func TestMemoryLimitChanges(t *testing.T) {
 			if st.MemoryLimit != limit {
 				t.Errorf("after Set %d: Stats.MemoryLimit = %d", limit, st.MemoryLimit)
 			}
+			if rd.d.Version() == 1 {
+				sw, err := readInt(filepath.Join(rd.root, cg.Path(), "memory.memsw.limit_in_bytes"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if sw >= unlimited {
+					sw = 0
+				}
+				if sw != limit {
+					t.Errorf("after Set %d: memsw limit = %d, want the same", limit, sw)
+				}
+			}
+		}
+	})
+}
+
+// TestDestroyBusy: a cgroup with a process in it cannot be removed; Destroy
+// retries for its bounded time, then says so, and succeeds once Kill has
+// emptied it.
+func TestDestroyBusy(t *testing.T) {
+	eachDriver(t, "", func(t *testing.T, h Host, rd realDriver, parent string) {
+		cg, err := rd.d.Create(parent+"/busy", Resources{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := startHelper(t, "block", nil)
+		if err := cg.AddProc(ch.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+		short := backoff{first: time.Millisecond, max: 10 * time.Millisecond, total: 100 * time.Millisecond}
+		switch c := cg.(type) {
+		case *v1Cgroup:
+			c.wait = short
+		case *v2Cgroup:
+			c.wait = short
+		}
+		err = cg.Destroy()
+		if !errors.Is(err, unix.EBUSY) {
+			t.Fatalf("Destroy of a cgroup in use: %v, want EBUSY", err)
+		}
+		t.Logf("Destroy of a cgroup in use: %v", err)
+		if err := cg.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		ch.cmd.Wait()
+		if err := cg.Destroy(); err != nil {
+			t.Fatalf("Destroy after Kill: %v", err)
 		}
 	})
 }
@@ -349,52 +396,78 @@ func TestKillFiftyProcesses(t *testing.T) {
 	eachDriver(t, "", func(t *testing.T, h Host, rd realDriver, parent string) {
 		// With pids.max 51 the shell and 50 sleeps fill the cgroup, the
 		// 51st fork fails and the shell gives up.
-		r, loop := Resources{}, 50
+		r := Resources{}
 		if rd.limits["pids"] {
-			r, loop = Resources{Pids: 51}, 60
+			r = Resources{Pids: 51}
 		}
 		cg, err := rd.d.Create(parent+"/fifty", r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sh := exec.Command("/bin/busybox", "sh", "-c",
-			"read go; for i in $(seq "+strconv.Itoa(loop)+"); do sleep 1000 & done")
-		stdin, err := sh.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sh.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if err := cg.AddProc(sh.Process.Pid); err != nil {
-			sh.Process.Kill()
-			sh.Wait()
-			t.Fatal(err)
-		}
-		if _, err := stdin.Write([]byte("go\n")); err != nil {
-			t.Fatal(err)
-		}
-		shErr := sh.Wait()
-		pids, err := cg.Procs()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { reap(t, pids) })
-		if len(pids) != 50 {
-			t.Errorf("cgroup holds %d processes after the fork loop (shell: %v), want 50", len(pids), shErr)
-		}
-		if rd.limits["pids"] && shErr == nil {
-			t.Errorf("the shell forked %d sleeps under pids.max 51 without failing", loop)
-		}
-		start := time.Now()
-		if err := cg.Kill(); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("%s: Kill emptied a cgroup of %d processes in %v", rd.name, len(pids), time.Since(start))
-		if left, err := cg.Procs(); err != nil || len(left) != 0 {
-			t.Errorf("Procs after Kill = %v, %v; want none", left, err)
+		killFifty(t, rd.name+" Kill", cg.Kill, fillFifty(t, cg, r.Pids > 0))
+		if v2, ok := cg.(*v2Cgroup); ok {
+			// Once more, the way of kernels without cgroup.kill.
+			killFifty(t, rd.name+" freeze, SIGKILL, thaw", v2.killBySignals, fillFifty(t, cg, false))
 		}
 	})
+}
+
+// fillFifty runs a busybox shell in cg that forks sleeps in a loop, 60
+// times when bounded (pids.max stops it at 50) and 50 otherwise, and
+// returns the pids of the sleeps once the shell has exited.
+func fillFifty(t *testing.T, cg Cgroup, bounded bool) []int {
+	t.Helper()
+	loop := "50"
+	if bounded {
+		loop = "60"
+	}
+	sh := exec.Command("/bin/busybox", "sh", "-c", "read go; for i in $(seq "+loop+"); do sleep 1000 & done")
+	stdin, err := sh.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cg.AddProc(sh.Process.Pid); err != nil {
+		sh.Process.Kill()
+		sh.Wait()
+		t.Fatal(err)
+	}
+	if _, err := stdin.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	shErr := sh.Wait()
+	pids, err := cg.Procs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reap(t, pids) })
+	if len(pids) != 50 {
+		t.Errorf("cgroup holds %d processes after the fork loop (shell: %v), want 50", len(pids), shErr)
+	}
+	if bounded && shErr == nil {
+		t.Errorf("the shell forked %s sleeps under pids.max 51 without failing", loop)
+	}
+	return pids
+}
+
+// killFifty empties the cgroup of pids with kill, and logs how long it took.
+func killFifty(t *testing.T, how string, kill func() error, pids []int) {
+	t.Helper()
+	start := time.Now()
+	if err := kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s emptied a cgroup of %d processes in %v", how, len(pids), time.Since(start))
+	for _, pid := range pids {
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			// Killed but not yet reaped is a zombie; anything else lives.
+			if st, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); !strings.Contains(string(st), ") Z ") {
+				t.Errorf("pid %d still alive after %s", pid, how)
+			}
+		}
+	}
 }
 
 // reap waits for each of pids, which became our children when their shell
@@ -403,8 +476,12 @@ func reap(t *testing.T, pids []int) {
 	for _, pid := range pids {
 		var ws unix.WaitStatus
 		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if err != nil && !errors.Is(err, unix.ECHILD) {
+		switch {
+		case errors.Is(err, unix.ECHILD):
+		case err != nil:
 			t.Errorf("reap %d: %v", pid, err)
+		case ws.Signal() != unix.SIGKILL:
+			t.Errorf("pid %d ended with status %#x, want killed by SIGKILL", pid, ws)
 		}
 	}
 }

@@ -372,6 +372,11 @@ func (c *v2Cgroup) Kill() error {
 		}
 		return c.waitEvent("populated", 0)
 	}
+	return c.killBySignals()
+}
+
+// killBySignals is Kill for kernels without cgroup.kill.
+func (c *v2Cgroup) killBySignals() error {
 	var freeze, thaw func() error
 	// cgroup.freeze came in Linux 5.2.
 	if exists(c.file("cgroup.freeze")) {
