@@ -1,0 +1,78 @@
+package runtime
+
+import (
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stack-containers/stack/internal/testenv"
+)
+
+// TestStartCost measures, without asserting anything about time, the start
+// cost of a container next to the floor set by util-linux's unshare doing
+// the least a container needs. Run it alone to read the numbers:
+//
+//	go test -run TestStartCost -v ./runtime
+func TestStartCost(t *testing.T) {
+	testenv.RequireRoot(t)
+	rootfs := testenv.BusyboxRootfs(t)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare (util-linux) is not installed: no floor to compare with")
+	}
+	n := 100
+	if testing.Short() {
+		n = 10
+	}
+	// The floor's namespaces: pid, mount, uts, ipc.
+	same := []string{"pid", "mount", "uts", "ipc"}
+	var floor, started, ended, withNet []time.Duration
+	for i := range n {
+		t0 := time.Now()
+		cmd := exec.Command("unshare", "-fpmui", "--mount-proc="+filepath.Join(rootfs, "proc"), "chroot", rootfs, "/bin/true")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("floor: %v: %s", err, out)
+		}
+		floor = append(floor, time.Since(t0))
+
+		spec := newSpec(t, rootfs, "/bin/true")
+		spec.Namespaces = same
+		t0 = time.Now()
+		c, err := Start(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started = append(started, time.Since(t0))
+		if st, err := c.Wait(); err != nil || st.Code != 0 {
+			t.Fatalf("run %d: %+v, %v", i, st, err)
+		}
+		ended = append(ended, time.Since(t0))
+		if err := c.Cleanup(); err != nil {
+			t.Fatal(err)
+		}
+
+		spec = newSpec(t, rootfs, "/bin/true")
+		t0 = time.Now()
+		if c, err = Start(spec); err != nil {
+			t.Fatal(err)
+		}
+		withNet = append(withNet, time.Since(t0))
+		if _, err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Cleanup(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	median := func(d []time.Duration) time.Duration {
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	f := median(floor)
+	t.Logf("%d sequential starts of /bin/true on the busybox rootfs, medians:", n)
+	t.Logf("  floor: unshare -fpmui --mount-proc chroot, to exit:   %v", f)
+	t.Logf("  stack, same namespaces, Start to program exec'd:     %v (%.2fx)", median(started), float64(median(started))/float64(f))
+	t.Logf("  stack, same namespaces, Start to program exited:     %v (%.2fx)", median(ended), float64(median(ended))/float64(f))
+	t.Logf("  stack, default namespaces (+net), Start to exec'd:   %v", median(withNet))
+}
