@@ -198,7 +198,7 @@ func (d *decoder) command(n *yaml.Node, path string) []string {
 	}
 	var words []string
 	switch {
-	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
+	case isString(n):
 		w, err := splitWords(n.Value)
 		if err != nil {
 			d.errorf(n, path, "command %v", err)
@@ -236,11 +236,11 @@ func (d *decoder) env(n *yaml.Node, path string) map[string]string {
 		return nil
 	}
 	env := map[string]string{}
-	set := func(k *yaml.Node, name, value string, hasValue bool) {
-		p := join(path, name)
+	set := func(k *yaml.Node, p, name, value string, hasValue bool) {
 		switch {
 		case !envNameRE.MatchString(name):
 			d.errorf(k, p, "%q is not a valid variable name: letters, digits and '_', not starting with a digit", name)
+			return
 		case !hasValue:
 			d.errorf(k, p, "has no value; write %s=\"\" for an empty one", name)
 		case strings.ContainsRune(value, 0):
@@ -258,11 +258,11 @@ func (d *decoder) env(n *yaml.Node, path string) map[string]string {
 			if v == nil {
 				break
 			}
-			if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" || !slices.Contains([]string{"!!str", "!!int", "!!float", "!!bool"}, v.ShortTag()) {
+			if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
 				d.errorf(v, join(path, p.key.Value), "must be a string, number or boolean, not %s", kindName(v))
 				continue
 			}
-			set(p.key, p.key.Value, v.Value, true)
+			set(p.key, join(path, p.key.Value), p.key.Value, v.Value, true)
 		}
 	case yaml.SequenceNode:
 		for i, item := range n.Content {
@@ -271,7 +271,7 @@ func (d *decoder) env(n *yaml.Node, path string) map[string]string {
 				continue
 			}
 			name, value, hasValue := strings.Cut(s, "=")
-			set(d.resolve(item), name, value, hasValue)
+			set(d.resolve(item), index(path, i), name, value, hasValue)
 		}
 	default:
 		d.errorf(n, path, "must be a mapping or a list of KEY=VALUE, not %s", kindName(n))
@@ -288,11 +288,23 @@ func (d *decoder) user(c *Container, n *yaml.Node, path string) {
 	if n == nil {
 		return
 	}
-	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
-		d.errorf(n, path, "must be a numeric \"uid[:gid]\", not %s", kindName(n))
+	if isNumber(n) {
+		v, ok := d.integer(n, path)
+		if !ok {
+			return
+		}
+		if v < 0 || v > maxID {
+			d.errorf(n, path, "uid %d is out of range 0..%d", v, uint32(maxID))
+			return
+		}
+		c.UID = uint32(v)
 		return
 	}
-	uid, gid, err := parseUser(n.Value)
+	s, ok := d.str(n, path)
+	if !ok {
+		return
+	}
+	uid, gid, err := parseUser(s)
 	if err != nil {
 		d.errorf(n, path, "%v", err)
 		return
@@ -365,13 +377,13 @@ func (d *decoder) memory(n *yaml.Node, path string) int64 {
 	}
 	var v int64
 	switch {
-	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
+	case isNumber(n):
 		i, ok := d.integer(n, path)
 		if !ok {
 			return 0
 		}
 		v = i
-	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
+	case isString(n):
 		s, err := parseSize(n.Value)
 		if err != nil {
 			d.errorf(n, path, "%v", err)
@@ -394,7 +406,7 @@ func (d *decoder) cpus(n *yaml.Node, path string) float64 {
 		return 0
 	}
 	var v float64
-	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") || n.Decode(&v) != nil {
+	if !isNumber(n) || n.Decode(&v) != nil {
 		d.errorf(n, path, "must be a number of cores like 0.5, not %s", kindName(n))
 		return 0
 	}
@@ -404,22 +416,41 @@ func (d *decoder) cpus(n *yaml.Node, path string) float64 {
 	return v
 }
 
-// integer decodes an integer scalar that fits in int64.
+// isNumber reports whether n is a numeric scalar.
+func isNumber(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float")
+}
+
+// integer decodes a whole number that fits in int64. A float with no
+// fraction (1e3, 64.0) counts, as it does for JSON Schema's "integer".
 func (d *decoder) integer(n *yaml.Node, path string) (int64, bool) {
 	n = d.resolve(n)
 	if n == nil {
 		return 0, false
 	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+	if !isNumber(n) {
 		d.errorf(n, path, "must be an integer, not %s", kindName(n))
 		return 0, false
 	}
 	var v int64
-	if err := n.Decode(&v); err != nil {
+	if n.ShortTag() == "!!int" {
+		if err := n.Decode(&v); err != nil {
+			d.errorf(n, path, "%s is out of range", n.Value)
+			return 0, false
+		}
+		return v, true
+	}
+	var f float64
+	if err := n.Decode(&f); err != nil || f != math.Trunc(f) {
+		d.errorf(n, path, "must be an integer, not %s", n.Value)
+		return 0, false
+	}
+	// 2^63 is the first float64 outside int64.
+	if f < math.MinInt64 || f >= math.MaxInt64 {
 		d.errorf(n, path, "%s is out of range", n.Value)
 		return 0, false
 	}
-	return v, true
+	return int64(f), true
 }
 
 func (d *decoder) boolean(n *yaml.Node, path string) bool {
@@ -439,7 +470,7 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, bool) {
 	if n == nil {
 		return 0, false
 	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+	if !isString(n) {
 		d.errorf(n, path, "must be a duration with a unit like 10s or 500ms, not %s", kindName(n))
 		return 0, false
 	}
@@ -461,9 +492,9 @@ func (d *decoder) signal(n *yaml.Node, path string) syscall.Signal {
 		err error
 	)
 	switch {
-	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str":
+	case isString(n):
 		sig, err = parseSignalName(n.Value)
-	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int":
+	case isNumber(n):
 		v, ok := d.integer(n, path)
 		if !ok {
 			return defaultStopSignal

@@ -182,13 +182,27 @@ func (d *decoder) expect(n *yaml.Node, path string, kind yaml.Kind, what string)
 	return n
 }
 
+// isString reports whether n is a scalar read as text: anything but a
+// number, boolean or null (so a timestamp or a custom tag is its text, as
+// a YAML-to-JSON conversion in an editor would have it).
+func isString(n *yaml.Node) bool {
+	if n.Kind != yaml.ScalarNode {
+		return false
+	}
+	switch n.ShortTag() {
+	case "!!int", "!!float", "!!bool", "!!null":
+		return false
+	}
+	return true
+}
+
 // str returns the value of a string scalar, reporting anything else.
 func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
 	n = d.resolve(n)
 	if n == nil {
 		return "", false
 	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+	if !isString(n) {
 		d.errorf(n, path, "must be a string, not %s", kindName(n))
 		return "", false
 	}

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -77,13 +78,24 @@ func (d *decoder) document(data []byte) *yaml.Node {
 	return d.expect(doc.Content[0], "", yaml.MappingNode, "a mapping with name and containers")
 }
 
+// parserProblems start the messages of libyaml's parser (not its
+// scanner). yaml.v3 prints their line 0-based, the scanner's 1-based.
+var parserProblems = []string{
+	"did not find expected", "found duplicate %", "found incompatible YAML document", "found undefined tag handle",
+}
+
 // syntaxError turns the parser's error into a problem with its line.
 func (d *decoder) syntaxError(err error) {
 	msg := err.Error()
 	p := Problem{File: d.file}
 	if m := syntaxLineRE.FindStringSubmatch(msg); m != nil {
-		p.Line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
+		if m[1] != "" {
+			p.Line, _ = strconv.Atoi(m[1])
+			if slices.ContainsFunc(parserProblems, func(prefix string) bool { return strings.HasPrefix(msg, prefix) }) {
+				p.Line++
+			}
+		}
 	}
 	p.Msg = "invalid YAML: " + msg
 	d.problems = append(d.problems, p)

@@ -26,10 +26,15 @@ func (d *decoder) restart(r *RestartPolicy, n *yaml.Node, path string) {
 }
 
 func (d *decoder) policy(r *RestartPolicy, n *yaml.Node, path string) {
-	s, ok := d.str(n, path)
-	if !ok {
+	n = d.resolve(n)
+	if n == nil {
 		return
 	}
+	if !isString(n) {
+		d.errorf(n, path, "must be no, on-failure, on-oom or always, not %s", kindName(n))
+		return
+	}
+	s := n.Value
 	if !slices.Contains(policies, Policy(s)) {
 		d.errorf(n, path, "unknown restart policy %q: use no, on-failure, on-oom or always", s)
 		return

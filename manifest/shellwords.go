@@ -6,12 +6,14 @@ import (
 )
 
 // splitWords splits a command string into words the way a POSIX shell
-// does before expansion: blanks separate words, single quotes keep
-// everything literally, double quotes keep everything but the escapes \\,
-// \", \$, \` and backslash-newline, and a backslash outside quotes keeps
-// the next character. Nothing is expanded: "$HOME" stays as written, since
-// no shell runs and the program would otherwise see a different word than
-// the user reads.
+// does before expansion: spaces, tabs and newlines (the default IFS)
+// separate words, single quotes keep everything literally, double quotes
+// keep everything but the escapes \\, \", \$, \` and backslash-newline, and
+// a backslash outside quotes keeps the next character. Nothing is
+// expanded: "$HOME" stays as written, since no shell runs and the program
+// would otherwise see a different word than the user reads. Every
+// character that matters is ASCII, so working on bytes keeps any other
+// UTF-8 sequence intact.
 func splitWords(s string) ([]string, error) {
 	var (
 		words  []string
@@ -21,7 +23,7 @@ func splitWords(s string) ([]string, error) {
 	for i := 0; i < len(s); i++ {
 		r := s[i]
 		switch {
-		case r == ' ' || r == '\t' || r == '\n' || r == '\r':
+		case r == ' ' || r == '\t' || r == '\n':
 			if inWord {
 				words = append(words, word.String())
 				word.Reset()

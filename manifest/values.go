@@ -159,7 +159,7 @@ func parseDuration(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration: use a number with a unit (ns, us, ms, s, m, h) up to 2562047h, like 10s or 500ms", s)
 	}
-	if d < 0 {
+	if d < 0 || strings.HasPrefix(s, "-") {
 		return 0, fmt.Errorf("%q is negative", s)
 	}
 	return d, nil
@@ -173,21 +173,26 @@ const maxID = math.MaxUint32 - 1
 // `docker run --user` does when there is no passwd entry to look up.
 func parseUser(s string) (uid, gid uint32, err error) {
 	u, g, hasGID := strings.Cut(s, ":")
+	if !isDigits(u) || (hasGID && !isDigits(g)) {
+		return 0, 0, fmt.Errorf("%q is not a numeric uid[:gid]", s)
+	}
 	if uid, err = parseID(u); err != nil {
-		return 0, 0, fmt.Errorf("%q is not a numeric uid[:gid]: uid %w", s, err)
+		return 0, 0, fmt.Errorf("uid %w", err)
 	}
 	if hasGID {
 		if gid, err = parseID(g); err != nil {
-			return 0, 0, fmt.Errorf("%q is not a numeric uid[:gid]: gid %w", s, err)
+			return 0, 0, fmt.Errorf("gid %w", err)
 		}
 	}
 	return uid, gid, nil
 }
 
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// parseID reads a uid or gid made of digits only.
 func parseID(s string) (uint32, error) {
-	if s == "" || strings.Trim(s, "0123456789") != "" {
-		return 0, fmt.Errorf("%q is not a number", s)
-	}
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil || n > maxID {
 		return 0, fmt.Errorf("%s is out of range 0..%d", s, uint32(maxID))
