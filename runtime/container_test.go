@@ -16,31 +16,22 @@ import (
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
-// children lists the live child processes of the test process.
 func children(t *testing.T) []string {
 	t.Helper()
-	tasks, err := filepath.Glob("/proc/self/task/*/children")
+	pids, err := childPids()
 	if err != nil {
 		t.Fatal(err)
-	}
-	var pids []string
-	for _, task := range tasks {
-		b, err := os.ReadFile(task)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) { // a thread may end meanwhile
-			t.Fatal(err)
-		}
-		pids = append(pids, strings.Fields(string(b))...)
 	}
 	return pids
 }
 
 func mountinfo(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	s, err := readMountinfo()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return s
 }
 
 func nsLink(t *testing.T, pid, kind string) string {

@@ -2,8 +2,12 @@ package runtime
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stack-containers/stack/internal/testenv"
@@ -12,9 +16,68 @@ import (
 func TestMain(m *testing.M) {
 	// The test binary is the containers' init, as the stack binary is.
 	MaybeInit()
+	os.Exit(runTests(m))
+}
+
+// runTests runs the tests with every temporary file (rootfs, layers,
+// caches, bind sources) in one directory of their own, and checks that
+// afterwards nothing is mounted there, none of it is left, and no
+// container outlives the tests.
+func runTests(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "stack-runtime-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv("TMPDIR", tmp)
 	code := m.Run()
 	testenv.Cleanup()
-	os.Exit(code)
+	info, err := readMountinfo()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], tmp) {
+			fmt.Fprintf(os.Stderr, "the tests left a mount on the host: %s\n", line)
+			code = 1
+		}
+	}
+	if entries, err := os.ReadDir(tmp); err != nil || len(entries) > 0 {
+		fmt.Fprintf(os.Stderr, "the tests left files in %s: %v (%v)\n", tmp, entries, err)
+		code = 1
+	}
+	if pids, err := childPids(); err != nil || len(pids) > 0 {
+		fmt.Fprintf(os.Stderr, "processes left running by the tests: %v (%v)\n", pids, err)
+		code = 1
+	}
+	if err := os.Remove(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
+}
+
+func readMountinfo() (string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	return string(b), err
+}
+
+// childPids lists the live child processes of the test process.
+func childPids() ([]string, error) {
+	tasks, err := filepath.Glob("/proc/self/task/*/children")
+	if err != nil {
+		return nil, err
+	}
+	var pids []string
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) { // a thread may end meanwhile
+			return nil, err
+		}
+		pids = append(pids, strings.Fields(string(b))...)
+	}
+	return pids, nil
 }
 
 // newSpec is a container of the default namespaces running args on rootfs,
