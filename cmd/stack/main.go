@@ -1,4 +1,3 @@
-// Command stack runs a stack of containers described by a manifest.
 package main
 
 import (
