@@ -71,7 +71,9 @@ func (d *decoder) container(key, value *yaml.Node, dir string) *entry {
 	e.c.Restart = RestartPolicy{Policy: RestartNo, Backoff: defaultBackoff, MaxBackoff: defaultMaxBackoff}
 	m := d.expect(value, path, yaml.MappingNode, "a mapping of container fields")
 	if m == nil {
-		return nil
+		// Still an entry, so that references to the container do not
+		// add "no container" problems to the one reported here.
+		return e
 	}
 	f := d.fields(m, path, containerFields)
 	for _, req := range []string{"rootfs", "command"} {

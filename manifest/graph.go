@@ -30,10 +30,10 @@ func (d *decoder) link(entries []*entry) {
 
 // checkTarget reports a reference to a container that is not another one
 // of the stack.
-func (d *decoder) checkTarget(e *entry, target string, n *yaml.Node, path string, byName map[string]*entry, names []string) bool {
+func (d *decoder) checkTarget(e *entry, target string, n *yaml.Node, path string, byName map[string]*entry, names []string) {
 	if target == e.c.Name {
 		d.errorf(n, path, "a container cannot depend on or join itself")
-		return false
+		return
 	}
 	if byName[target] == nil {
 		msg := fmt.Sprintf("no container %q in this stack", target)
@@ -41,9 +41,7 @@ func (d *decoder) checkTarget(e *entry, target string, n *yaml.Node, path string
 			msg += fmt.Sprintf(" (did you mean %q?)", near)
 		}
 		d.errorf(n, path, "%s", msg)
-		return false
 	}
-	return true
 }
 
 func (d *decoder) linkJoin(e *entry, byName map[string]*entry, names []string) {

@@ -132,9 +132,6 @@ func (d *decoder) stack(root *yaml.Node, dir string, st *Stack) []*entry {
 	var entries []*entry
 	for _, p := range ps {
 		e := d.container(p.key, p.value, dir)
-		if e == nil {
-			continue
-		}
 		st.Containers[e.c.Name] = e.c
 		entries = append(entries, e)
 	}

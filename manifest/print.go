@@ -1,14 +1,10 @@
 package manifest
 
-import (
-	"fmt"
-	"maps"
-	"slices"
-)
+import "fmt"
 
-// The shapes below give `stack config` its field names and order; they
-// write every value the way Load reads it back, so that printing and
-// loading again yields the same Stack.
+// The shapes below give `stack config` its field names and order (the
+// encoder sorts map keys); they write every value the way Load reads it
+// back, so that printing and loading again yields the same Stack.
 type (
 	printedStack struct {
 		Name       string                      `yaml:"name"`
@@ -47,8 +43,7 @@ type (
 // is left out.
 func (s *Stack) MarshalYAML() (any, error) {
 	out := printedStack{Name: s.Name, Containers: map[string]printedContainer{}}
-	for _, name := range slices.Sorted(maps.Keys(s.Containers)) {
-		c := s.Containers[name]
+	for name, c := range s.Containers {
 		pc := printedContainer{
 			Rootfs:     c.Rootfs,
 			Command:    c.Command,
