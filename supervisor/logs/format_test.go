@@ -69,3 +69,33 @@ func TestRecordEncoding(t *testing.T) {
 		})
 	}
 }
+
+// TestPlainRun checks the eight-bytes-at-a-time scan against the table,
+// with the byte to escape at every position of a word and around it.
+func TestPlainRun(t *testing.T) {
+	slow := func(s []byte) int {
+		for i, c := range s {
+			if !plain[c] {
+				return i
+			}
+		}
+		return len(s)
+	}
+	fill := []byte("abcdefghijklmnopqrstuvwxyz\x7f\x80\xff\x21\x5b\x5d")
+	for _, special := range []byte{0, 0x1f, '"', '\\', '\n', 0x20, 0x21, 0x7f, 0xff} {
+		for n := 0; n < 24; n++ {
+			for at := -1; at < n; at++ {
+				s := make([]byte, n)
+				for i := range s {
+					s[i] = fill[(i*7+n)%len(fill)]
+				}
+				if at >= 0 {
+					s[at] = special
+				}
+				if got, want := plainRun(s), slow(s); got != want {
+					t.Fatalf("plainRun(%q) = %d, want %d", s, got, want)
+				}
+			}
+		}
+	}
+}

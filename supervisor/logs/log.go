@@ -9,7 +9,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+// pipeSize is the buffer asked of a captured pipe: four times the
+// default, so that a container writing in bursts blocks less often while
+// the capture encodes and writes the previous read, and each read brings
+// more lines into one batch.
+const pipeSize = 256 << 10
 
 // Defaults of Config.
 const (
@@ -207,6 +215,7 @@ func (l *Log) Capture(s Stream, r io.Reader) {
 }
 
 func (l *Log) capture(s Stream, r io.Reader) error {
+	growPipe(r)
 	sp := newSplitter(MaxLine)
 	for {
 		n, err := r.Read(sp.space())
@@ -221,6 +230,20 @@ func (l *Log) capture(s Stream, r io.Reader) error {
 			l.write(s, sp.rest())
 			return err
 		}
+	}
+}
+
+// growPipe asks for a pipeSize buffer when r is a pipe. It is only an
+// optimization: a file that is no pipe refuses (EBADF, EINVAL), and a
+// system short of pipe memory (EPERM) keeps the default, which works too,
+// so errors are deliberately not reported.
+func growPipe(r io.Reader) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return
+	}
+	if c, err := f.SyscallConn(); err == nil {
+		_ = c.Control(func(fd uintptr) { _, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeSize) })
 	}
 }
 

@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // readFile returns the records of one log file.
@@ -38,6 +40,36 @@ func readFile(t *testing.T, path string) []record {
 	return recs
 }
 
+// checkLeaks fails t if, once it has ended, more goroutines run or more
+// files are open than when it began. Call it first, so that its check
+// runs after every other cleanup.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	goroutines, fds := runtime.NumGoroutine(), openFiles(t)
+	t.Cleanup(func() {
+		// Goroutines that have been told to end take a moment to go.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			g, f := runtime.NumGoroutine(), openFiles(t)
+			if g <= goroutines && f <= fds {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("left behind: %d goroutines (began with %d), %d open files (began with %d)", g, goroutines, f, fds)
+				return
+			}
+		}
+	})
+}
+
+func openFiles(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
+}
+
 func newAggregator(t *testing.T, cfg Config) *Aggregator {
 	t.Helper()
 	a, err := New(cfg)
@@ -48,6 +80,7 @@ func newAggregator(t *testing.T, cfg Config) *Aggregator {
 }
 
 func TestCaptureAndEvents(t *testing.T) {
+	checkLeaks(t)
 	dir := t.TempDir()
 	var out bytes.Buffer
 	a := newAggregator(t, Config{Dir: dir, Names: []string{"web", "database"}, Output: &out})
@@ -106,6 +139,7 @@ func TestCaptureAndEvents(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
+	checkLeaks(t)
 	dir := t.TempDir()
 	const maxSize = 4096
 	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, MaxSize: maxSize, Keep: 2})

@@ -77,6 +77,7 @@ func byContainer(t *testing.T, lines []string, names []string) map[string][]stri
 // through real pipes, into one aggregator: every line must arrive exactly
 // once, whole and in order, in the output and in the files read back.
 func TestPipesIntoOneOutput(t *testing.T) {
+	checkLeaks(t)
 	const writers, perWriter = 5, 2000
 	dir := t.TempDir()
 	var names []string
@@ -170,7 +171,7 @@ func TestPipesIntoOneOutput(t *testing.T) {
 // released.
 type blockingWriter struct {
 	release chan struct{}
-	lineWriter
+	*lineWriter
 }
 
 func (w *blockingWriter) Write(p []byte) (int, error) {
@@ -181,8 +182,9 @@ func (w *blockingWriter) Write(p []byte) (int, error) {
 // TestSlowOutput checks that an output that does not keep up costs it
 // lines, but not the file, and does not hold up the capture.
 func TestSlowOutput(t *testing.T) {
+	checkLeaks(t)
 	dir := t.TempDir()
-	out := &blockingWriter{release: make(chan struct{}), lineWriter: *newLineWriter()}
+	out := &blockingWriter{release: make(chan struct{}), lineWriter: newLineWriter()}
 	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, Output: out, OutputBuffer: 4 << 10})
 	web, _ := a.Container("web")
 	r, w, err := os.Pipe()
@@ -239,6 +241,7 @@ func TestSlowOutput(t *testing.T) {
 // TestFollow follows a log while it is written, rotated, and written by a
 // second run of the container, until the stack is said to have ended.
 func TestFollow(t *testing.T) {
+	checkLeaks(t)
 	dir := t.TempDir()
 	a := newAggregator(t, Config{Dir: dir, Names: []string{"web", "db"}, MaxSize: 1024, Keep: 3})
 	web, _ := a.Container("web")
@@ -321,6 +324,7 @@ func TestFollow(t *testing.T) {
 // TestFollowStopsOnContext checks that a follower with no end in sight
 // returns when its context ends.
 func TestFollowStopsOnContext(t *testing.T) {
+	checkLeaks(t)
 	dir := t.TempDir()
 	writeLog(t, filepath.Join(dir, "web.log"), line{1, Stdout, "hello"})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -103,10 +103,15 @@ func Print(ctx context.Context, w io.Writer, dir string, opts PrintOptions) erro
 	return closeAll(readers, err)
 }
 
+// closeAll closes the readers, and adds to err their close errors and
+// the records they could not read.
 func closeAll(readers []*fileReader, err error) error {
 	errs := []error{err}
 	for _, r := range readers {
 		errs = append(errs, r.close())
+		if r.bads > 0 {
+			errs = append(errs, fmt.Errorf("read logs of container %q: %d unreadable records passed over; the first: %w", r.name, r.bads, r.bad))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -260,6 +265,8 @@ type fileReader struct {
 	br      *bufio.Reader
 	pending []byte // the start of a record whose end is not written yet
 	skip    int    // records to pass over before the first returned
+	bad     error  // about the first unreadable record
+	bads    int    // unreadable records passed over
 
 	prefixes [2][]byte // line and event prefix, made on first use
 }
@@ -278,43 +285,46 @@ func (r *fileReader) eventPrefix(f formatter) []byte {
 
 // skipToTail positions the reader n records before the end: it counts
 // records from the newest file back and starts in the file where the
-// count reaches n.
+// count reaches n. Each file is counted through the descriptor it is then
+// read from, so a rotation meanwhile cannot swap it for another.
 func (r *fileReader) skipToTail(n int) error {
 	total := 0
 	for k := 0; ; k++ {
-		path := rotatedPath(r.path, k)
-		c, err := countLines(path)
+		f, err := os.Open(rotatedPath(r.path, k))
 		if errors.Is(err, os.ErrNotExist) {
-			break
+			return nil // fewer than n: read them all
 		}
 		if err != nil {
+			return fmt.Errorf("open log: %w", err)
+		}
+		c, err := countLines(f)
+		if err != nil {
+			f.Close()
 			return err
 		}
 		total += c
 		if total >= n {
 			r.skip = total - n
-			return r.openPath(path)
+			return r.use(f)
 		}
+		f.Close()
 	}
-	return nil
 }
 
-func countLines(path string) (int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, fmt.Errorf("count lines of %s: %w", path, err)
-	}
-	defer f.Close()
+// countLines counts the newlines in f from its start, leaving its offset
+// where it was.
+func countLines(f *os.File) (int, error) {
 	buf := make([]byte, 64<<10)
 	c := 0
-	for {
-		n, err := f.Read(buf)
+	for off := int64(0); ; {
+		n, err := f.ReadAt(buf, off)
 		c += bytes.Count(buf[:n], []byte{'\n'})
+		off += int64(n)
 		if err == io.EOF {
 			return c, nil
 		}
 		if err != nil {
-			return 0, fmt.Errorf("count lines of %s: %w", path, err)
+			return 0, fmt.Errorf("count lines of %s: %w", f.Name(), err)
 		}
 	}
 }
@@ -340,7 +350,13 @@ func (r *fileReader) next() (rec record, ok bool, err error) {
 			}
 			rec, perr := parseRecord(line)
 			if perr != nil {
-				return rec, false, fmt.Errorf("read log %s: %q: %w", r.file.Name(), line, perr)
+				// One unreadable record (a file edited by hand, a write
+				// cut short by a crash) must not hide the others.
+				if r.bad == nil {
+					r.bad = fmt.Errorf("%s: unreadable record %.100q: %w", r.file.Name(), line, perr)
+				}
+				r.bads++
+				continue
 			}
 			return rec, true, nil
 		case errors.Is(err, bufio.ErrBufferFull):

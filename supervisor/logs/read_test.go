@@ -32,6 +32,23 @@ func writeLog(t *testing.T, path string, lines ...line) {
 	}
 }
 
+// writeLogAppend appends records to a file.
+func writeLogAppend(t *testing.T, path string, lines ...line) {
+	t.Helper()
+	old, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeLog(t, path, lines...)
+	added, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(old, added...), 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func printLogs(t *testing.T, dir string, opts PrintOptions) string {
 	t.Helper()
 	var out bytes.Buffer
@@ -42,6 +59,7 @@ func printLogs(t *testing.T, dir string, opts PrintOptions) string {
 }
 
 func TestPrint(t *testing.T) {
+	checkLeaks(t)
 	dir := t.TempDir()
 	// web has rotated once; equal times across containers print in name
 	// order (db before web), whatever order the files are read in.
@@ -113,8 +131,27 @@ web  | 2026-05-01T12:00:09.000000000Z w9
 		t.Errorf("mid-rotation: got %q, want %q", got, want)
 	}
 
+	// An unreadable record is passed over and reported after the rest.
+	torn := t.TempDir()
+	writeLog(t, filepath.Join(torn, "web.log"), line{1, Stdout, "before"})
+	f, err := os.OpenFile(filepath.Join(torn, "web.log"), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"time":"2026-05-01T12:00:02Z","str` + "\n")
+	f.Close()
+	writeLogAppend(t, filepath.Join(torn, "web.log"), line{3, Stdout, "after"})
 	var out bytes.Buffer
-	err := Print(context.Background(), &out, dir, PrintOptions{Containers: []string{"nope"}})
+	err = Print(context.Background(), &out, torn, PrintOptions{Tail: TailAll})
+	if got, want := out.String(), "web | before\nweb | after\n"; got != want {
+		t.Errorf("torn record: got %q, want %q", got, want)
+	}
+	if err == nil || !strings.Contains(err.Error(), "1 unreadable records") {
+		t.Errorf("torn record: got error %v, want one reported", err)
+	}
+
+	out.Reset()
+	err = Print(context.Background(), &out, dir, PrintOptions{Containers: []string{"nope"}})
 	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("unknown container: got error %v", err)
 	}

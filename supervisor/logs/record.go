@@ -2,8 +2,10 @@ package logs
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"time"
 	"unicode/utf8"
 )
@@ -123,9 +125,24 @@ func appendJSONString(dst, s []byte) []byte {
 }
 
 // plainRun is the length of the run of plain bytes that s starts with.
+// It looks at eight bytes at a time (most text needs no escaping).
 func plainRun(s []byte) int {
-	for i, c := range s {
-		if !plain[c] {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q := x ^ ('"' * ones)
+		b := x ^ ('\\' * ones)
+		// (v-ones)&^v has a byte's high bit set where v has a zero byte,
+		// (x-0x20*ones)&^x where x has a byte below 0x20. A borrow can set
+		// it in a later byte too, but only after a real hit: the lowest
+		// bit set marks the first byte to escape.
+		if hit := ((x-0x20*ones)&^x | (q-ones)&^q | (b-ones)&^b) & highs; hit != 0 {
+			return i + bits.TrailingZeros64(hit)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if !plain[s[i]] {
 			return i
 		}
 	}

@@ -1,0 +1,142 @@
+package logs
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchData writes size bytes of log-like lines (lengths 0 to 400, a few
+// tabs and quotes to escape) to a file and returns its path.
+func benchData(b *testing.B, size int) string {
+	b.Helper()
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"GET", "/api/v1/items", "200", "took", "12ms", "user=42", "\"quoted\"", "\t", "error:", "connection reset"}
+	var sb strings.Builder
+	for sb.Len() < size {
+		n := rng.IntN(40)
+		for i := range n {
+			if i > 0 {
+				sb.WriteByte(' ')
+			}
+			sb.WriteString(words[rng.IntN(len(words))])
+		}
+		sb.WriteByte('\n')
+	}
+	path := filepath.Join(b.TempDir(), "data")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
+const benchSize = 64 << 20 // per stream
+
+// BenchmarkPipeline measures the aggregate throughput of the pipeline:
+// `cat` processes writing the data into pipes, captured, split, written
+// to rotated files and formatted for an output that discards it.
+func BenchmarkPipeline(b *testing.B) {
+	data := benchData(b, benchSize)
+	for _, streams := range []int{1, 8} {
+		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
+			b.SetBytes(int64(streams * benchSize))
+			for b.Loop() {
+				var names []string
+				for i := range streams {
+					names = append(names, fmt.Sprintf("c%d", i))
+				}
+				a, err := New(Config{Dir: b.TempDir(), Names: names, Output: io.Discard})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var cats []*exec.Cmd
+				for _, name := range names {
+					r, w, err := os.Pipe()
+					if err != nil {
+						b.Fatal(err)
+					}
+					cat := exec.Command("cat", data)
+					cat.Stdout = w
+					if err := cat.Start(); err != nil {
+						b.Fatal(err)
+					}
+					w.Close()
+					l, _ := a.Container(name)
+					l.Capture(Stdout, r)
+					cats = append(cats, cat)
+					defer r.Close()
+				}
+				for _, cat := range cats {
+					if err := cat.Wait(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := a.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCat is the yardstick: the same number of `cat`s of the same
+// data to /dev/null.
+func BenchmarkCat(b *testing.B) {
+	data := benchData(b, benchSize)
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer null.Close()
+	for _, streams := range []int{1, 8} {
+		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
+			b.SetBytes(int64(streams * benchSize))
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for range streams {
+					wg.Go(func() {
+						cat := exec.Command("cat", data)
+						cat.Stdout = null
+						if err := cat.Run(); err != nil {
+							b.Error(err)
+						}
+					})
+				}
+				wg.Wait()
+			}
+		})
+	}
+}
+
+// BenchmarkEncode measures splitting and encoding alone, without pipes or
+// files: the CPU cost per byte of the pipeline.
+func BenchmarkEncode(b *testing.B) {
+	data, err := os.ReadFile(benchData(b, 8<<20))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := newFormatter([]string{"web"}, []string{"web"}, false)
+	lp, ep := f.linePrefix("web"), f.eventPrefix("web")
+	head := appendRecordHead(nil, time.Now(), Stdout)
+	var batch, term []byte
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		sp := newSplitter(MaxLine)
+		for rest := data; len(rest) > 0; {
+			n := copy(sp.space()[:min(len(sp.space()), readSize)], rest)
+			rest = rest[n:]
+			for line, partial := range sp.lines(n) {
+				batch = appendRecord(batch, head, line, partial)
+				term = f.appendLine(term, lp, ep, Stdout, time.Time{}, line, false)
+			}
+			batch, term = batch[:0], term[:0]
+		}
+	}
+}
