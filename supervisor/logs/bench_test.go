@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -137,6 +138,47 @@ func BenchmarkEncode(b *testing.B) {
 				term = f.appendLine(term, lp, ep, Stdout, time.Time{}, line, false)
 			}
 			batch, term = batch[:0], term[:0]
+		}
+	}
+}
+
+// BenchmarkIdleStack reports the heap the logs of a stack of 50 quiet
+// containers hold: two captured pipes each, one line written to each.
+func BenchmarkIdleStack(b *testing.B) {
+	const containers = 50
+	var names []string
+	for i := range containers {
+		names = append(names, fmt.Sprintf("c%d", i))
+	}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		a, err := New(Config{Dir: b.TempDir(), Names: names, Output: io.Discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var pipes []*os.File
+		for _, name := range names {
+			l, _ := a.Container(name)
+			for _, s := range []Stream{Stdout, Stderr} {
+				r, w, err := os.Pipe()
+				if err != nil {
+					b.Fatal(err)
+				}
+				l.Capture(s, r)
+				fmt.Fprintf(w, "%s says hello on %s\n", name, s)
+				pipes = append(pipes, r, w)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/containers, "heap-bytes/container")
+		for _, p := range pipes {
+			p.Close()
+		}
+		if err := a.Close(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

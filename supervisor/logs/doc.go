@@ -9,7 +9,9 @@
 //
 //  1. Split. Reads land in a buffer right after the pending, unfinished
 //     line; the lines they complete are taken as slices of that buffer,
-//     never copied one by one. A line of up to MaxLine (256 KiB) bytes
+//     never copied one by one. The buffer holds 64 KiB and grows only
+//     while a longer line is pending. A captured pipe is asked for a 256
+//     KiB buffer, so a bursty container blocks less often. A line of up to MaxLine (256 KiB) bytes
 //     stays whole. A longer one is cut into pieces of at most MaxLine
 //     bytes (before a UTF-8 sequence rather than through it); each piece
 //     but the last is marked partial. When the stream ends, a last line
@@ -30,6 +32,8 @@
 //     "log", since a JSON string cannot hold it unchanged. Before a record
 //     would take the file past Config.MaxSize, the file is rotated:
 //     .log.k becomes .log.k+1 (up to Config.Keep), .log becomes .log.1.
+//     A failed write (a full disk) is cut back out of the file so that
+//     no torn record is left, and its records are counted as lost.
 //
 //  3. Show. The same batch, formatted as `NAME | LINE` (names padded to
 //     the longest of the stack, colored when Config.Color), goes to one
@@ -60,6 +64,9 @@
 // keeps up across rotations and, since a container keeps its Log, across
 // restarts. It stops when the context ends or the caller's Stopped says
 // the stack has ended, after one more round for what was written before.
+// The containers are those with a log when Print starts (New creates every
+// container's file at once). An unreadable record is passed over and
+// reported after the rest, so that one torn line does not hide a log.
 //
 // # Ownership
 //
@@ -67,5 +74,5 @@
 // closed); Log.Wait waits for those of one container, Aggregator.Close for
 // all, then drains the output and closes the files. Write errors do not
 // stop a capture, which keeps draining the pipe; they are collected and
-// returned by Wait and Close.
+// returned, each once, by Wait and Close.
 package logs

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -158,14 +159,17 @@ type Log struct {
 	// mu orders the records of the container's streams and events: the
 	// time of a batch is taken under it, so each file's records are in
 	// time order, which the merge of `stack logs` relies on.
-	mu    sync.Mutex
-	file  *os.File
-	size  int64
-	last  time.Time // of the last record; time never goes back in a file
-	batch []byte    // records not yet written to file
-	term  *[]byte   // formatted lines not yet handed to out
-	lines int       // lines in term
-	errs  []error   // write errors and read errors of ended captures
+	mu      sync.Mutex
+	file    *os.File
+	size    int64
+	last    time.Time // of the last record; time never goes back in a file
+	batch   []byte    // records not yet written to file
+	term    *[]byte   // formatted lines not yet handed to out
+	lines   int       // lines in term
+	errs    []error   // write errors and read errors of ended captures
+	lost    int       // records not written since errors were last taken
+	lostErr error     // why the first of them was not
+	closed  bool      // by Aggregator.Close: no file is opened again
 }
 
 func openLog(cfg Config, f formatter, name string) (*Log, error) {
@@ -248,12 +252,13 @@ func growPipe(r io.Reader) {
 }
 
 // Wait waits until every captured stream has ended and returns the errors
-// met so far (reading a stream, writing the file).
+// met since the last Wait (reading a stream, writing the file): each error
+// is returned once.
 func (l *Log) Wait() error {
 	l.captures.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return errors.Join(l.errs...)
+	return l.takeErrs()
 }
 
 // Event writes a supervisor event about the container (started, exited
@@ -305,24 +310,55 @@ func (l *Log) write(s Stream, lines func(yield func([]byte, bool) bool)) {
 	}
 }
 
-// flush writes b to the file. A failed write is undone (the file is cut
-// back to its size before it), so that a later record does not continue
-// a torn one.
+// flush writes b, whole records, to the file. A failed write is undone
+// (the file is cut back to its size before it), so that a later record does
+// not continue a torn one, and its records are counted as lost.
 func (l *Log) flush(b []byte) {
-	if len(b) == 0 || l.file == nil {
+	if len(b) == 0 {
 		return
+	}
+	if l.file == nil {
+		err := os.ErrClosed
+		if !l.closed {
+			// A rotation could not open the new file: try again.
+			err = l.open()
+		}
+		if err != nil {
+			l.lose(b, err)
+			return
+		}
 	}
 	n, err := l.file.Write(b)
 	if err == nil {
 		l.size += int64(n)
 		return
 	}
-	l.errs = append(l.errs, fmt.Errorf("write log of container %q: %w", l.name, err))
 	if n > 0 {
 		if err := l.file.Truncate(l.size); err != nil {
 			l.errs = append(l.errs, fmt.Errorf("cut torn record from log of container %q: %w", l.name, err))
 		}
 	}
+	l.lose(b, err)
+}
+
+// lose counts the records of b as not written because of err. A full disk
+// fails every write: one error with a count says it better than thousands.
+func (l *Log) lose(b []byte, err error) {
+	if l.lost == 0 {
+		l.lostErr = err
+	}
+	l.lost += bytes.Count(b, []byte{'\n'})
+}
+
+// takeErrs returns and forgets the errors met so far.
+func (l *Log) takeErrs() error {
+	if l.lost > 0 {
+		l.errs = append(l.errs, fmt.Errorf("write log of container %q: %d records lost: %w", l.name, l.lost, l.lostErr))
+		l.lost, l.lostErr = 0, nil
+	}
+	err := errors.Join(l.errs...)
+	l.errs = nil
+	return err
 }
 
 // rotate shifts name.log.k to name.log.k+1 (the oldest falls off), the
@@ -341,6 +377,7 @@ func (l *Log) rotate() {
 		}
 	}
 	if err := l.open(); err != nil {
+		// flush tries again, and counts what it cannot write.
 		l.errs = append(l.errs, fmt.Errorf("rotate: %w", err))
 	}
 }
@@ -357,13 +394,13 @@ func rotatedPath(path string, k int) string {
 func (l *Log) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.file == nil {
-		return nil
+	l.closed = true
+	errs := []error{l.takeErrs()}
+	if l.file != nil {
+		if err := l.file.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close log of container %q: %w", l.name, err))
+		}
+		l.file = nil
 	}
-	err := l.file.Close()
-	l.file = nil
-	if err != nil {
-		return fmt.Errorf("close log of container %q: %w", l.name, err)
-	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -211,3 +212,31 @@ type chunkReader struct {
 }
 
 func (c *chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+// TestFullDisk writes to a log that fails every write (ENOSPC, by way of
+// /dev/full): the stream is still drained and shown, and the loss is
+// reported once, with a count.
+func TestFullDisk(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "web.log")); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, Output: &out})
+	web, _ := a.Container("web")
+	const n = 100
+	web.Capture(Stdout, strings.NewReader(strings.Repeat("x\n", n)))
+	err := web.Wait()
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), fmt.Sprintf("%d records lost", n)) {
+		t.Errorf("Wait: got %v, want %d records lost to ENOSPC", err, n)
+	}
+	web.Event("exited with status 0")
+	err = a.Close()
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "1 records lost") {
+		t.Errorf("Close: got %v, want the event lost to ENOSPC", err)
+	}
+	if got := strings.Count(out.String(), "web | x\n"); got != n {
+		t.Errorf("output: %d lines, want %d", got, n)
+	}
+}

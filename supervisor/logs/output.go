@@ -50,7 +50,9 @@ func (o *output) buffer() *[]byte {
 		*b = (*b)[:0]
 		return b
 	}
-	b := make([]byte, 0, 64<<10)
+	// Small at first: a quiet container never needs more, a busy one
+	// grows its chunks and they come back grown.
+	b := make([]byte, 0, 4<<10)
 	return &b
 }
 

@@ -25,13 +25,22 @@ type splitter struct {
 }
 
 func newSplitter(max int) *splitter {
-	// A pending line is at most max bytes (anything longer has been cut),
-	// so there is always room for at least readSize more.
-	return &splitter{buf: make([]byte, max+readSize), max: max}
+	return &splitter{buf: make([]byte, min(readSize, max+readSize)), max: max}
 }
 
-// space is where the next read goes.
-func (s *splitter) space() []byte { return s.buf[s.n:] }
+// space is where the next read goes. The buffer starts at readSize and
+// grows only while a long line is pending, up to max+readSize: a pending
+// line is at most max bytes (anything longer has been cut), so that leaves
+// room for readSize more. A stack of quiet containers so holds 64 KiB per
+// stream, not 320.
+func (s *splitter) space() []byte {
+	if free := len(s.buf) - s.n; free < readSize/4 && len(s.buf) < s.max+readSize {
+		buf := make([]byte, min(2*len(s.buf), s.max+readSize))
+		copy(buf, s.buf[:s.n])
+		s.buf = buf
+	}
+	return s.buf[s.n:]
+}
 
 // lines accounts for k bytes read into space() and yields every line they
 // complete (without its newline, partial false) and every max-sized piece
