@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The tour `make demo` runs, in under a minute: three containers started at
+# once, their aggregated logs, ps, the seed's OOM kills and restarts, and
+# down. It uses stack's defaults, as a user would (state in /run/stack,
+# cgroups under "stack"), and downs every stack it started when it ends,
+# fails or is interrupted, so that it leaves nothing behind.
+#
+#   examples/demo.sh [PATH-TO-STACK]
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+stack=${1:-bin/stack}
+web=examples/web/stack.yaml
+seed=examples/seed/stack.yaml
+
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then
+  bold=$'\e[1m' reset=$'\e[0m'
+else
+  bold='' reset=''
+fi
+step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$reset"; }
+# show prints a command the way a user would type it, then runs it.
+show() {
+  printf '$ stack %s\n' "$*"
+  "$stack" "$@"
+}
+die() {
+  printf 'demo: error: %s\n' "$1" >&2
+  [ -z "${2:-}" ] || printf 'hint: %s\n' "$2" >&2
+  exit 1
+}
+
+[ "$(id -u)" = 0 ] || die "the demo needs root: it creates namespaces, cgroups and mounts" "sudo make demo"
+[ -x "$stack" ] || die "no stack binary at $stack" "make build"
+[ -d examples/build/web ] || die "no root filesystems in examples/build" "make rootfs"
+
+# The stacks this tour started, and only those, are downed on the way out:
+# a stack of the same name that a user already runs is left alone.
+started=()
+cleanup() {
+  local status=$? m
+  trap - EXIT INT TERM
+  for m in "${started[@]}"; do
+    "$stack" down "$m" >/dev/null || printf 'demo: error: could not down %s; run: %s down %s\n' "$m" "$stack" "$m" >&2
+  done
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+for name in web seed; do
+  if [ "$("$stack" -p "$name" ps --format json)" != "[]" ]; then
+    die "a stack named $name is already running" "stop it first: $stack -p $name down"
+  fi
+done
+
+step "Start three containers at once, in the background: a web server, a client in the server's net namespace, a worker"
+started+=("$web")
+show up -d "$web"
+sleep 3
+
+step "Their aggregated logs: each line is NAME | LINE, stack's own events NAME * EVENT"
+show -f "$web" logs -n 4
+
+step "What is running, with each container's memory against its limit"
+show -f "$web" ps
+
+if [ ! -d examples/build/seed ]; then
+  step "Skipping the OOM kill: the seed example needs a static busybox"
+  die "demo incomplete: no static busybox" "apt-get install -y busybox-static, then make demo"
+fi
+
+step "The seed experiment in the foreground: mem.sh under a 2 MB limit is OOM-killed and restarted 3 times; calm stays under it"
+started+=("$seed")
+# up exits 1 here, and says why: mem's last run was OOM-killed.
+show up "$seed" || true
+
+step "After the end: ps still shows the exit codes, restarts and OOM kills, until down"
+show -f "$seed" ps
+
+step "Stop and remove everything"
+show down "$seed"
+show down "$web"
+started=()
+show -p web ps
+
+# Check what the last line claims: no cgroup, mount or state of either stack.
+state=${STACK_STATE_DIR:-/run/stack} parent=${STACK_CGROUP_PARENT:-stack}
+for name in web seed; do
+  for dir in /sys/fs/cgroup/*/"$parent/$name" /sys/fs/cgroup/"$parent/$name" "$state/$name"; do
+    [ ! -e "$dir" ] || die "left behind: $dir"
+  done
+  [ "$("$stack" -p "$name" ps --format json)" = "[]" ] || die "stack $name still listed by ps"
+done
+! grep -q " $state/" /proc/self/mountinfo || die "mounts left under $state"
+printf '\n%sDone.%s Nothing is left: no process, cgroup, mount or state of the demo.\n' "$bold" "$reset"

@@ -1,0 +1,26 @@
+# The examples' targets, included by the top-level Makefile. None installs
+# anything: without a static busybox, mkrootfs skips the shell example's tree
+# and says how to get busybox; the Go-only examples still build and run.
+
+EXAMPLES       := seed web crashloop many
+EXAMPLES_BUILD := examples/build
+MKROOTFS       := GO=$(GO) $(GO) run ./examples/cmd/mkrootfs -src examples -o $(EXAMPLES_BUILD)
+
+.PHONY: rootfs demo clean-examples $(addprefix example-,$(EXAMPLES))
+
+## rootfs: every example's root filesystem, reproducibly, in examples/build
+rootfs:
+	$(MKROOTFS)
+
+## demo: build stack and the root filesystems, then a tour of under a minute (as root)
+demo: build rootfs
+	examples/demo.sh $(BIN)
+
+## example-NAME: run one example in the foreground until Ctrl-C (as root)
+$(addprefix example-,$(EXAMPLES)): example-%: build
+	$(MKROOTFS) $*
+	$(BIN) up examples/$*/stack.yaml
+
+clean: clean-examples
+clean-examples:
+	rm -rf $(EXAMPLES_BUILD)

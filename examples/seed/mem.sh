@@ -1,0 +1,2 @@
+#!/bin/sh
+random="$(dd if=/dev/urandom ibs=20000)"
