@@ -260,20 +260,13 @@ func (s *session) checkNothingLeft(t *testing.T) {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			t.Errorf("read cgroup %s: %v", dir, err)
-			continue
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				t.Errorf("cgroup %s left behind", filepath.Join(dir, e.Name()))
-			}
-		}
 		// The parent is shared by every stack, so down leaves it; this
-		// session made it and removes it.
-		if err := os.Remove(dir); err != nil {
-			t.Errorf("remove cgroup parent %s: %v", dir, err)
+		// session made it and removes it, with whatever down left in it.
+		for _, cg := range slices.Backward(cgroupTree(t, dir)) {
+			if cg != dir {
+				t.Errorf("cgroup %s left behind", cg)
+			}
+			removeCgroup(t, cg)
 		}
 	}
 	entries, err := os.ReadDir(s.state)
@@ -282,6 +275,38 @@ func (s *session) checkNothingLeft(t *testing.T) {
 	}
 	for _, e := range entries {
 		t.Errorf("state %s left behind", filepath.Join(s.state, e.Name()))
+	}
+}
+
+// cgroupTree lists dir and the cgroups under it, parents first.
+func cgroupTree(t *testing.T, dir string) []string {
+	t.Helper()
+	var tree []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			tree = append(tree, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Errorf("walk cgroup %s: %v", dir, err)
+	}
+	return tree
+}
+
+// removeCgroup removes an empty cgroup; the kernel reports a cgroup busy
+// for a moment after its last process was killed.
+func removeCgroup(t *testing.T, dir string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		err := os.Remove(dir)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+			t.Errorf("remove cgroup %s: %v", dir, err)
+			return
+		}
 	}
 }
 
