@@ -50,7 +50,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 for name in web seed; do
-  if [ "$("$stack" -p "$name" ps --format json)" != "[]" ]; then
+  listed=$("$stack" -p "$name" ps --format json) || die "$stack ps failed"
+  if [ "$listed" != "[]" ]; then
     die "a stack named $name is already running" "stop it first: $stack -p $name down"
   fi
 done
