@@ -23,7 +23,6 @@ package main
 
 import (
 	"crypto/sha256"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -89,10 +88,8 @@ func main() {
 	// Modes of created files must not depend on the caller's umask.
 	syscall.Umask(0o022)
 	if err := run(*src, *out, flag.Args()); err != nil {
+		// busybox.ErrNotFound already says how to install busybox.
 		fmt.Fprintf(os.Stderr, "mkrootfs: error: %v\n", err)
-		if errors.Is(err, busybox.ErrNotFound) {
-			fmt.Fprintln(os.Stderr, "hint: the shell examples need Debian's busybox-static: apt-get install -y busybox-static")
-		}
 		os.Exit(1)
 	}
 }
