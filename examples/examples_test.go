@@ -528,6 +528,9 @@ func TestWebUp(t *testing.T) {
 		}
 	}
 	if !answered.MatchString(logs.stdout) {
+		if strings.Contains(logs.stdout, "network is unreachable") {
+			t.Errorf("the loopback interface of the server's net namespace is down: a new net namespace needs lo brought up before the program runs")
+		}
 		t.Fatalf("the client never got an answer from the server:\n%s", logs.stdout)
 	}
 	if lines(logs.stdout, `^server +\| listening on http://127\.0\.0\.1:8080 as server \(pid 1\)$`) != 1 {
