@@ -459,8 +459,10 @@ func TestSeedUp(t *testing.T) {
 	s := newSession(t)
 	manifest := example(t, "seed")
 	r := s.upForeground(t, manifest, 1, "mem's last run was OOM-killed")
-	if n := lines(r.stdout, `^mem +\* OOM-killed`); n != 4 {
-		t.Errorf("%d OOM kills of mem in the output; want 4 (the first run and 3 restarts)", n)
+	// Each run's end says whether the OOM killer ended it (from the
+	// cgroup's count, not from the live notification, which may coalesce).
+	if n := lines(r.stdout, `^mem +\* exited with status 137 \(killed by SIGKILL\), OOM-killed$`); n != 4 {
+		t.Errorf("%d OOM-killed ends of mem in the output; want 4 (the first run and 3 restarts)", n)
 	}
 	if lines(r.stdout, `^mem +\* gave up after 3 restarts`) != 1 {
 		t.Errorf("no 'gave up after 3 restarts' event for mem")
@@ -471,8 +473,10 @@ func TestSeedUp(t *testing.T) {
 
 	// ps and logs still answer after the stack has ended, until down.
 	ps := s.ps(t, manifest)
-	if mem := ps["mem"]; mem.State != "exited" || mem.Restarts != 3 || mem.OOMKills != 4 || mem.ExitCode == nil || *mem.ExitCode != 137 || mem.MemoryLimit != 2000000 {
-		t.Errorf("ps: mem %+v; want exited with 137 after 3 restarts and 4 OOM kills, limit 2000000", mem)
+	// The OOM killer may take more than one process of a run (the shell
+	// and dd), so every run counts at least one kill.
+	if mem := ps["mem"]; mem.State != "exited" || mem.Restarts != 3 || mem.OOMKills < 4 || mem.ExitCode == nil || *mem.ExitCode != 137 || mem.MemoryLimit != 2000000 {
+		t.Errorf("ps: mem %+v; want exited with 137 after 3 restarts and at least 4 OOM kills, limit 2000000", mem)
 	}
 	if calm := ps["calm"]; calm.State != "exited" || calm.OOMKills != 0 || calm.ExitCode == nil || *calm.ExitCode != 0 {
 		t.Errorf("ps: calm %+v; want exited with 0, no OOM kill", calm)
