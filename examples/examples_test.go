@@ -334,6 +334,8 @@ func (s *session) processes(t *testing.T) []int {
 	return pids
 }
 
+// cmdline describes a process for a message; a process that has just ended
+// is described by nothing.
 func cmdline(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))

@@ -169,7 +169,7 @@ func buildPrograms(src, dir string, chosen []tree) error {
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("build directory %s: %w", dir, err)
 	}
 	goTool := os.Getenv("GO")
 	if goTool == "" {
