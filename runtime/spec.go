@@ -40,6 +40,13 @@ type Spec struct {
 	// Cgroup, when not nil, receives the user's program before it runs, so
 	// that its memory is charged there and the init's is not.
 	Cgroup cgroup.Cgroup
+	// ParentDeathSignal, when not 0, is the signal the kernel sends the
+	// container's PID 1 when the process that started it dies
+	// (PR_SET_PDEATHSIG; it must be set again after the init changes its
+	// credentials, which clears it). The supervisor asks for SIGKILL: a
+	// container that outlived it would have nobody to read its output or
+	// apply its restart policy.
+	ParentDeathSignal syscall.Signal
 	// Stdout and Stderr receive the program's output; nil means /dev/null.
 	// An *os.File is passed through as is.
 	Stdout, Stderr io.Writer
