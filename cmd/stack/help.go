@@ -45,6 +45,9 @@ Commands:
 `)
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
 	for _, c := range a.commands {
+		if c.hidden {
+			continue
+		}
 		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
 	}
 	tw.Flush()

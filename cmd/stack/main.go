@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/stack-containers/stack/manifest"
+	"github.com/stack-containers/stack/runtime"
 )
 
 func main() {
@@ -20,6 +21,7 @@ func main() {
 	// the first statement of main: nothing may start goroutines, parse flags
 	// or touch file descriptors before it.
 	// ------------------------------------------------------------------------
+	runtime.MaybeInit()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -28,9 +30,14 @@ func main() {
 // is adding it here.
 func commands() []*command {
 	return []*command{
+		upCommand(),
+		downCommand(),
+		psCommand(),
+		logsCommand(),
 		configCommand(),
 		versionCommand(),
 		helpCommand(),
+		superviseCommand(),
 	}
 }
 
@@ -40,6 +47,9 @@ type command struct {
 	// args is the synopsis after the name, such as "[FILE]".
 	args    string
 	summary string
+	// hidden keeps the command out of the list help prints: it is run by
+	// stack itself, not by users.
+	hidden bool
 	// help is the text after the usage line of `stack help NAME`.
 	help string
 	// setup declares the command's flags on fs and returns the function

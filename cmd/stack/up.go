@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/supervisor"
+)
+
+// superviseName is the hidden command that up -d runs in the background.
+const superviseName = "__supervise"
+
+func upCommand() *command {
+	return &command{
+		name:    "up",
+		args:    "[-d] [FILE]",
+		summary: "Start the stack",
+		help: `Validate the manifest, then start every container concurrently, each once
+the containers it depends on (depends_on, join) are running, each in its own
+cgroup. In the foreground the containers' output is shown as NAME | LINE and
+stack's own events as NAME * EVENT; the first Ctrl-C (or SIGTERM) stops the
+stack gracefully (stop signal, stop_timeout, then SIGKILL), a second one kills
+at once. up returns when no container is left running or to be restarted;
+its exit status is 0 when every container's last run exited 0 or was stopped,
+1 otherwise. ps and logs keep working until down.
+
+With -d, up returns once every container runs and leaves a background
+supervisor; stop it with down.
+
+If a container fails to start, up stops what it started, removes everything,
+says why and exits 1. A stack that is already running is refused.`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
+			detach := fs.Bool("d", false, "start in the background; return once every container runs")
+			return func(ctx context.Context, a *app, args []string) error {
+				st, err := a.loadStack(args)
+				if err != nil {
+					return err
+				}
+				cfg, err := a.supervisorConfig()
+				if err != nil {
+					return err
+				}
+				if *detach {
+					if err := supervisor.Detach(st, cfg, []string{"stack", superviseName}); err != nil {
+						return err
+					}
+					_, err := fmt.Fprintf(a.stdout, "stack %q is up: %d containers running\n", st.Name, len(st.Containers))
+					return err
+				}
+				cfg.Output = a.stdout
+				cfg.Color = colorFor(a.stdout)
+				sigs := make(chan os.Signal, 2)
+				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+				defer signal.Stop(sigs)
+				err = supervisor.Run(ctx, st, cfg, sigs, nil)
+				if errors.Is(err, supervisor.ErrRunning) {
+					return &exitError{code: 1, err: err, hint: fmt.Sprintf("stop it first: stack -p %s down", st.Name)}
+				}
+				return err
+			}
+		},
+	}
+}
+
+// superviseCommand is the background supervisor of up -d (see
+// supervisor.Detach): the stack comes on fd 3, the report goes to fd 4.
+func superviseCommand() *command {
+	return &command{
+		name:    superviseName,
+		hidden:  true,
+		summary: "Run a stack's background supervisor (started by up -d)",
+		help: `Not for users: up -d runs this to supervise the stack in the background.
+The stack to run comes on descriptor 3; the report, once every container runs
+or the start failed, goes to descriptor 4.`,
+		setup: func(*flag.FlagSet) func(context.Context, *app, []string) error {
+			return func(ctx context.Context, a *app, _ []string) error {
+				cfg, err := a.supervisorConfig()
+				if err != nil {
+					return err
+				}
+				sigs := make(chan os.Signal, 2)
+				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+				defer signal.Stop(sigs)
+				// Its own session has no terminal to hang up, but a
+				// stray SIGHUP must not end the supervisor either.
+				signal.Ignore(syscall.SIGHUP)
+				return supervisor.ServeDetached(ctx, cfg, os.NewFile(3, "stack"), os.NewFile(4, "report"), sigs)
+			}
+		},
+	}
+}
+
+// supervisorConfig reads the environment (STACK_STATE_DIR,
+// STACK_CGROUP_PARENT) and finds the host's cgroup driver.
+func (a *app) supervisorConfig() (supervisor.Config, error) {
+	stateDir := os.Getenv("STACK_STATE_DIR")
+	if stateDir == "" {
+		stateDir = "/run/stack"
+	}
+	stateDir, err := filepath.Abs(stateDir)
+	if err != nil {
+		return supervisor.Config{}, fmt.Errorf("STACK_STATE_DIR: %w", err)
+	}
+	parent := os.Getenv("STACK_CGROUP_PARENT")
+	if parent == "" {
+		parent = "stack"
+	}
+	drv, err := cgroup.Detect()
+	if err != nil {
+		return supervisor.Config{}, err
+	}
+	return supervisor.Config{StateDir: stateDir, CgroupParent: parent, Driver: drv, Errors: a.stderr}, nil
+}
+
+// target is the stack that down, ps and logs act on (-p, or the
+// manifest's name) and the supervisor configuration to reach it with.
+func (a *app) target(args []string) (string, supervisor.Config, error) {
+	name := a.project
+	if name == "" || len(args) > 0 {
+		st, err := a.loadStack(args)
+		if err != nil {
+			return "", supervisor.Config{}, err
+		}
+		name = st.Name
+	}
+	cfg, err := a.supervisorConfig()
+	return name, cfg, err
+}
+
+// colorFor reports whether output to w gets colors: only on a terminal,
+// and only when NO_COLOR is unset (https://no-color.org).
+func colorFor(w io.Writer) bool {
+	if _, set := os.LookupEnv("NO_COLOR"); set {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
