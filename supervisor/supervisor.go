@@ -9,6 +9,7 @@ import (
 	goruntime "runtime"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stack-containers/stack/cgroup"
@@ -381,6 +382,8 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 		LayerDir:   c.layer,
 		CacheDir:   cacheDir(s.cfg.StateDir),
 		Cgroup:     c.cg,
+		// See doc.go, "When the supervisor dies".
+		ParentDeathSignal: syscall.SIGKILL,
 	}, nil
 }
 
@@ -692,7 +695,7 @@ func (s *Supervisor) release(forget bool) error {
 		errs = append(errs, s.logs.Close())
 	}
 	if forget {
-		errs = append(errs, removeStateDir(s.paths), s.lock.removeAndRelease())
+		errs = append(errs, forgetStack(s.paths, s.lock))
 		return errors.Join(errs...)
 	}
 	s.mu.Lock()

@@ -1,0 +1,509 @@
+package supervisor_test
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// outputLines groups the `NAME | LINE` lines of an output by container,
+// and its `NAME * EVENT` lines by container too.
+func outputLines(lines []string) (out, events map[string][]string) {
+	out, events = map[string][]string{}, map[string][]string{}
+	for _, l := range lines {
+		if name, text, ok := strings.Cut(l, " | "); ok {
+			name = strings.TrimSpace(name)
+			out[name] = append(out[name], text)
+		} else if name, text, ok := strings.Cut(l, " * "); ok {
+			name = strings.TrimSpace(name)
+			events[name] = append(events[name], text)
+		}
+	}
+	return out, events
+}
+
+func countContaining(lines []string, text string) int {
+	n := 0
+	for _, l := range lines {
+		if strings.Contains(l, text) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestE2ELogsKeepEveryLineOnce(t *testing.T) {
+	e := newEnv(t)
+	const containers, lines = 5, 2000
+	var m strings.Builder
+	m.WriteString("name: lines\ncontainers:\n")
+	for c := 1; c <= containers; c++ {
+		// Each line is padded so that the five containers together write
+		// a few megabytes through their pipes at once.
+		fmt.Fprintf(&m, `  c%d:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "i=1; while [ $i -le %d ]; do echo \"c%d line $i %s\"; i=$((i+1)); done; printf 'c%d last'"]
+`, c, lines, c, strings.Repeat("x", 200), c)
+	}
+	e.manifest(m.String())
+	want := func(c int) []string {
+		var w []string
+		for i := 1; i <= lines; i++ {
+			w = append(w, fmt.Sprintf("c%d line %d %s", c, i, strings.Repeat("x", 200)))
+		}
+		return append(w, fmt.Sprintf("c%d last", c))
+	}
+	check := func(what string, stdout string) {
+		t.Helper()
+		out, events := outputLines(strings.Split(strings.TrimSuffix(stdout, "\n"), "\n"))
+		for c := 1; c <= containers; c++ {
+			name := fmt.Sprintf("c%d", c)
+			if got, w := out[name], want(c); !slices.Equal(got, w) {
+				t.Errorf("%s: container %s: %d lines, want %d in order; first difference at %d", what, name, len(got), len(w), firstDiff(got, w))
+			}
+			if countContaining(events[name], "exited with status 0") != 1 {
+				t.Errorf("%s: container %s: events %q", what, name, events[name])
+			}
+		}
+	}
+
+	up := e.run("up")
+	if up.code != 0 {
+		t.Fatalf("up: exit %d\n%s", up.code, up.stderr)
+	}
+	t.Logf("up of %d containers writing %d lines each took %v", containers, lines, up.took)
+	check("live output of up", up.stdout)
+
+	// The stack has ended; its logs stay until down.
+	check("stack logs", e.mustRun("logs").stdout)
+	tail := e.mustRun("logs", "-n", "2", "c2").stdout
+	if tail != "c2 | c2 last\nc2 * exited with status 0\n" {
+		t.Errorf("logs -n 2 c2 printed %q", tail)
+	}
+	stamped := strings.SplitN(e.mustRun("logs", "-t", "c3").stdout, "\n", 3)
+	if !regexp.MustCompile(`^c3 \* \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z started \(pid \d+\)$`).MatchString(stamped[0]) ||
+		!strings.HasPrefix(stamped[1], "c3 | 2") || !strings.HasSuffix(stamped[1], " c3 line 1 "+strings.Repeat("x", 200)) {
+		t.Errorf("logs -t c3 begins %q", stamped[:2])
+	}
+	for name, row := range e.ps() {
+		if row.State != "exited" || row.ExitCode == nil || *row.ExitCode != 0 || row.Pid != 0 {
+			t.Errorf("ps: %s: %+v, want exited with 0", name, row)
+		}
+	}
+	e.mustRun("down")
+	e.assertNothingLeft()
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+// TestE2EOOMRestartsThenGivesUp is the seed's experiment: a shell that
+// reads 20 kB blocks of random data into a variable, under a 2 MB limit.
+func TestE2EOOMRestartsThenGivesUp(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: oom
+containers:
+  mem:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "random=\"$(dd if=/dev/urandom ibs=20000)\""]
+    memory: 2000000
+    restart: {policy: on-oom, max_retries: 2}
+`)
+	up := e.run("up")
+	if up.code != 1 {
+		t.Fatalf("up: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
+	}
+	_, events := outputLines(strings.Split(up.stdout, "\n"))
+	ev := events["mem"]
+	if countContaining(ev, "OOM-killed at ") != 3 || countContaining(ev, "restarting in") != 2 ||
+		countContaining(ev, "started (pid") != 3 || countContaining(ev, "gave up after 2 restarts") != 1 {
+		t.Errorf("events:\n%s", strings.Join(ev, "\n"))
+	}
+	if !strings.Contains(up.stderr, `container "mem"`) || !strings.Contains(up.stderr, "gave up after 2 restarts") {
+		t.Errorf("up said: %s", up.stderr)
+	}
+	mem := e.ps()["mem"]
+	if mem.State != "exited" || mem.Restarts != 2 || mem.OOMKills != 3 || mem.ExitCode == nil || *mem.ExitCode == 0 ||
+		mem.MemoryLimit != 2000000 || mem.Pid != 0 {
+		t.Errorf("ps: %+v", mem)
+	}
+	e.mustRun("down")
+	e.assertNothingLeft()
+}
+
+func TestE2ERestartPolicies(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: policies
+containers:
+  flaky:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "echo run; exit 3"]
+    restart: {policy: on-failure, max_retries: 3, backoff: 200ms, max_backoff: 500ms}
+  oomonly:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "echo plain failure; exit 4"]
+    restart: on-oom
+  fine:
+    rootfs: {{rootfs}}
+    command: ["true"]
+    restart: on-failure
+`)
+	up := e.run("up")
+	if up.code != 1 {
+		t.Fatalf("up: exit %d, want 1\n%s", up.code, up.stderr)
+	}
+	out, events := outputLines(strings.Split(up.stdout, "\n"))
+	if got := out["flaky"]; len(got) != 4 {
+		t.Errorf("flaky ran %d times, want 4: %q", len(got), got)
+	}
+	for _, want := range []string{
+		"restarting in 200ms (attempt 1 of 3)",
+		"restarting in 400ms (attempt 2 of 3)",
+		"restarting in 500ms (attempt 3 of 3)",
+		"gave up after 3 restarts",
+	} {
+		if countContaining(events["flaky"], want) != 1 {
+			t.Errorf("flaky: no event %q in\n%s", want, strings.Join(events["flaky"], "\n"))
+		}
+	}
+	if countContaining(events["oomonly"], "restarting") != 0 || countContaining(events["fine"], "restarting") != 0 {
+		t.Errorf("restarted what its policy does not restart:\n%s", up.stdout)
+	}
+	ps := e.ps()
+	for name, want := range map[string][2]int{"flaky": {3, 3}, "oomonly": {0, 4}, "fine": {0, 0}} {
+		row := ps[name]
+		if row.State != "exited" || row.Restarts != want[0] || row.ExitCode == nil || *row.ExitCode != want[1] {
+			t.Errorf("ps: %s: %+v, want %d restarts and exit code %d", name, row, want[0], want[1])
+		}
+	}
+
+	// The delays, measured from the persisted events' times: a restart
+	// never comes before its delay; the upper bound only catches a hang.
+	var ended time.Time
+	var gaps []time.Duration
+	for _, l := range strings.Split(e.mustRun("logs", "-t", "flaky").stdout, "\n") {
+		stamp, text, ok := strings.Cut(strings.TrimPrefix(l, "flaky * "), " ")
+		if !ok || !strings.HasPrefix(l, "flaky * ") {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, stamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case strings.HasPrefix(text, "exited"):
+			ended = at
+		case strings.HasPrefix(text, "started") && !ended.IsZero():
+			gaps = append(gaps, at.Sub(ended))
+		}
+	}
+	t.Logf("flaky: delays between exit and restart %v (backoff 200ms, 400ms, 500ms)", gaps)
+	for i, want := range []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 500 * time.Millisecond} {
+		if i >= len(gaps) || gaps[i] < want || gaps[i] > want+30*time.Second {
+			t.Errorf("restart %d came after %v, want %v or a little more", i+1, gaps, want)
+		}
+	}
+	e.mustRun("down")
+	e.assertNothingLeft()
+}
+
+func TestE2EAlwaysRestartsUntilDown(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: always
+containers:
+  blink:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "echo run; sleep 0.1"]
+    restart: {policy: always, backoff: 50ms, max_backoff: 100ms}
+`)
+	e.mustRun("up", "-d")
+	e.waitFor("three restarts", func() bool { return e.ps()["blink"].Restarts >= 3 })
+	down := e.mustRun("down")
+	t.Logf("down of a restarting container took %v", down.took)
+	e.assertNothingLeft()
+	if rows := e.mustRun("ps", "--format", "json").stdout; rows != "[]\n" {
+		t.Errorf("ps after down: %s", rows)
+	}
+}
+
+func TestE2EDetachPsAndDownFromElsewhere(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: demo
+containers:
+  web:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    memory: 64M
+  api:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "trap 'exit 0' TERM; echo ready; while :; do sleep 1; done"]
+    depends_on: [web]
+`)
+	up := e.mustRun("up", "-d")
+	t.Logf("up -d of 2 containers took %v", up.took)
+	ps := e.ps()
+	for _, name := range []string{"web", "api"} {
+		row := ps[name]
+		if row.State != "running" || row.Pid <= 0 || row.ExitCode != nil {
+			t.Fatalf("ps: %s: %+v, want running", name, row)
+		}
+		cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", row.Pid))
+		if err != nil || !strings.Contains(string(cg), "/"+e.cgParent+"/demo/"+name+"\n") {
+			t.Errorf("%s (pid %d) is not in its cgroup: %s %v", name, row.Pid, cg, err)
+		}
+	}
+	if ps["web"].MemoryLimit != 64<<20 || ps["web"].MemoryUsage <= 0 {
+		t.Errorf("ps: web memory %d of %d", ps["web"].MemoryUsage, ps["web"].MemoryLimit)
+	}
+	table := e.mustRun("ps").stdout
+	if !strings.HasPrefix(table, "NAME") || !regexp.MustCompile(`(?m)^web +running +\d+ +0 +0 +\S+ / 64\.0MiB +up `).MatchString(table) {
+		t.Errorf("ps table:\n%s", table)
+	}
+
+	elsewhere := t.TempDir()
+	if logs := e.runIn(elsewhere, "-p", "demo", "logs", "api"); logs.code != 0 || !strings.Contains(logs.stdout, "api | ready") {
+		t.Errorf("logs -p demo from elsewhere: %d %s %s", logs.code, logs.stdout, logs.stderr)
+	}
+	down := e.runIn(elsewhere, "-p", "demo", "down")
+	if down.code != 0 {
+		t.Fatalf("down -p demo: exit %d: %s", down.code, down.stderr)
+	}
+	t.Logf("down of 2 containers through their supervisor took %v", down.took)
+	e.assertNothingLeft()
+	for _, args := range [][]string{{"-p", "demo", "down"}, {"-p", "nosuch", "down"}} {
+		if again := e.runIn(elsewhere, args...); again.code != 0 || again.stderr != "" {
+			t.Errorf("%v: exit %d: %s", args, again.code, again.stderr)
+		}
+	}
+	e.mustRun("down")
+}
+
+func TestE2EDownAfterSupervisorKilled(t *testing.T) {
+	e := newEnv(t)
+	// orphan has no pid namespace: the sleep it starts in the background
+	// outlives it, and only the cgroup kill of down can reach it.
+	e.manifest(`
+name: killed
+containers:
+  web:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+  orphan:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "sleep 1000 & exec sleep 1001"]
+    namespaces: [mount]
+  nobody:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    user: "65534:65534"
+`)
+	e.mustRun("up", "-d")
+	ps := e.ps()
+	sup := e.supervisorPid("killed")
+	if !strings.Contains(string(mustRead(t, fmt.Sprintf("/proc/%d/environ", sup))), "STACK_STATE_DIR="+e.stateDir) {
+		t.Fatalf("pid %d from the state is not this test's supervisor", sup)
+	}
+	if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Without the supervisor, nothing would capture the containers'
+	// output: they are stopped with it (see doc.go).
+	// (A user other than root checks that the init's change of
+	// credentials, which clears the parent-death signal, kept it.)
+	died := e.eventually(func() bool {
+		return !alive(ps["web"].Pid) && !alive(ps["orphan"].Pid) && !alive(ps["nobody"].Pid)
+	})
+	if !died {
+		t.Error("the containers outlived their supervisor")
+	}
+	if e.run("ps").code != 0 {
+		t.Error("ps fails once the supervisor is gone")
+	}
+	if got := e.ps()["web"].State; got != "stopped" {
+		t.Errorf("ps after the supervisor was killed: web is %s, want stopped", got)
+	}
+	if len(e.leftCgroups()) == 0 {
+		t.Fatal("no cgroup left before down: the test checks nothing")
+	}
+	down := e.mustRun("down")
+	t.Logf("down without a supervisor took %v", down.took)
+	e.assertNothingLeft()
+}
+
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(b), ") Z ")
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestE2EStartFailureLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: broken
+containers:
+  good:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+  bad:
+    rootfs: {{rootfs}}
+    command: /bin/nope
+    depends_on: [good]
+`)
+	for _, args := range [][]string{{"up"}, {"up", "-d"}} {
+		r := e.run(args...)
+		if r.code != 1 || !strings.Contains(r.stderr, `container "bad"`) || !strings.Contains(r.stderr, "/bin/nope") {
+			t.Errorf("%v: exit %d, stderr:\n%s", args, r.code, r.stderr)
+		}
+		e.assertNothingLeft()
+	}
+}
+
+func TestE2ESecondUpRefused(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: solo
+containers:
+  web:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+`)
+	e.mustRun("up", "-d")
+	pid := e.ps()["web"].Pid
+	for _, args := range [][]string{{"up"}, {"up", "-d"}} {
+		r := e.run(args...)
+		if r.code != 1 || !strings.Contains(r.stderr, `stack "solo" is already running`) {
+			t.Errorf("second %v: exit %d, stderr:\n%s", args, r.code, r.stderr)
+		}
+	}
+	if row := e.ps()["web"]; row.State != "running" || row.Pid != pid {
+		t.Errorf("the running stack changed: %+v, was pid %d", row, pid)
+	}
+	e.mustRun("down")
+	e.assertNothingLeft()
+}
+
+func TestE2ECtrlC(t *testing.T) {
+	const manifest = `
+name: ctrlc
+containers:
+  polite:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 1; done"]
+  stubborn:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "trap 'echo got TERM' TERM; echo ready; while :; do sleep 1; done"]
+    stop_timeout: %s
+  plain:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+`
+	// The lines come in any order, so readiness is judged on the whole
+	// output so far.
+	ready := func(e *env, b *background) {
+		e.waitFor("every container ready", func() bool {
+			out, events := outputLines(b.lines())
+			return len(out["polite"]) == 1 && len(out["stubborn"]) == 1 && countContaining(events["plain"], "started") == 1
+		})
+	}
+
+	t.Run("graceful", func(t *testing.T) {
+		e := newEnv(t)
+		e.manifest(fmt.Sprintf(manifest, "2s"))
+		up := e.start("up")
+		ready(e, up)
+		sent := time.Now()
+		if err := up.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		code, lines := up.exit(t)
+		t.Logf("stopping after Ctrl-C took %v (stubborn's stop_timeout is 2s)", time.Since(sent))
+		if code != 0 {
+			t.Errorf("up after Ctrl-C: exit %d, stderr:\n%s", code, up.errBuf.String())
+		}
+		out, events := outputLines(lines)
+		if countContaining(out["polite"], "got TERM") != 1 || countContaining(out["stubborn"], "got TERM") != 1 {
+			t.Errorf("a container did not get its stop signal:\n%s", strings.Join(lines, "\n"))
+		}
+		if countContaining(events["stubborn"], "still running after 2s, killing it") != 1 ||
+			countContaining(events["plain"], "does not catch SIGTERM, killing it") != 1 ||
+			countContaining(events["polite"], "killing") != 0 {
+			t.Errorf("events:\n%s", strings.Join(lines, "\n"))
+		}
+		for name, row := range e.ps() {
+			if row.State != "stopped" {
+				t.Errorf("ps: %s is %s, want stopped", name, row.State)
+			}
+		}
+		e.mustRun("down")
+		e.assertNothingLeft()
+	})
+
+	t.Run("second signal kills", func(t *testing.T) {
+		e := newEnv(t)
+		e.manifest(fmt.Sprintf(manifest, "60s"))
+		up := e.start("up")
+		ready(e, up)
+		if err := up.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor("stubborn to get its signal", func() bool {
+			out, _ := outputLines(up.lines())
+			return countContaining(out["stubborn"], "got TERM") == 1
+		})
+		if err := up.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		code, lines := up.exit(t)
+		if code != 0 || countContaining(lines, "still running after") != 0 {
+			t.Errorf("exit %d, output:\n%s", code, strings.Join(lines, "\n"))
+		}
+		e.mustRun("down")
+		e.assertNothingLeft()
+	})
+}
+
+func TestE2ELogsFollowAcrossRestartsUntilTheEnd(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: follow
+containers:
+  w:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "echo run; sleep 0.5; exit 1"]
+    restart: {policy: on-failure, max_retries: 1, backoff: 100ms}
+`)
+	e.mustRun("up", "-d")
+	logs := e.mustRun("logs", "-f")
+	out, events := outputLines(strings.Split(logs.stdout, "\n"))
+	if len(out["w"]) != 2 || countContaining(events["w"], "gave up after 1 restarts") != 1 {
+		t.Errorf("logs -f printed:\n%s", logs.stdout)
+	}
+	if row := e.ps()["w"]; row.State != "exited" || row.ExitCode == nil || *row.ExitCode != 1 || row.Restarts != 1 {
+		t.Errorf("ps: %+v", row)
+	}
+	e.mustRun("down")
+	e.assertNothingLeft()
+}
