@@ -60,6 +60,10 @@ func Detach(st *manifest.Stack, cfg Config, argv []string) error {
 	cmd := exec.Command("/proc/self/exe", argv[1:]...)
 	cmd.Args[0] = argv[0]
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// A background process keeps no directory busy (the user's may be
+	// removed or unmounted); the state directory it needs is absolute.
+	cmd.Dir = "/"
+	cmd.Env = append(os.Environ(), "STACK_STATE_DIR="+cfg.StateDir)
 	cmd.ExtraFiles = []*os.File{cfgR, repW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()

@@ -412,6 +412,7 @@ containers:
   polite:
     rootfs: {{rootfs}}
     command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; echo ready; while :; do sleep 1; done"]
+    depends_on: [stubborn]
   stubborn:
     rootfs: {{rootfs}}
     command: ["sh", "-c", "trap 'echo got TERM' TERM; echo ready; while :; do sleep 1; done"]
@@ -451,6 +452,15 @@ containers:
 			countContaining(events["plain"], "does not catch SIGTERM, killing it") != 1 ||
 			countContaining(events["polite"], "killing") != 0 {
 			t.Errorf("events:\n%s", strings.Join(lines, "\n"))
+		}
+		// polite depends on stubborn, so it stops first; plain depends on
+		// nothing and nothing on it, so it stops at once.
+		order := func(line string) int {
+			return slices.IndexFunc(lines, func(l string) bool { return strings.Contains(strings.Join(strings.Fields(l), " "), line) })
+		}
+		plain, polite, stubborn := order("plain * stopping"), order("polite | got TERM"), order("stubborn * stopping")
+		if plain < 0 || polite < 0 || stubborn < 0 || !(plain < polite && polite < stubborn) {
+			t.Errorf("not stopped in reverse dependency order:\n%s", strings.Join(lines, "\n"))
 		}
 		for name, row := range e.ps() {
 			if row.State != "stopped" {
@@ -505,5 +515,72 @@ containers:
 		t.Errorf("ps: %+v", row)
 	}
 	e.mustRun("down")
+	e.assertNothingLeft()
+}
+
+func TestE2EUpAgainStartsAfresh(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: again
+containers:
+  once:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "echo hello; exec sleep 1000"]
+`)
+	// An ended stack: its state and logs stay until down, or until the
+	// next up, which starts afresh.
+	up := e.start("up")
+	e.waitFor("once to run", func() bool { return e.ps()["once"].State == "running" })
+	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := up.exit(t); code != 0 {
+		t.Fatalf("up after SIGTERM: exit %d", code)
+	}
+	e.mustRun("up", "-d")
+	if n := strings.Count(e.mustRun("logs").stdout, "once | hello"); n != 1 {
+		t.Errorf("logs after a second up hold %d hellos, want the new run's only", n)
+	}
+	// A stack whose supervisor was killed: the next up cleans up first.
+	first := e.ps()["once"].Pid
+	if err := syscall.Kill(e.supervisorPid("again"), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the supervisor to let go of the stack", func() bool { return e.run("up", "-d").code == 0 })
+	if row := e.ps()["once"]; row.State != "running" || row.Pid == first || row.Restarts != 0 {
+		t.Errorf("after up over a killed supervisor: %+v (the first run was pid %d)", row, first)
+	}
+	e.mustRun("down")
+	e.assertNothingLeft()
+}
+
+// TestE2EFiftyContainers measures up -d and down of 50 containers and the
+// supervisor's memory with them running.
+func TestE2EFiftyContainers(t *testing.T) {
+	e := newEnv(t)
+	var m strings.Builder
+	m.WriteString("name: fifty\ncontainers:\n")
+	for i := 1; i <= 50; i++ {
+		fmt.Fprintf(&m, "  c%02d:\n    rootfs: {{rootfs}}\n    command: sleep 1000\n", i)
+	}
+	e.manifest(m.String())
+	up := e.mustRun("up", "-d")
+	running := 0
+	for _, row := range e.ps() {
+		if row.State == "running" && alive(row.Pid) {
+			running++
+		}
+	}
+	if running != 50 {
+		t.Errorf("%d of 50 containers running after up -d", running)
+	}
+	rss := "unknown"
+	for _, l := range strings.Split(string(mustRead(t, fmt.Sprintf("/proc/%d/status", e.supervisorPid("fifty")))), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			rss = strings.TrimSpace(v)
+		}
+	}
+	down := e.mustRun("down")
+	t.Logf("50 containers: up -d %v, down %v; supervisor VmRSS with 50 running: %s", up.took, down.took, rss)
 	e.assertNothingLeft()
 }

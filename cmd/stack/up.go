@@ -59,8 +59,10 @@ says why and exits 1. A stack that is already running is refused.`,
 				}
 				cfg.Output = a.stdout
 				cfg.Color = colorFor(a.stdout)
+				// A closed terminal (SIGHUP) stops the stack as Ctrl-C
+				// does, rather than leave it to die with the supervisor.
 				sigs := make(chan os.Signal, 2)
-				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 				defer signal.Stop(sigs)
 				err = supervisor.Run(ctx, st, cfg, sigs, nil)
 				if errors.Is(err, supervisor.ErrRunning) {
