@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/stack-containers/stack/internal/busybox"
+)
+
+// config is what the command line sets.
+type config struct {
+	quick bool
+	// stackBin is the stack binary under test.
+	stackBin string
+	// out is where the markdown report goes; empty: nowhere.
+	out    string
+	rounds int
+	// sections limits the run to some of start, logs, oom, footprint.
+	sections []string
+	// ns are the container counts of the start and teardown benchmarks.
+	ns []int
+	// logBytes is what each log-writing container writes.
+	logBytes int64
+	oomRuns  int
+	// footprintNs are the idle container counts of the footprint section.
+	footprintNs []int
+	// idle is how long idle CPU use is measured.
+	idle time.Duration
+}
+
+func (c config) wants(section string) bool {
+	return len(c.sections) == 0 || slices.Contains(c.sections, section)
+}
+
+// harness owns everything a run makes on the machine: a directory, a
+// cgroup in every hierarchy, the process-event watcher and the systems.
+type harness struct {
+	cfg config
+	// id is unique to this run; it names the cgroups, containers and
+	// projects, so that nothing of another run or engineer is touched.
+	id     string
+	dir    string
+	rootfs string
+	// cgroupDir is the run's directory in the memory hierarchy.
+	cgroupDir string
+	watcher   *procWatcher
+
+	floor   *floor
+	stack   *stackTool
+	compose []*composeTool
+	// systems are the compared systems that passed their probe; the floor
+	// comes first.
+	systems []system
+	skipped []skip
+
+	batches int
+}
+
+type skip struct{ System, Reason string }
+
+func newHarness(ctx context.Context, cfg config) (*harness, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the benchmarks need root: they create namespaces, cgroups and mounts")
+	}
+	var raw [4]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return nil, fmt.Errorf("make run id: %w", err)
+	}
+	h := &harness{cfg: cfg, id: "stack-bench-" + hex.EncodeToString(raw[:])}
+	dir, err := os.MkdirTemp("", h.id+"-")
+	if err != nil {
+		return nil, fmt.Errorf("make run directory: %w", err)
+	}
+	h.dir = dir
+	h.rootfs = filepath.Join(dir, "rootfs")
+	if err := busybox.Install(h.rootfs); err != nil {
+		return h, fmt.Errorf("build busybox rootfs: %w", err)
+	}
+	h.cgroupDir = filepath.Join("/sys/fs/cgroup/memory", h.id)
+	if err := os.Mkdir(h.cgroupDir, 0o755); err != nil {
+		return h, fmt.Errorf("make the run's memory cgroup: %w", err)
+	}
+	if h.watcher, err = newProcWatcher(); err != nil {
+		return h, err
+	}
+	h.floor = newFloor(h.rootfs, h.cgroupDir)
+	h.systems = []system{h.floor}
+	h.addSystems(ctx)
+	return h, nil
+}
+
+// addSystems prepares each peer and probes it with one container of
+// /bin/true; one that cannot run here is skipped with its reason.
+func (h *harness) addSystems(ctx context.Context) {
+	if st, err := newStackTool(h.cfg.stackBin, filepath.Join(h.dir, "stack"), h.rootfs, h.id+"/stack", h.id); err != nil {
+		h.skipped = append(h.skipped, skip{"stack", err.Error()})
+	} else {
+		h.stack = st
+		h.probe(ctx, "stack", stackDetached{st}, &stackForeground{stackTool: st, running: map[string]*exec.Cmd{}})
+	}
+	for _, bin := range []string{"crun", "runc"} {
+		o, err := newOCIRuntime(ctx, bin, filepath.Join(h.dir, bin), h.rootfs, h.id, h.id)
+		if err != nil {
+			h.skipped = append(h.skipped, skip{bin + " run", err.Error()})
+			continue
+		}
+		h.probe(ctx, bin+" run", o)
+	}
+	makers := []struct {
+		name string
+		make func(ctx context.Context, dir, rootfs, prefix string) (*composeTool, error)
+	}{{"docker-compose", newDockerCompose}, {"podman-compose", newPodmanCompose}}
+	for _, m := range makers {
+		if h.cfg.quick {
+			h.skipped = append(h.skipped, skip{m.name + " up -d", "quick mode: it takes minutes; `make bench` runs it"})
+			continue
+		}
+		c, err := m.make(ctx, filepath.Join(h.dir, m.name), h.rootfs, h.id)
+		if c != nil && err == nil {
+			h.compose = append(h.compose, c)
+		}
+		if err != nil {
+			h.skipped = append(h.skipped, skip{m.name + " up -d", err.Error()})
+			continue
+		}
+		h.probe(ctx, m.name+" up -d", c)
+	}
+}
+
+// probe adds the systems if one container of /bin/true runs to completion.
+func (h *harness) probe(ctx context.Context, label string, systems ...system) {
+	b := h.newBatch(1, []string{"/bin/true"})
+	if _, err := measureRun(ctx, systems[0], b, 2*time.Minute); err != nil {
+		h.skipped = append(h.skipped, skip{label, "cannot run a container here: " + err.Error()})
+		return
+	}
+	h.systems = append(h.systems, systems...)
+}
+
+func (h *harness) newBatch(n int, argv []string) *batch {
+	h.batches++
+	return &batch{id: fmt.Sprintf("b%d", h.batches), n: n, argv: argv}
+}
+
+// close removes what the run made and reports what a system left behind:
+// any cgroup, mount or file of the run still there is a leak.
+func (h *harness) close(ctx context.Context) error {
+	var errs error
+	for _, c := range h.compose {
+		if err := c.close(ctx); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	if h.watcher != nil {
+		if err := h.watcher.close(); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("close process events: %w", err))
+		}
+	}
+	if leaks, err := mountsUnder(h.dir); err != nil {
+		errs = multierror.Append(errs, err)
+	} else if len(leaks) > 0 {
+		errs = multierror.Append(errs, fmt.Errorf("left mounted: %s", strings.Join(leaks, ", ")))
+	}
+	if err := removeCgroups(h.id); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if h.dir != "" {
+		if err := os.RemoveAll(h.dir); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("remove run directory: %w", err))
+		}
+	}
+	return errs
+}
+
+// removeCgroups removes the run's cgroup in every hierarchy; any cgroup
+// below it means a system did not clean up, and is reported. stack's
+// cgroup parent (id/stack) is the harness's to remove, like the run's own.
+func removeCgroups(id string) error {
+	roots, err := filepath.Glob("/sys/fs/cgroup/*/" + id)
+	if err != nil {
+		return fmt.Errorf("find the run's cgroups: %w", err)
+	}
+	var errs error
+	var leaks []string
+	for _, root := range roots {
+		var dirs []string
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("walk cgroup %s: %w", root, err))
+			continue
+		}
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if dirs[i] != root && dirs[i] != filepath.Join(root, "stack") {
+				leaks = append(leaks, dirs[i])
+			}
+			if err := os.Remove(dirs[i]); err != nil {
+				errs = multierror.Append(errs, fmt.Errorf("remove cgroup %s: %w", dirs[i], err))
+			}
+		}
+	}
+	if len(leaks) > 0 {
+		errs = multierror.Append(errs, fmt.Errorf("cgroups left behind: %s", strings.Join(leaks, ", ")))
+	}
+	return errs
+}
+
+// mountsUnder lists the mount points at or below dir.
+func mountsUnder(dir string) ([]string, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	defer f.Close()
+	var found []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
+			found = append(found, fields[4])
+		}
+	}
+	return found, s.Err()
+}

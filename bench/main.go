@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var cfg config
+	var sections string
+	flag.BoolVar(&cfg.quick, "quick", false, "fewer rounds and less log data: done in about two minutes")
+	flag.StringVar(&cfg.stackBin, "stack", "bin/stack", "the stack binary under test")
+	flag.StringVar(&cfg.out, "out", "", "write the report (markdown) to this file too")
+	flag.IntVar(&cfg.rounds, "rounds", 0, "rounds of each measurement (default 5, quick 2)")
+	flag.StringVar(&sections, "sections", "", "comma-separated subset of start,logs,oom,footprint")
+	flag.Parse()
+	if sections != "" {
+		cfg.sections = strings.Split(sections, ",")
+	}
+	cfg.ns = []int{1, 10, 50}
+	cfg.footprintNs = []int{1, 50, 200}
+	cfg.oomRuns = 20
+	cfg.logBytes = 256 << 20
+	cfg.idle = 5 * time.Second
+	if cfg.rounds == 0 {
+		cfg.rounds = 5
+	}
+	if cfg.quick {
+		if cfg.rounds == 5 {
+			cfg.rounds = 2
+		}
+		cfg.logBytes = 16 << 20
+		cfg.footprintNs = []int{1, 50}
+		cfg.oomRuns = 10
+		cfg.idle = time.Second
+	}
+
+	// The first Ctrl-C stops measuring; the cleanup then still runs.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	res := newResults(cfg)
+	res.machine = describeMachine(ctx, cfg.stackBin)
+	h, err := newHarness(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: error: %v\n", err)
+		if h != nil {
+			if cerr := h.close(context.WithoutCancel(ctx)); cerr != nil {
+				fmt.Fprintf(os.Stderr, "bench: error: clean up: %v\n", cerr)
+			}
+		}
+		return 1
+	}
+	h.measure(ctx, res)
+	if err := h.close(context.WithoutCancel(ctx)); err != nil {
+		res.problems = append(res.problems, "cleanup: "+err.Error())
+	}
+
+	report := render(res)
+	fmt.Print(report)
+	if cfg.out != "" {
+		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: error: write report: %v\n", err)
+			return 1
+		}
+	}
+	if len(res.problems) > 0 || ctx.Err() != nil {
+		return 1
+	}
+	return 0
+}
+
+// measure runs the sections asked for, in the order of the report.
+func (h *harness) measure(ctx context.Context, res *results) {
+	for _, sys := range h.systems {
+		res.systems = append(res.systems, sys.name())
+	}
+	if h.cfg.wants("start") {
+		h.benchStart(ctx, res)
+	}
+	res.skipped = h.skipped
+}

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// floorName is the row every ratio is taken against.
+const floorName = "floor (unshare+chroot)"
+
+// render writes the report as markdown: it reads well in a terminal and is
+// docs/benchmarks.md as is.
+func render(r *results) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	mode := "full"
+	if r.cfg.quick {
+		mode = "quick"
+	}
+	w("# Benchmarks\n\n")
+	w("Measured by `make bench` (the harness is in `bench/`, see `bench/doc.go`) on %s, %s mode.\n", r.machine.Date.Format("2006-01-02 15:04 MST"), mode)
+	w("Every number is a median over the runs stated; ratios are to the floor measured in the same run.\n")
+	w("The rows of a table were measured interleaved, in an order rotated each round.\n\n")
+
+	w("## Machine\n\n")
+	w("| | |\n|---|---|\n")
+	w("| kernel | %s |\n| CPU | %s, %d cores |\n| memory | %s |\n| cgroups | %s |\n| Go | %s |\n",
+		r.machine.Kernel, r.machine.CPU, r.machine.Cores, r.machine.Memory, r.machine.Cgroups, r.machine.Go)
+	for _, v := range r.machine.Versions {
+		w("| %s | %s |\n", v.Tool, v.Version)
+	}
+	w("\n")
+
+	renderTargets(&b, r)
+
+	if len(r.samples)+len(r.failures) > 0 {
+		titles := []struct{ scenario, title, what string }{
+			{scenarioRunning, "Start: N containers to all running", "`/bin/sleep`; from launch until the tool returned and every container's program has exec'd (kernel process events)"},
+			{scenarioFinished, "Start: N containers to all finished", "`/bin/true`; from launch until every container has ended"},
+			{scenarioDown, "Teardown: down of N running containers", "from the teardown command until it returned; every program is then checked gone"},
+		}
+		for _, t := range titles {
+			w("## %s\n\n%s; median of %d rounds (ratio to the floor).\n\n", t.title, t.what, r.cfg.rounds)
+			renderStartTable(&b, r, t.scenario)
+		}
+	}
+	if len(r.logs) > 0 {
+		renderLogs(&b, r)
+	}
+	if r.oom != nil {
+		renderOOM(&b, r.oom)
+	}
+	if len(r.footprint) > 0 {
+		renderFootprint(&b, r)
+	}
+	if len(r.skipped)+len(r.failures)+len(r.problems) > 0 {
+		w("## Skipped and failed\n\n")
+		for _, s := range r.skipped {
+			w("- %s: skipped: %s\n", s.System, oneLine(s.Reason))
+		}
+		for _, c := range sortedCells(r.failures) {
+			w("- %s, N=%d, %s: failed: %s\n", c.system, c.n, c.scenario, oneLine(r.failures[c]))
+		}
+		for _, p := range r.problems {
+			w("- %s\n", oneLine(p))
+		}
+		w("\n")
+	}
+	b.WriteString(method)
+	return b.String()
+}
+
+func renderStartTable(b *strings.Builder, r *results, scenario string) {
+	fmt.Fprintf(b, "| system |")
+	for _, n := range r.cfg.ns {
+		fmt.Fprintf(b, " N=%d |", n)
+	}
+	fmt.Fprintf(b, "\n|---|")
+	for range r.cfg.ns {
+		fmt.Fprintf(b, "---:|")
+	}
+	fmt.Fprintf(b, "\n")
+	for _, sys := range r.systems {
+		fmt.Fprintf(b, "| %s |", sys)
+		for _, n := range r.cfg.ns {
+			fmt.Fprintf(b, " %s |", r.startCell(cell{scenario, sys, n}))
+		}
+		fmt.Fprintf(b, "\n")
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+// startCell is "median (ratio×)", or why there is none.
+func (r *results) startCell(c cell) string {
+	s := r.samples[c]
+	if len(s) == 0 {
+		if _, failed := r.failures[c]; failed {
+			return "failed"
+		}
+		return "–"
+	}
+	m := median(s)
+	text := ms(m)
+	if f := r.samples[cell{c.scenario, floorName, c.n}]; len(f) > 0 && c.system != floorName {
+		text += fmt.Sprintf(" (%.2f×)", float64(m)/float64(median(f)))
+	}
+	if _, failed := r.failures[c]; failed {
+		text += fmt.Sprintf(" [%d ok]", len(s))
+	}
+	return text
+}
+
+// target is one of issue 7's goals, judged on this run's medians.
+type target struct {
+	goal, measured string
+	// met is "yes", "no" or "not measured".
+	met string
+}
+
+func renderTargets(b *strings.Builder, r *results) {
+	ts := r.targets()
+	fmt.Fprintf(b, "## Targets\n\n| target | measured | met |\n|---|---|---|\n")
+	for _, t := range ts {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", t.goal, t.measured, t.met)
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func (r *results) targets() []target {
+	var ts []target
+	const big = 50
+	stack := r.samples[cell{scenarioRunning, "stack up -d", big}]
+	fl := r.samples[cell{scenarioRunning, floorName, big}]
+	crun := r.samples[cell{scenarioRunning, "crun run", big}]
+	t := target{goal: "50 containers all running within 1.5× the floor", met: "not measured", measured: "–"}
+	if len(stack) > 0 && len(fl) > 0 {
+		ratio := float64(median(stack)) / float64(median(fl))
+		t.measured = fmt.Sprintf("stack up -d %s, floor %s: %.2f×", ms(median(stack)), ms(median(fl)), ratio)
+		t.met = yesNo(ratio <= 1.5)
+	}
+	ts = append(ts, t)
+	t = target{goal: "50 containers all running faster than crun", met: "not measured", measured: "crun skipped or failed"}
+	if len(stack) > 0 && len(crun) > 0 {
+		t.measured = fmt.Sprintf("stack up -d %s, crun %s", ms(median(stack)), ms(median(crun)))
+		t.met = yesNo(median(stack) < median(crun))
+	}
+	ts = append(ts, t)
+	t = target{goal: "`down` of 50 containers within 300 ms", met: "not measured", measured: "–"}
+	if d := r.samples[cell{scenarioDown, "stack up -d", big}]; len(d) > 0 {
+		t.measured = "stack down " + ms(median(d))
+		t.met = yesNo(median(d) <= 300*time.Millisecond)
+	}
+	ts = append(ts, t)
+	for _, l := range r.logs {
+		t = target{goal: fmt.Sprintf("logs, %d container(s): at least half the `cat` floor, no line lost", l.containers), met: "not measured", measured: "–"}
+		if l.err == "" && l.catNull > 0 {
+			t.measured = fmt.Sprintf("%.0f MB/s vs cat→/dev/null %.0f MB/s (%.2f×); %s", l.stack, l.catNull, l.stack/l.catNull, l.verified)
+			t.met = yesNo(l.stack >= l.catNull/2 && l.verified == "all lines present")
+		} else if l.err != "" {
+			t.measured = "failed"
+			t.met = "**no**"
+		}
+		ts = append(ts, t)
+	}
+	t = target{goal: "OOM kill to running again within 20 ms (zero backoff)", met: "not measured", measured: "–"}
+	if r.oom != nil && len(r.oom.latencies) > 0 {
+		m := median(r.oom.latencies)
+		t.measured = fmt.Sprintf("median %s over %d restarts", ms(m), len(r.oom.latencies))
+		t.met = yesNo(m <= 20*time.Millisecond)
+	}
+	ts = append(ts, t)
+	t = target{goal: "supervisor ≤ 0.3 MB resident per container at 200", met: "not measured", measured: "–"}
+	for _, f := range r.footprint {
+		if f.system == "stack up -d" && f.containers == 200 && f.err == "" {
+			per := float64(f.rssKB) / 1024 / float64(f.containers)
+			t.measured = fmt.Sprintf("%.1f MB for 200: %.3f MB per container", float64(f.rssKB)/1024, per)
+			t.met = yesNo(per <= 0.3)
+		}
+	}
+	return append(ts, t)
+}
+
+func renderLogs(b *strings.Builder, r *results) {
+	fmt.Fprintf(b, "## Logs\n\nEach container `cat`s a file of numbered 100-byte lines to its stdout as fast as it can; stack runs in the foreground (`stack up > /dev/null`) with its logs persisted, timed from `up` to its return. The floors `cat` the same files, in parallel, into `/dev/null`, and through a pipe into another `cat` (the one hop any log capture adds). Every line is then checked in `stack logs`. Aggregate MB/s (MB = 10⁶ bytes), median of %d runs.\n\n", r.cfg.rounds)
+	fmt.Fprintf(b, "| containers | per container | stack | cat → /dev/null | stack / cat | cat \\| cat → /dev/null | lines |\n|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, l := range r.logs {
+		if l.err != "" {
+			fmt.Fprintf(b, "| %d | %d MB | failed | %.0f MB/s | | %.0f MB/s | %s |\n", l.containers, l.bytes>>20, l.catNull, l.catPipe, oneLine(l.err))
+			continue
+		}
+		fmt.Fprintf(b, "| %d | %d MB | %.0f MB/s | %.0f MB/s | %.2f× | %.0f MB/s | %s |\n",
+			l.containers, l.bytes>>20, l.stack, l.catNull, l.stack/l.catNull, l.catPipe, l.verified)
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+func renderOOM(b *strings.Builder, o *oomResult) {
+	fmt.Fprintf(b, "## OOM kill to running again\n\n")
+	fmt.Fprintf(b, "A container with a 16 MB limit and `restart: {policy: on-oom, backoff: 0s}` doubles a shell string until the kernel's OOM killer ends it, over and over. Each latency is from the kernel's exit event of the killed program to the exec event of its successor.\n\n")
+	if o.err != "" {
+		fmt.Fprintf(b, "Failed: %s\n\n", oneLine(o.err))
+	}
+	if len(o.latencies) > 0 {
+		fmt.Fprintf(b, "| restarts | median | min | max | OOM kills (stack ps) |\n|---:|---:|---:|---:|---:|\n")
+		lo, hi := o.latencies[0], o.latencies[0]
+		for _, l := range o.latencies {
+			lo, hi = min(lo, l), max(hi, l)
+		}
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %d |\n\n", len(o.latencies), ms(median(o.latencies)), ms(lo), ms(hi), o.oomKills)
+	}
+}
+
+func renderFootprint(b *strings.Builder, r *results) {
+	fmt.Fprintf(b, "## Footprint\n\nN idle `sleep` containers; the processes a system keeps alive beside them (found by walking up from each container's PID 1 to the host's init), their total resident memory (VmRSS) and their CPU use while idle, over %s.\n\n", r.cfg.idle)
+	fmt.Fprintf(b, "| system | containers | processes | resident | per container | idle CPU |\n|---|---:|---|---:|---:|---:|\n")
+	for _, f := range r.footprint {
+		if f.err != "" {
+			fmt.Fprintf(b, "| %s | %d | failed: %s | | | |\n", f.system, f.containers, oneLine(f.err))
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %d (%s) | %.1f MB | %.3f MB | %.2f%% |\n", f.system, f.containers, f.processes, f.names,
+			float64(f.rssKB)/1024, float64(f.rssKB)/1024/float64(f.containers), f.cpuIdle*100)
+	}
+	fmt.Fprintf(b, "\n")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "|", "/")), " ")
+}
+
+// method says how the numbers were taken, for a reader who doubts them.
+const method = `## How it is measured
+
+- The floor is the least any runner can do: from a shell, ` + "`mkdir`" + ` a memory cgroup and join it, then ` + "`unshare -fpmui --mount-proc=ROOTFS/proc chroot ROOTFS CMD`" + `; N of them launched in parallel. It has no overlay, no /dev, no pivot_root and no log capture, which stack and the runtimes do.
+- All systems run the same busybox rootfs (` + "`internal/busybox`" + `); runc and crun get an OCI bundle made from their own ` + "`spec`" + ` defaults with the rootfs read-only, one ` + "`run`" + ` per container, all in parallel; the compose tools get an image imported from the rootfs and one service per container.
+- "Running" is read from the kernel's process events connector: the harness subscribes once and timestamps, with the kernel's clock, the exec of each container's program (a sleep of a random length no other process uses). It does not poll, so it takes no CPU from what is measured.
+- Teardown gives peers no grace period (` + "`down -t 0`, `delete --force`" + `): the containers' PID 1 ignores SIGTERM, and stack kills such a container at once too.
+- Each run uses its own state directory, cgroup parent (` + "`stack-bench-<random>`" + `) and container names; it removes them at the end and reports any process, cgroup or mount a system left behind.
+- The machine is shared and noisy; medians, interleaving and rotation blunt that, nothing removes it. No number here is asserted by a test.
+`

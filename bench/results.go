@@ -1,0 +1,97 @@
+package main
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// The timed scenarios of the start section.
+const (
+	scenarioRunning  = "running"
+	scenarioFinished = "finished"
+	scenarioDown     = "down"
+)
+
+type cell struct {
+	scenario, system string
+	n                int
+}
+
+// results is everything one run measured, ready to print.
+type results struct {
+	machine machine
+	cfg     config
+	// systems are the compared systems in table order, the floor first.
+	systems []string
+	skipped []skip
+	samples map[cell][]time.Duration
+	// failures keeps the first error of a cell; its other runs may pass.
+	failures  map[cell]string
+	logs      []logResult
+	oom       *oomResult
+	footprint []footprintRow
+	// problems are failures outside any cell (a section that could not
+	// run, what the cleanup found left behind).
+	problems []string
+}
+
+func newResults(cfg config) *results {
+	return &results{cfg: cfg, samples: map[cell][]time.Duration{}, failures: map[cell]string{}}
+}
+
+func (r *results) add(c cell, d time.Duration, err error) {
+	if err != nil {
+		if _, ok := r.failures[c]; !ok {
+			r.failures[c] = err.Error()
+		}
+		return
+	}
+	r.samples[c] = append(r.samples[c], d)
+}
+
+// logResult is one log throughput measurement.
+type logResult struct {
+	containers int
+	// bytes is what each container wrote.
+	bytes int64
+	// stack, catNull and catPipe are aggregate rates in MB/s (medians).
+	stack, catNull, catPipe float64
+	// verified says every line was found exactly once, in order.
+	verified string
+	err      string
+}
+
+// oomResult is the OOM kill to running again latency.
+type oomResult struct {
+	latencies []time.Duration
+	oomKills  int
+	err       string
+}
+
+// footprintRow is the resident memory and CPU of a system's own processes
+// for n idle containers.
+type footprintRow struct {
+	system     string
+	containers int
+	// processes are the system's processes that stay alive beside the
+	// containers (supervisor, conmon, shims), with their command names.
+	processes int
+	names     string
+	rssKB     int64
+	// cpuIdle is CPU time used per second while the containers idle.
+	cpuIdle float64
+	err     string
+}
+
+// sortedCells orders cells by scenario, system and N, for a stable report.
+func sortedCells(m map[cell]string) []cell {
+	cells := make([]cell, 0, len(m))
+	for c := range m {
+		cells = append(cells, c)
+	}
+	slices.SortFunc(cells, func(a, b cell) int {
+		return cmp.Or(cmp.Compare(a.scenario, b.scenario), cmp.Compare(a.system, b.system), cmp.Compare(a.n, b.n))
+	})
+	return cells
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+)
+
+// opTimeout only keeps a hung peer from hanging the run; nothing is
+// asserted against it.
+const opTimeout = 3 * time.Minute
+
+// slowRun is the time above which a cell is not measured again.
+const slowRun = 5 * time.Second
+
+// benchStart measures, for every N and every system, the time to all
+// running, the teardown of those, and the time to all finished. The
+// systems take turns in an order rotated each round, so that noise from
+// the machine falls on all of them alike.
+//
+// A system that took over slowRun for a cell is measured there once only:
+// the compose tools take a minute for 50 containers, and at hundreds of
+// times the floor more runs would not change what the table says.
+func (h *harness) benchStart(ctx context.Context, res *results) {
+	slow := map[cell]bool{}
+	for round := range h.cfg.rounds {
+		for _, n := range h.cfg.ns {
+			for _, sys := range rotate(h.systems, round) {
+				c := cell{scenarioRunning, sys.name(), n}
+				if ctx.Err() != nil {
+					return
+				}
+				if slow[c] {
+					continue
+				}
+				b := h.newBatch(n, sleepArgv())
+				running, down, err := measureStart(ctx, h.watcher, sys, b, opTimeout)
+				res.add(cell{scenarioRunning, sys.name(), n}, running, err)
+				res.add(cell{scenarioDown, sys.name(), n}, down, err)
+				slow[c] = running+down > slowRun
+				progress("round %d/%d N=%d %s: running %s, down %s%s", round+1, h.cfg.rounds, n, sys.name(), ms(running), ms(down), errSuffix(err))
+			}
+			for _, sys := range rotate(h.systems, round) {
+				c := cell{scenarioFinished, sys.name(), n}
+				if ctx.Err() != nil {
+					return
+				}
+				if slow[c] {
+					continue
+				}
+				b := h.newBatch(n, []string{"/bin/true"})
+				d, err := measureRun(ctx, sys, b, opTimeout)
+				res.add(c, d, err)
+				slow[c] = d > slowRun
+				progress("round %d/%d N=%d %s: finished %s%s", round+1, h.cfg.rounds, n, sys.name(), ms(d), errSuffix(err))
+			}
+		}
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return " FAILED: " + err.Error()
+}
+
+// ms prints a duration in milliseconds, the unit of every table.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
