@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -144,6 +145,12 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	if err != nil {
 		return nil, fmt.Errorf("stack %q: %w", st.Name, err)
 	}
+	// What an earlier run left is cleared before anything else: should
+	// that fail, its state stays for a later down to finish the job.
+	if err := clearStack(ctx, paths, cfg.Driver, cfg.Clock); err != nil {
+		err = fmt.Errorf("stack %q: clean up the previous run: %w", st.Name, err)
+		return nil, errors.Join(err, lock.release())
+	}
 	s := &Supervisor{
 		stack: st, cfg: cfg, paths: paths, graph: g, lock: lock,
 		ctrs: map[string]*container{},
@@ -163,12 +170,9 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	return s, nil
 }
 
-// prepare clears what an earlier run of the stack left, writes the initial
-// state, opens the logs and creates the cgroups.
+// prepare writes the initial state, opens the logs and creates the
+// cgroups.
 func (s *Supervisor) prepare(ctx context.Context) error {
-	if err := clearStack(ctx, s.paths, s.cfg.Driver, s.cfg.Clock); err != nil {
-		return fmt.Errorf("clean up the stack's previous run: %w", err)
-	}
 	self, err := processOf(os.Getpid())
 	if err != nil {
 		return err
@@ -234,12 +238,7 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 }
 
 func hasNamespace(c *manifest.Container, ns manifest.Namespace) bool {
-	for _, n := range c.Namespaces {
-		if n == ns {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(c.Namespaces, ns)
 }
 
 // abort undoes a start that failed: it stops what runs and removes every
