@@ -88,5 +88,14 @@ func (h *harness) measure(ctx context.Context, res *results) {
 	if h.cfg.wants("start") {
 		h.benchStart(ctx, res)
 	}
+	if h.cfg.wants("logs") {
+		h.benchLogs(ctx, res)
+	}
+	if h.cfg.wants("oom") {
+		h.benchOOM(ctx, res)
+	}
+	if h.cfg.wants("footprint") {
+		h.benchFootprint(ctx, res)
+	}
 	res.skipped = h.skipped
 }

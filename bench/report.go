@@ -170,11 +170,11 @@ func (r *results) targets() []target {
 		}
 		ts = append(ts, t)
 	}
-	t = target{goal: "OOM kill to running again within 20 ms (zero backoff)", met: "not measured", measured: "–"}
+	t = target{goal: "OOM kill to running again within 20 ms plus backoff", met: "not measured", measured: "–"}
 	if r.oom != nil && len(r.oom.latencies) > 0 {
 		m := median(r.oom.latencies)
-		t.measured = fmt.Sprintf("median %s over %d restarts", ms(m), len(r.oom.latencies))
-		t.met = yesNo(m <= 20*time.Millisecond)
+		t.measured = fmt.Sprintf("median %s over %d restarts, backoff %s", ms(m), len(r.oom.latencies), oomBackoff)
+		t.met = yesNo(m <= 20*time.Millisecond+oomBackoff)
 	}
 	ts = append(ts, t)
 	t = target{goal: "supervisor ≤ 0.3 MB resident per container at 200", met: "not measured", measured: "–"}
@@ -193,18 +193,18 @@ func renderLogs(b *strings.Builder, r *results) {
 	fmt.Fprintf(b, "| containers | per container | stack | cat → /dev/null | stack / cat | cat \\| cat → /dev/null | lines |\n|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, l := range r.logs {
 		if l.err != "" {
-			fmt.Fprintf(b, "| %d | %d MB | failed | %.0f MB/s | | %.0f MB/s | %s |\n", l.containers, l.bytes>>20, l.catNull, l.catPipe, oneLine(l.err))
+			fmt.Fprintf(b, "| %d | %s | failed | %.0f MB/s | | %.0f MB/s | %s |\n", l.containers, mib(l.bytes), l.catNull, l.catPipe, oneLine(l.err))
 			continue
 		}
-		fmt.Fprintf(b, "| %d | %d MB | %.0f MB/s | %.0f MB/s | %.2f× | %.0f MB/s | %s |\n",
-			l.containers, l.bytes>>20, l.stack, l.catNull, l.stack/l.catNull, l.catPipe, l.verified)
+		fmt.Fprintf(b, "| %d | %s | %.0f MB/s | %.0f MB/s | %.2f× | %.0f MB/s | %s |\n",
+			l.containers, mib(l.bytes), l.stack, l.catNull, l.stack/l.catNull, l.catPipe, l.verified)
 	}
 	fmt.Fprintf(b, "\n")
 }
 
 func renderOOM(b *strings.Builder, o *oomResult) {
 	fmt.Fprintf(b, "## OOM kill to running again\n\n")
-	fmt.Fprintf(b, "A container with a 16 MB limit and `restart: {policy: on-oom, backoff: 0s}` doubles a shell string until the kernel's OOM killer ends it, over and over. Each latency is from the kernel's exit event of the killed program to the exec event of its successor.\n\n")
+	fmt.Fprintf(b, "A container with a 16 MB limit and `restart: {policy: on-oom, backoff: %[1]s, max_backoff: %[1]s}` (stack refuses a zero backoff) doubles a shell string until the kernel's OOM killer ends it, over and over. Each latency is from the kernel's exit event of the killed program to the exec event of its successor, backoff included.\n\n", oomBackoff)
 	if o.err != "" {
 		fmt.Fprintf(b, "Failed: %s\n\n", oneLine(o.err))
 	}
@@ -231,6 +231,8 @@ func renderFootprint(b *strings.Builder, r *results) {
 	}
 	fmt.Fprintf(b, "\n")
 }
+
+func mib(bytes int64) string { return fmt.Sprintf("%.0f MiB", float64(bytes)/(1<<20)) }
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "|", "/")), " ")

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times; it is 100
+// on every Linux ABI Go supports here.
+const clockTicks = 100
+
+// benchFootprint starts N idle containers with each system and measures
+// the processes the system keeps beside them: their count, resident memory
+// and CPU use while the containers idle.
+func (h *harness) benchFootprint(ctx context.Context, res *results) {
+	// took remembers how long a system needed at the previous N: one that
+	// takes minutes is not asked for four times more.
+	took := map[string]time.Duration{}
+	for _, n := range h.cfg.footprintNs {
+		for _, sys := range h.systems {
+			if ctx.Err() != nil {
+				return
+			}
+			if took[sys.name()] > 30*time.Second {
+				res.problems = append(res.problems, fmt.Sprintf("footprint: %s not measured with %d containers: it took %s to start fewer", sys.name(), n, took[sys.name()].Round(time.Second)))
+				continue
+			}
+			t0 := time.Now()
+			row := h.footprint(ctx, sys, n)
+			took[sys.name()] = time.Since(t0)
+			res.footprint = append(res.footprint, row)
+			progress("footprint %s N=%d: %d processes, %.1f MB, %.2f%% CPU idle%s", sys.name(), n, row.processes, float64(row.rssKB)/1024, row.cpuIdle*100, errSuffix(errOf(row.err)))
+		}
+	}
+}
+
+func errOf(s string) error {
+	if s == "" {
+		return nil
+	}
+	return fmt.Errorf("%s", s)
+}
+
+func (h *harness) footprint(ctx context.Context, sys system, n int) footprintRow {
+	row := footprintRow{system: sys.name(), containers: n}
+	b := h.newBatch(n, sleepArgv())
+	t := newTracker(h.watcher, b.argv)
+	defer t.stop()
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	err := sys.start(ctx, b)
+	if err == nil {
+		err = t.untilExecs(ctx, n)
+	}
+	if err == nil {
+		err = row.measure(ctx, t, h.cfg.idle)
+	}
+	if err != nil {
+		row.err = cleanUp(ctx, sys, b, t, err).Error()
+		return row
+	}
+	if err := sys.down(ctx, b); err != nil {
+		row.err = "down: " + err.Error()
+	} else if err := t.untilGone(ctx); err != nil {
+		row.err = "after down: " + err.Error()
+	}
+	return row
+}
+
+// measure finds the system's processes (every ancestor of a container's
+// PID 1 below the host's init and the harness) and reads their memory and
+// their CPU time over an idle period.
+func (row *footprintRow) measure(ctx context.Context, t *tracker, idle time.Duration) error {
+	keep := map[int]bool{}
+	for pid := range t.alive {
+		for p := ppid(pid); p > 1 && p != os.Getpid(); p = ppid(p) {
+			keep[p] = true
+		}
+	}
+	pids := make([]int, 0, len(keep))
+	for p := range keep {
+		pids = append(pids, p)
+	}
+	slices.Sort(pids)
+	// Let the start's garbage and buffers settle before reading memory.
+	select {
+	case <-time.After(500 * time.Millisecond):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	before := cpuTicks(pids)
+	select {
+	case <-time.After(idle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	row.cpuIdle = float64(cpuTicks(pids)-before) / clockTicks / idle.Seconds()
+	names := map[string]int{}
+	for _, p := range pids {
+		rss, err := vmRSS(p)
+		if err != nil {
+			return err
+		}
+		row.rssKB += rss
+		names[comm(p)]++
+	}
+	row.processes = len(pids)
+	var parts []string
+	for name, count := range names {
+		parts = append(parts, fmt.Sprintf("%d× %s", count, name))
+	}
+	slices.Sort(parts)
+	row.names = strings.Join(parts, ", ")
+	if row.names == "" {
+		row.names = "none"
+	}
+	return nil
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name,
+// which may itself hold spaces and parentheses; nil if the process is gone.
+func statFields(pid int) []string {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := strings.LastIndexByte(string(raw), ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(raw[i+1:]))
+}
+
+// ppid is the parent of pid, 0 if it is gone.
+func ppid(pid int) int {
+	f := statFields(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	p, err := strconv.Atoi(f[1])
+	if err != nil {
+		return 0
+	}
+	return p
+}
+
+// cpuTicks sums user and system time of the processes still alive.
+func cpuTicks(pids []int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		// utime and stime are fields 14 and 15 of stat, 12 and 13 here.
+		f := statFields(pid)
+		if len(f) < 13 {
+			continue // gone
+		}
+		u, uerr := strconv.ParseInt(f[11], 10, 64)
+		s, serr := strconv.ParseInt(f[12], 10, 64)
+		if uerr == nil && serr == nil {
+			sum += u + s
+		}
+	}
+	return sum
+}
+
+func vmRSS(pid int) (int64, error) {
+	v := procField("/proc/"+strconv.Itoa(pid)+"/status", "VmRSS")
+	kb, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("resident memory of pid %d: %q: %w", pid, v, err)
+	}
+	return kb, nil
+}
+
+func comm(pid int) string {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	if err != nil {
+		return "?"
+	}
+	return strings.TrimSpace(string(raw))
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// A log line is a ten-digit sequence number, a space, a fixed payload and a
+// newline: 100 bytes, the size of a typical log line.
+const (
+	logLineLen = 100
+	seqDigits  = 10
+)
+
+var logPayload = bytes.Repeat([]byte("stack-bench-log-payload/"), 4)[:logLineLen-seqDigits-2]
+
+// writeLogData writes the numbered lines every log-writing container cats.
+func writeLogData(path string, size int64) (lines int64, err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return 0, fmt.Errorf("make log data directory: %w", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, fmt.Errorf("create log data: %w", err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	lines = size / logLineLen
+	for i := range lines {
+		fmt.Fprintf(w, "%0*d %s\n", seqDigits, i, logPayload)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return 0, fmt.Errorf("write log data: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, fmt.Errorf("write log data: %w", err)
+	}
+	return lines, nil
+}
+
+// logVerifier checks, from `stack logs` output, that each container's lines
+// are all there, each once, whole and in order.
+type logVerifier struct {
+	want int64
+	// next is the sequence number expected next, per container.
+	next map[string]int64
+	// other counts lines that are not data (the supervisor's events).
+	other int
+}
+
+func newLogVerifier(names []string, want int64) *logVerifier {
+	v := &logVerifier{want: want, next: map[string]int64{}}
+	for _, n := range names {
+		v.next[n] = 0
+	}
+	return v
+}
+
+// line takes one line of `stack logs` output: "NAME | LINE", the name
+// padded to the longest.
+func (v *logVerifier) line(l []byte) error {
+	name, text, ok := bytes.Cut(l, []byte(" | "))
+	next, known := v.next[string(bytes.TrimSpace(name))]
+	if !ok || !known || len(text) < seqDigits+1 || text[seqDigits] != ' ' {
+		v.other++
+		return nil
+	}
+	seq, err := strconv.ParseInt(string(text[:seqDigits]), 10, 64)
+	if err != nil {
+		v.other++
+		return nil
+	}
+	c := string(bytes.TrimSpace(name))
+	if !bytes.Equal(text[seqDigits+1:], logPayload) {
+		return fmt.Errorf("container %s: line %d is damaged: %q", c, seq, text)
+	}
+	if seq != next {
+		return fmt.Errorf("container %s: line %d follows line %d", c, seq, next-1)
+	}
+	v.next[c] = next + 1
+	return nil
+}
+
+// check reads a whole `stack logs` output and says what it found.
+func (v *logVerifier) check(r io.Reader) error {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 1<<20), 1<<20)
+	for s.Scan() {
+		if err := v.line(s.Bytes()); err != nil {
+			return err
+		}
+	}
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("read logs: %w", err)
+	}
+	for c, next := range v.next {
+		if next != v.want {
+			return fmt.Errorf("container %s: %d of %d lines", c, next, v.want)
+		}
+	}
+	return nil
+}
+
+// benchLogs measures stack's log throughput with 1 and 8 containers
+// against cat of the same data, and verifies every line.
+func (h *harness) benchLogs(ctx context.Context, res *results) {
+	if h.stack == nil {
+		res.problems = append(res.problems, "logs: not measured: stack is not available")
+		return
+	}
+	data := filepath.Join(h.rootfs, "data", "lines")
+	lines, err := writeLogData(data, h.cfg.logBytes)
+	if err != nil {
+		res.problems = append(res.problems, "logs: "+err.Error())
+		return
+	}
+	defer os.RemoveAll(filepath.Dir(data))
+	for _, n := range []int{1, 8} {
+		r := logResult{containers: n, bytes: lines * logLineLen}
+		var stackRates, nullRates, pipeRates []float64
+		for round := range h.cfg.rounds {
+			// The three take turns, rotated, like the start rows.
+			for _, which := range rotate([]string{"stack", "null", "pipe"}, round) {
+				if ctx.Err() != nil {
+					return
+				}
+				var d time.Duration
+				var err error
+				switch which {
+				case "stack":
+					d, err = h.stackLogs(ctx, n, lines)
+				case "null":
+					d, err = catLogs(ctx, n, `cat "$1" > /dev/null`, data)
+				case "pipe":
+					d, err = catLogs(ctx, n, `cat "$1" | cat > /dev/null`, data)
+				}
+				if err != nil {
+					r.err = fmt.Sprintf("%s: %v", which, err)
+					progress("logs %d×%s %s: FAILED: %v", n, mib(r.bytes), which, err)
+					continue
+				}
+				rate := float64(int64(n)*r.bytes) / 1e6 / d.Seconds()
+				progress("logs %d×%s %s: %.0f MB/s", n, mib(r.bytes), which, rate)
+				switch which {
+				case "stack":
+					stackRates = append(stackRates, rate)
+				case "null":
+					nullRates = append(nullRates, rate)
+				case "pipe":
+					pipeRates = append(pipeRates, rate)
+				}
+			}
+		}
+		r.stack, r.catNull, r.catPipe = median(stackRates), median(nullRates), median(pipeRates)
+		if r.err == "" {
+			r.verified = "all lines present"
+		}
+		res.logs = append(res.logs, r)
+	}
+}
+
+// catLogs times n parallel shell pipelines over the data.
+func catLogs(ctx context.Context, n int, script, data string) (time.Duration, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	t0 := monotonic()
+	for range n {
+		g.Go(func() error {
+			if out, err := exec.CommandContext(ctx, "/bin/sh", "-c", script, "cat", data).CombinedOutput(); err != nil {
+				return fmt.Errorf("%s: %w: %s", script, err, out)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return monotonic() - t0, err
+}
+
+// stackLogs times a foreground `stack up` of n containers catting the data,
+// output to /dev/null, then checks `stack logs` and takes the stack down.
+func (h *harness) stackLogs(ctx context.Context, n int, lines int64) (d time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*opTimeout)
+	defer cancel()
+	b := h.newBatch(n, []string{"/bin/cat", "/data/lines"})
+	if err := h.stack.writeManifest(b, nil); err != nil {
+		return 0, err
+	}
+	defer func() {
+		if derr := h.stack.down(context.WithoutCancel(ctx), b); derr != nil && err == nil {
+			err = fmt.Errorf("down: %w", derr)
+		}
+	}()
+	up := h.stack.command(ctx, b, "up")
+	var upErr strings.Builder
+	up.Stderr = &upErr // and stdout to /dev/null, like the floor's cat
+	t0 := monotonic()
+	if err := up.Run(); err != nil {
+		return 0, fmt.Errorf("stack up: %w: %s", err, upErr.String())
+	}
+	d = monotonic() - t0
+
+	var names []string
+	for i := range n {
+		names = append(names, b.containerName(i))
+	}
+	cmd := h.stack.command(ctx, b, "logs")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, fmt.Errorf("stack logs: %w", err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("stack logs: %w", err)
+	}
+	verr := newLogVerifier(names, lines).check(out)
+	if verr != nil {
+		// Drain the rest so that logs can exit; the loss is the error.
+		_, _ = io.Copy(io.Discard, out)
+	}
+	if err := cmd.Wait(); err != nil {
+		return 0, fmt.Errorf("stack logs: %w: %s", err, stderr.String())
+	}
+	if verr != nil {
+		return 0, fmt.Errorf("stack logs: %w", verr)
+	}
+	return d, nil
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"syscall"
+	"time"
+)
+
+// oomBackoff is the restart delay asked for: the least stack accepts.
+const oomBackoff = time.Millisecond
+
+// benchOOM measures, over cfg.oomRuns restarts, the time from the kernel's
+// OOM kill of a container's program to its successor's exec, with the
+// least backoff: what stack adds between the kill and running again.
+func (h *harness) benchOOM(ctx context.Context, res *results) {
+	o := &oomResult{}
+	res.oom = o
+	if h.stack == nil {
+		o.err = "stack is not available"
+		return
+	}
+	// Doubling a string in the shell reaches the 16 MB limit in a few
+	// milliseconds; the random word makes the command line the run's own.
+	argv := []string{"/bin/sh", "-c", fmt.Sprintf("x=oom%d; while :; do x=$x$x; done", rand.Uint64())}
+	b := h.newBatch(1, argv)
+	// stack refuses a zero backoff; 1 ms, capped at 1 ms so that it does
+	// not double over consecutive kills, is the nearest it takes.
+	extra := map[string]any{"memory": "16M", "restart": map[string]any{"policy": "on-oom", "backoff": oomBackoff.String(), "max_backoff": oomBackoff.String()}}
+	if err := h.stack.writeManifest(b, extra); err != nil {
+		o.err = err.Error()
+		return
+	}
+	t := newTracker(h.watcher, argv)
+	defer t.stop()
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	if err := h.stack.stack(ctx, b, "up", "-d"); err != nil {
+		o.err = err.Error()
+		return
+	}
+	err := h.oomLatencies(ctx, t, o)
+	if entries, perr := h.stack.ps(ctx, b); perr == nil && len(entries) == 1 {
+		o.oomKills = entries[0].OOMKills
+	} else if err == nil {
+		err = fmt.Errorf("stack ps: %v", perr)
+	}
+	if derr := h.stack.down(context.WithoutCancel(ctx), b); derr != nil && err == nil {
+		err = fmt.Errorf("down: %w", derr)
+	}
+	if gerr := t.untilGone(ctx); gerr != nil && err == nil {
+		err = fmt.Errorf("after down: %w", gerr)
+	}
+	if err != nil {
+		o.err = err.Error()
+	}
+	progress("oom: %d restarts, median %s%s", len(o.latencies), ms(median(o.latencies)), errSuffix(err))
+}
+
+// oomLatencies pairs each SIGKILL exit with the next exec.
+func (h *harness) oomLatencies(ctx context.Context, t *tracker, o *oomResult) error {
+	var killedAt time.Duration
+	for len(o.latencies) < h.cfg.oomRuns {
+		select {
+		case ev := <-t.events:
+			t.take(ev)
+			switch {
+			case !ev.exec && ev.signal == int(syscall.SIGKILL):
+				killedAt = ev.at
+			case !ev.exec:
+				return fmt.Errorf("the program ended without the OOM killer's SIGKILL (signal %d)", ev.signal)
+			case killedAt != 0:
+				o.latencies = append(o.latencies, ev.at-killedAt)
+				killedAt = 0
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %d OOM restarts (saw %d): %w", h.cfg.oomRuns, len(o.latencies), ctx.Err())
+		}
+	}
+	if h.watcher.takeLost() {
+		return fmt.Errorf("the kernel dropped process events; the run is void")
+	}
+	return nil
+}
