@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -59,7 +60,7 @@ func Down(ctx context.Context, cfg Config, name string) error {
 func clearStack(ctx context.Context, paths Paths, drv cgroup.Driver, clock Clock) error {
 	st, err := ReadState(paths)
 	if errors.Is(err, os.ErrNotExist) {
-		return removeStateDir(paths)
+		return removeStateDir(paths, supervisorLog)
 	}
 	if err != nil {
 		return err
@@ -77,7 +78,7 @@ func clearStack(ctx context.Context, paths Paths, drv cgroup.Driver, clock Clock
 		// The state stays, so that a later down can finish the job.
 		return err
 	}
-	return removeStateDir(paths)
+	return removeStateDir(paths, supervisorLog)
 }
 
 // stopOrphans stops the containers that outlived their supervisor, in
@@ -123,8 +124,9 @@ func waitGone(ctx context.Context, p Process, timeout <-chan time.Time) {
 }
 
 // removeStateDir removes everything of the stack's state directory but its
-// lock file, which only the lock's holder removes, last (forgetStack).
-func removeStateDir(paths Paths) error {
+// lock file, which only the lock's holder removes, last (forgetStack), and
+// the files named in keep.
+func removeStateDir(paths Paths, keep ...string) error {
 	entries, err := os.ReadDir(paths.Dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -134,7 +136,7 @@ func removeStateDir(paths Paths) error {
 	}
 	var errs []error
 	for _, e := range entries {
-		if e.Name() == "lock" {
+		if e.Name() == lockFile || slices.Contains(keep, e.Name()) {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(paths.Dir, e.Name())); err != nil {

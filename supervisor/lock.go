@@ -49,7 +49,7 @@ func waitLock(ctx context.Context, dir string) (*stackLock, error) {
 }
 
 func lockWith(dir string, how int) (*stackLock, error) {
-	path := filepath.Join(dir, "lock")
+	path := filepath.Join(dir, lockFile)
 	for {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("create state directory %s: %w", dir, err)

@@ -86,8 +86,16 @@ func (p Paths) Logs() string { return filepath.Join(p.Dir, "logs") }
 // Layer is the directory of a container's writable layer.
 func (p Paths) Layer(container string) string { return filepath.Join(p.Dir, "layers", container) }
 
-// SupervisorLog receives a background supervisor's own output.
-func (p Paths) SupervisorLog() string { return filepath.Join(p.Dir, "supervisor.log") }
+// SupervisorLog receives a background supervisor's own output. It is
+// opened before the supervisor clears the stack's previous run, so that
+// clearing keeps it.
+func (p Paths) SupervisorLog() string { return filepath.Join(p.Dir, supervisorLog) }
+
+// The names of the files of a stack's state directory.
+const (
+	lockFile      = "lock"
+	supervisorLog = "supervisor.log"
+)
 
 // ReadState reads a stack's state; a stack that has none is reported with
 // os.ErrNotExist.
