@@ -16,8 +16,9 @@ import (
 
 // Down stops the named stack and removes every trace of it: cgroups,
 // layers, logs and state. If its supervisor is alive, Down asks it to stop
-// (SIGTERM) and waits for it to let go of the stack's lock; if it is gone,
-// Down stops and removes what the state file lists by itself. A stack that
+// (SIGTERM) and waits for it to let go of the stack's lock, killing it if
+// it is stuck; if it is gone, Down stops and removes what the state file
+// lists by itself. A stack that
 // does not exist is not an error; Down may run any number of times.
 func Down(ctx context.Context, cfg Config, name string) error {
 	if cfg.Clock == nil {
@@ -32,15 +33,7 @@ func Down(ctx context.Context, cfg Config, name string) error {
 	}
 	lock, err := tryLock(paths.Dir)
 	if errors.Is(err, errLocked) {
-		// A supervisor holds the lock: it stops the stack itself on
-		// SIGTERM and lets go of the lock when done. Its state names it
-		// with its start time, so a stale pid is never signalled.
-		if st, rerr := ReadState(paths); rerr == nil {
-			if err := st.Supervisor.Signal(syscall.SIGTERM); err != nil {
-				return fmt.Errorf("stack %q: ask the supervisor to stop: %w", name, err)
-			}
-		}
-		lock, err = waitLock(ctx, paths.Dir)
+		lock, err = stopSupervisor(ctx, paths)
 	}
 	if err != nil {
 		return fmt.Errorf("stack %q: %w", name, err)
@@ -51,6 +44,43 @@ func Down(ctx context.Context, cfg Config, name string) error {
 		return fmt.Errorf("stack %q: %w", name, err)
 	}
 	return nil
+}
+
+// supervisorSlack is how long a supervisor may take to stop beyond the
+// longest stop_timeout of its containers before down kills it; it only
+// matters if the supervisor is stuck.
+const supervisorSlack = 30 * time.Second
+
+// stopSupervisor asks the live supervisor of a stack to stop (SIGTERM) and
+// waits for it to let go of the lock. A supervisor that has not stopped
+// well after the longest grace period is stuck: it is killed, and the
+// caller cleans up from the state as after any dead supervisor. The state
+// names the supervisor with its start time, so a stale pid is never
+// signalled.
+func stopSupervisor(ctx context.Context, paths Paths) (*stackLock, error) {
+	st, err := ReadState(paths)
+	if err != nil {
+		// Another down, or an up that has not written its state yet,
+		// holds the lock: wait for it.
+		return waitLock(ctx, paths.Dir)
+	}
+	if err := st.Supervisor.Signal(syscall.SIGTERM); err != nil {
+		return nil, fmt.Errorf("ask the supervisor to stop: %w", err)
+	}
+	grace := time.Duration(0)
+	for _, c := range st.Containers {
+		grace = max(grace, c.StopTimeout)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, grace+supervisorSlack)
+	defer cancel()
+	lock, err := waitLock(waitCtx, paths.Dir)
+	if err == nil || ctx.Err() != nil {
+		return lock, err
+	}
+	if err := st.Supervisor.Signal(syscall.SIGKILL); err != nil {
+		return nil, fmt.Errorf("kill the stuck supervisor: %w", err)
+	}
+	return waitLock(ctx, paths.Dir)
 }
 
 // clearStack stops and removes what the state of an earlier run lists:

@@ -584,3 +584,30 @@ func TestE2EFiftyContainers(t *testing.T) {
 	t.Logf("50 containers: up -d %v, down %v; supervisor VmRSS with 50 running: %s", up.took, down.took, rss)
 	e.assertNothingLeft()
 }
+
+// TestE2EDownKillsAStuckSupervisor stops the supervisor (SIGSTOP), so that
+// it holds the lock but never answers: down must still get rid of the
+// stack, once the grace periods and some slack have passed.
+func TestE2EDownKillsAStuckSupervisor(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: stuck
+containers:
+  web:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    stop_timeout: 1s
+`)
+	e.mustRun("up", "-d")
+	sup := e.supervisorPid("stuck")
+	if err := syscall.Kill(sup, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	down := e.run("down")
+	if down.code != 0 {
+		syscall.Kill(sup, syscall.SIGKILL)
+		t.Fatalf("down: exit %d: %s", down.code, down.stderr)
+	}
+	t.Logf("down of a stuck supervisor took %v", down.took)
+	e.assertNothingLeft()
+}
