@@ -163,7 +163,7 @@ func (r *results) targets() []target {
 		t = target{goal: fmt.Sprintf("logs, %d container(s): at least half the `cat` floor, no line lost", l.containers), met: "not measured", measured: "–"}
 		if l.err == "" && l.catNull > 0 {
 			t.measured = fmt.Sprintf("%.0f MB/s vs cat→/dev/null %.0f MB/s (%.2f×); %s", l.stack, l.catNull, l.stack/l.catNull, l.verified)
-			t.met = yesNo(l.stack >= l.catNull/2 && l.verified == "all lines present")
+			t.met = yesNo(l.stack >= l.catNull/2 && l.verified == allLines)
 		} else if l.err != "" {
 			t.measured = "failed"
 			t.met = "**no**"

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stack-containers/stack/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// testID names a test's cgroups so that nothing of another test or run is
+// touched.
+func testID(t *testing.T) string {
+	var raw [4]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		t.Fatal(err)
+	}
+	return "stack-test-" + hex.EncodeToString(raw[:])
+}
+
+func newTestWatcher(t *testing.T) *procWatcher {
+	t.Helper()
+	testenv.RequireRoot(t)
+	w, err := newProcWatcher()
+	if err != nil {
+		t.Fatalf("process events: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := w.close(); err != nil {
+			t.Errorf("close watcher: %v", err)
+		}
+	})
+	return w
+}
+
+// The watcher sees the exec of exactly the command line asked for, and its
+// death by SIGKILL, timed after the process was started.
+func TestProcWatcherExecAndExit(t *testing.T) {
+	w := newTestWatcher(t)
+	argv := sleepArgv()
+	tr := newTracker(w, argv)
+	defer tr.stop()
+	// Another sleep of another length must not be counted.
+	other := exec.Command("/bin/sleep", "0.01")
+	before := monotonic()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := tr.untilExecs(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if !tr.alive[cmd.Process.Pid] || len(tr.alive) != 1 {
+		t.Fatalf("alive %v, want only pid %d", tr.alive, cmd.Process.Pid)
+	}
+	if tr.lastExec < before || tr.lastExec > monotonic() {
+		t.Fatalf("exec at %v, outside [%v, now]", tr.lastExec, before)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.untilGone(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.exits) != 1 || tr.exits[0].pid != cmd.Process.Pid || tr.exits[0].signal != int(syscall.SIGKILL) {
+		t.Fatalf("exits %+v, want pid %d killed by SIGKILL", tr.exits, cmd.Process.Pid)
+	}
+	if err := cmd.Wait(); err == nil {
+		t.Fatal("killed sleep exited 0")
+	}
+	if err := other.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The floor runs its containers in namespaces and a cgroup of their own,
+// and down leaves no process and no cgroup behind.
+func TestFloorStartAndDown(t *testing.T) {
+	w := newTestWatcher(t)
+	rootfs := testenv.BusyboxRootfs(t)
+	id := testID(t)
+	cgroupDir := filepath.Join("/sys/fs/cgroup/memory", id)
+	if err := os.Mkdir(cgroupDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := removeCgroups(id); err != nil {
+			t.Errorf("cgroups left: %v", err)
+		}
+	})
+	f := newFloor(rootfs, cgroupDir)
+	b := &batch{id: "b1", n: 3, argv: sleepArgv()}
+	tr := newTracker(w, b.argv)
+	defer tr.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := f.start(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.untilExecs(ctx, b.n); err != nil {
+		t.Fatal(err)
+	}
+	for pid := range tr.alive {
+		// PID 1 of its own pid namespace, in its own memory cgroup.
+		status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(status), "\nNSpid:\t"+strconv.Itoa(pid)+"\t1\n") {
+			t.Errorf("pid %d is not PID 1 of a new pid namespace:\n%s", pid, status)
+		}
+		cg, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cgroup"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(cg), ":memory:/"+id+"/floor-b1-c") {
+			t.Errorf("pid %d is not in a floor cgroup: %s", pid, cg)
+		}
+	}
+	if err := f.down(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.untilGone(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, err := filepath.Glob(filepath.Join(cgroupDir, "floor-*"))
+	if err != nil || len(left) > 0 {
+		t.Fatalf("cgroups left after down: %v %v", left, err)
+	}
+	if mounts, err := mountsUnder(rootfs); err != nil || len(mounts) > 0 {
+		t.Fatalf("mounts left in the rootfs: %v %v", mounts, err)
+	}
+}
+
+// The cleanup reports a cgroup a system left behind, and still removes it.
+func TestRemoveCgroupsReportsLeaks(t *testing.T) {
+	testenv.RequireRoot(t)
+	id := testID(t)
+	leak := filepath.Join("/sys/fs/cgroup/memory", id, "floor-b9-c0")
+	if err := os.MkdirAll(leak, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join("/sys/fs/cgroup/pids", id, "stack"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := removeCgroups(id)
+	if err == nil || !strings.Contains(err.Error(), leak) || strings.Contains(err.Error(), "pids") {
+		t.Fatalf("removeCgroups: %v, want only %s reported", err, leak)
+	}
+	if left, err := filepath.Glob("/sys/fs/cgroup/*/" + id); err != nil || len(left) > 0 {
+		t.Fatalf("not removed: %v %v", left, err)
+	}
+}
