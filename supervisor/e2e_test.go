@@ -329,7 +329,8 @@ containers:
 		return !alive(ps["web"].Pid) && !alive(ps["orphan"].Pid) && !alive(ps["nobody"].Pid)
 	})
 	if !died {
-		t.Error("the containers outlived their supervisor")
+		t.Error("the containers outlived their supervisor: runtime.Start must pass Spec.ParentDeathSignal " +
+			"to SysProcAttr.Pdeathsig, and the init must set it again after changing its credentials")
 	}
 	if e.run("ps").code != 0 {
 		t.Error("ps fails once the supervisor is gone")
