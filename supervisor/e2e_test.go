@@ -276,9 +276,11 @@ containers:
 	}
 
 	elsewhere := t.TempDir()
-	if logs := e.runIn(elsewhere, "-p", "demo", "logs", "api"); logs.code != 0 || !strings.Contains(logs.stdout, "api | ready") {
-		t.Errorf("logs -p demo from elsewhere: %d %s %s", logs.code, logs.stdout, logs.stderr)
-	}
+	// api may not have written its line yet when up -d returns.
+	e.waitFor("api's line in logs -p demo from elsewhere", func() bool {
+		logs := e.runIn(elsewhere, "-p", "demo", "logs", "api")
+		return logs.code == 0 && strings.Contains(logs.stdout, "api | ready")
+	})
 	down := e.runIn(elsewhere, "-p", "demo", "down")
 	if down.code != 0 {
 		t.Fatalf("down -p demo: exit %d: %s", down.code, down.stderr)
@@ -539,7 +541,9 @@ containers:
 		t.Fatalf("up after SIGTERM: exit %d", code)
 	}
 	e.mustRun("up", "-d")
-	if n := strings.Count(e.mustRun("logs").stdout, "once | hello"); n != 1 {
+	hellos := func() int { return strings.Count(e.mustRun("logs").stdout, "once | hello") }
+	e.waitFor("the new run's hello", func() bool { return hellos() > 0 })
+	if n := hellos(); n != 1 {
 		t.Errorf("logs after a second up hold %d hellos, want the new run's only", n)
 	}
 	// A stack whose supervisor was killed: the next up cleans up first.
