@@ -14,6 +14,8 @@ import (
 // stackTool drives the stack binary under test with a state directory and
 // cgroup parent of the harness's own.
 type stackTool struct {
+	// label tells the rows of a variant apart (where its state lives).
+	label  string
 	bin    string
 	dir    string
 	env    []string
@@ -142,7 +144,7 @@ func (s *stackTool) down(ctx context.Context, b *batch) error { return s.stack(c
 // stackDetached is `stack up -d`: it returns once every container runs.
 type stackDetached struct{ *stackTool }
 
-func (s stackDetached) name() string { return "stack up -d" }
+func (s stackDetached) name() string { return "stack up -d" + s.label }
 
 func (s stackDetached) start(ctx context.Context, b *batch) error {
 	if err := s.writeManifest(b, nil); err != nil {
