@@ -14,9 +14,10 @@
 // The test works in the same steps a user does: it builds bin/stack's
 // sources and mkrootfs once (TestMain), builds the trees, then runs every
 // manifest through `stack config` and the ones that end by themselves (and
-// the daemonized ones, up to down) through `stack up`, each with its own
-// state directory and cgroup parent, and checks that nothing is left
-// behind: no process, cgroup, mount or state.
+// the daemonized ones, up to down) through `stack up`, runs the demo's
+// tour to its end and once interrupted, each with its own state directory
+// and cgroup parent, and checks that nothing is left behind: no process,
+// cgroup, mount or state.
 //
 // many/stack.yaml is generated: `go test ./examples -run TestManyManifest
 // -update` rewrites it, and the test fails when it is out of date.

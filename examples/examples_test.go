@@ -11,6 +11,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -580,6 +581,102 @@ func TestManyUp(t *testing.T) {
 	}
 	down := s.mustRun(t, "down", manifest)
 	t.Logf("50 containers: up -d %v, down %v, memory in use %d KiB in all", up.took, down.took, usage>>10)
+}
+
+// demoCopy lays out the demo and the examples it runs as in the
+// repository, and returns the copied script.
+func demoCopy(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "examples")
+	for _, name := range []string{"web", "seed"} {
+		if err := os.CopyFS(filepath.Join(dir, name), os.DirFS(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script, err := os.ReadFile("demo.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "demo.sh"), script, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(tools.build, filepath.Join(dir, "build")); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "demo.sh")
+}
+
+// TestDemo runs the tour of `make demo` on a copy of the examples, so that
+// the demo cannot rot either.
+func TestDemo(t *testing.T) {
+	testenv.RequireRoot(t)
+	requireBusybox(t)
+	s := newSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, demoCopy(t), tools.stack)
+	cmd.Env = s.env
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("the tour took %v:\n%s", time.Since(start), out)
+	if err != nil {
+		t.Fatalf("demo.sh: %v", err)
+	}
+	for _, want := range []string{
+		`^stack "web" is up: 3 containers running$`,
+		`^worker +\| round \d+: hashed 1024 KiB`,
+		`^mem +\* exited with status 137 \(killed by SIGKILL\), OOM-killed$`,
+		`^mem +\* restarting in 100ms \(attempt 1 of 3\)$`,
+		`^mem +\* gave up after 3 restarts$`,
+		`^calm +exited +0 +0 +0 .* exit 0$`,
+		`^Done\.`,
+	} {
+		if lines(string(out), want) == 0 {
+			t.Errorf("the tour shows no line matching %s", want)
+		}
+	}
+}
+
+// TestDemoInterrupted presses Ctrl-C (SIGINT to the tour's process group,
+// as a terminal does) once the web stack is up: the tour must down it.
+func TestDemoInterrupted(t *testing.T) {
+	testenv.RequireRoot(t)
+	s := newSession(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, demoCopy(t), tools.stack)
+	cmd.Env = s.env
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), `stack "web" is up`) {
+			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+				t.Errorf("interrupt the tour: %v", err)
+			}
+			break
+		}
+	}
+	// Drain the rest, so that the script never blocks on a full pipe.
+	rest, _ := io.ReadAll(stdout)
+	out.Write(rest)
+	err = cmd.Wait()
+	t.Logf("output:\n%s\nstderr:\n%s", out.String(), stderr.String())
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Errorf("demo.sh after Ctrl-C: %v; want exit status 130", err)
+	}
+	// checkNothingLeft, at the end of the test, sees whether it downed web.
 }
 
 // manyManifest is many/stack.yaml: 50 copies of one small service.
