@@ -68,6 +68,7 @@ func newPodmanCompose(ctx context.Context, dir, rootfs, prefix string) (*compose
 		"CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"),
 		"CONTAINERS_STORAGE_CONF=" + filepath.Join(dir, "storage.conf"),
 	}
+	// From here on, podman may have made storage the caller must reset.
 	return c, c.importImage(ctx, rootfs)
 }
 
@@ -84,6 +85,7 @@ func newDockerCompose(ctx context.Context, dir, rootfs, prefix string) (*compose
 	if err := command(ctx, filepath.Join(dir, "info.out"), nil, "docker", "info"); err != nil {
 		return nil, fmt.Errorf("no Docker engine: %w", err)
 	}
+	// From here on, the image may exist and the caller must remove it.
 	return c, c.importImage(ctx, rootfs)
 }
 
@@ -146,11 +148,19 @@ func (c *composeTool) start(ctx context.Context, b *batch) error {
 	return c.compose(ctx, b, "up", "-d")
 }
 
+// run is `up -d` and then the engine's `wait` on every container, as for
+// `stack up -d`: podman-compose's foreground `up` spends some twenty seconds
+// after its containers have ended on this host.
 func (c *composeTool) run(ctx context.Context, b *batch) error {
-	if err := c.writeFile(b); err != nil {
+	if err := c.start(ctx, b); err != nil {
 		return err
 	}
-	return c.compose(ctx, b, "up")
+	args := []string{"wait"}
+	for i := range b.n {
+		// Both compose tools name a service's first container so.
+		args = append(args, c.project(b)+"_"+b.containerName(i)+"_1")
+	}
+	return command(ctx, filepath.Join(filepath.Dir(c.file(b)), "out"), c.env, c.engine, args...)
 }
 
 // down gives no grace period (-t 0): the containers' PID 1 ignores

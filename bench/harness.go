@@ -133,7 +133,8 @@ func (h *harness) addSystems(ctx context.Context) {
 			continue
 		}
 		c, err := m.make(ctx, filepath.Join(h.dir, m.name), h.rootfs, h.id)
-		if c != nil && err == nil {
+		if c != nil {
+			// Even half-prepared, its storage is the harness's to remove.
 			h.compose = append(h.compose, c)
 		}
 		if err != nil {

@@ -1,10 +1,17 @@
 package main
 
 import (
+	_ "embed"
 	"fmt"
 	"strings"
 	"time"
 )
+
+// analysis is what the profiles said, written by hand; it follows the
+// tables in every report.
+//
+//go:embed analysis.md
+var analysis string
 
 // floorName is the row every ratio is taken against.
 const floorName = "floor (unshare+chroot)"
@@ -67,6 +74,8 @@ func render(r *results) string {
 		}
 		w("\n")
 	}
+	b.WriteString(analysis)
+	w("\n")
 	b.WriteString(method)
 	return b.String()
 }
