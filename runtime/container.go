@@ -188,6 +188,11 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		// Its own session: a Ctrl-C on the supervisor's terminal must
 		// not reach the container directly.
 		Setsid: true,
+		// The kernel sends it when the thread that forked the init
+		// exits. Go keeps its threads for the process's life unless a
+		// goroutine exits while locked to one, which the supervisor
+		// never does, so in practice this is the supervisor's death.
+		Pdeathsig: spec.ParentDeathSignal,
 	}
 	cfg := &initConfig{
 		Args:     spec.Args,
@@ -201,7 +206,8 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		// the init's own pages (a Go runtime) stay charged where the
 		// supervisor runs, and only the user's program counts against
 		// the container's limits.
-		WaitCgroup: spec.Cgroup != nil,
+		WaitCgroup:        spec.Cgroup != nil,
+		ParentDeathSignal: spec.ParentDeathSignal,
 	}
 	if cfg.Workdir == "" {
 		cfg.Workdir = "/"

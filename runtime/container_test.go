@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/stack-containers/stack/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 func children(t *testing.T) []string {
@@ -507,5 +508,26 @@ func TestSymlinkedProcAndDev(t *testing.T) {
 		if entries, err := os.ReadDir(filepath.Join(host, d)); err != nil || len(entries) != 0 {
 			t.Errorf("host directory %s/%s got %v (%v)", host, d, entries, err)
 		}
+	}
+}
+
+// A program in a new network namespace can use 127.0.0.1 at once: lo is up.
+func TestLoopbackUp(t *testing.T) {
+	testenv.RequireRoot(t)
+	// nc listens on 127.0.0.1 and a second nc connects to it; both fail
+	// when lo is down.
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c",
+		`cat /sys/class/net/lo/flags; nc -l -p 7000 > /tmp/got & sleep 0.2; echo hello | nc -w 1 127.0.0.1 7000 || kill $!; wait; cat /tmp/got`)
+	out, st := run(t, spec)
+	if st.Code != 0 {
+		t.Fatalf("exit %+v, output:\n%s", st, out)
+	}
+	lines := strings.Fields(out)
+	if len(lines) != 2 || lines[1] != "hello" {
+		t.Fatalf("output %q: want lo's flags then the line sent over 127.0.0.1", out)
+	}
+	flags, err := strconv.ParseUint(strings.TrimPrefix(lines[0], "0x"), 16, 32)
+	if err != nil || flags&unix.IFF_UP == 0 {
+		t.Errorf("lo flags %q: want IFF_UP set", lines[0])
 	}
 }

@@ -69,6 +69,13 @@ func runInit(pipe int) error {
 			return fmt.Errorf("join %s namespace: %w", j.Kind, err)
 		}
 	}
+	if cfg.NewNet {
+		// A new network namespace starts with lo down; programs expect
+		// to reach 127.0.0.1, as they do under runc and Docker.
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
 	if err := buildRootfs(&cfg); err != nil {
 		return err
 	}
@@ -111,6 +118,14 @@ func runInit(pipe int) error {
 	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
 		return err
 	}
+	if cfg.ParentDeathSignal != 0 {
+		// Changing credentials cleared the signal set at clone time. If
+		// the parent died in between, the send below fails on the closed
+		// pipe and the init exits instead of running unwatched.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.ParentDeathSignal), 0, 0, 0); err != nil {
+			return fmt.Errorf("set parent-death signal: %w", err)
+		}
+	}
 	unix.Umask(0o022)
 	if err := send(pipe, msgExec, nil); err != nil {
 		return fmt.Errorf("report exec: %w", err)
@@ -142,4 +157,25 @@ func lookPath(name string, env []string) (string, error) {
 		}
 	}
 	return "", &initError{msg: fmt.Sprintf("exec %q: executable file not found in $PATH", name), errno: unix.ENOENT}
+}
+
+// loopbackUp sets the IFF_UP flag of lo in the init's network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring lo up: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring lo up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring lo up: get flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring lo up: set flags: %w", err)
+	}
+	return nil
 }

@@ -55,6 +55,9 @@ type initConfig struct {
 	// WaitCgroup makes the init stop before exec until the parent has put
 	// it in its cgroup.
 	WaitCgroup bool
+	// ParentDeathSignal is set again after the credentials change, which
+	// clears the one given at clone time.
+	ParentDeathSignal syscall.Signal
 }
 
 type nsJoin struct {
