@@ -11,13 +11,13 @@
 //   - examples.mk: the make targets (rootfs, demo, example-<name>);
 //   - demo.sh: the tour `make demo` runs.
 //
-// The test works in the same steps a user does: it builds bin/stack's
-// sources and mkrootfs once (TestMain), builds the trees, then runs every
-// manifest through `stack config` and the ones that end by themselves (and
-// the daemonized ones, up to down) through `stack up`, runs the demo's
-// tour to its end and once interrupted, each with its own state directory
-// and cgroup parent, and checks that nothing is left behind: no process,
-// cgroup, mount or state.
+// The test works in the same steps a user does. TestMain builds stack's
+// and mkrootfs's sources once, and the trees. Then every example manifest,
+// and every manifest of the README, goes through `stack config`; the
+// examples go through `stack up` (to their end, or from up -d to down);
+// the demo's tour runs to its end and once interrupted. Each test has its
+// own state directory and cgroup parent and checks that nothing is left
+// behind: no process, cgroup, mount or state.
 //
 // many/stack.yaml is generated: `go test ./examples -run TestManyManifest
 // -update` rewrites it, and the test fails when it is out of date.

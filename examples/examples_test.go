@@ -583,6 +583,78 @@ func TestManyUp(t *testing.T) {
 	t.Logf("50 containers: up -d %v, down %v, memory in use %d KiB in all", up.took, down.took, usage>>10)
 }
 
+// TestReadmeManifests loads every manifest of the README through `stack
+// config`: the reference (a yaml block with containers) and the ones written
+// by a heredoc. Their rootfs and mount sources are stand-ins made here;
+// what is checked is that the fields and values shown are valid together.
+func TestReadmeManifests(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifests []string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(m[1], "containers:") {
+			manifests = append(manifests, m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?s)cat > \S+ <<'EOF'\n(.*?)\nEOF\n`).FindAllStringSubmatch(string(readme), -1) {
+		manifests = append(manifests, m[1]+"\n")
+	}
+	if len(manifests) < 2 {
+		t.Fatalf("found %d manifests in the README; want the reference and the first stack", len(manifests))
+	}
+	s := newSession(t)
+	for i, text := range manifests {
+		dir := t.TempDir()
+		var m struct {
+			Containers map[string]struct {
+				Rootfs string   `yaml:"rootfs"`
+				Mounts []string `yaml:"mounts"`
+			} `yaml:"containers"`
+		}
+		if err := yaml.Unmarshal([]byte(text), &m); err != nil {
+			t.Errorf("README manifest %d: %v\n%s", i+1, err, text)
+			continue
+		}
+		for _, c := range m.Containers {
+			paths := []string{c.Rootfs}
+			for _, mount := range c.Mounts {
+				paths = append(paths, strings.Split(mount, ":")[0])
+			}
+			for _, p := range paths {
+				standIn(t, filepath.Join(dir, p))
+			}
+		}
+		manifest := filepath.Join(dir, "stack.yaml")
+		if err := os.WriteFile(manifest, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if r := s.run(t, "config", "-q", manifest); r.code != 0 {
+			t.Errorf("README manifest %d: stack config: exit status %d\n%s\n%s", i+1, r.code, r.stderr, text)
+		}
+	}
+}
+
+// standIn makes a rootfs or mount source at p: an archive of the crashloop
+// tree when the name says archive, else a directory.
+func standIn(t *testing.T, p string) {
+	t.Helper()
+	if !strings.HasSuffix(p, ".tar") && !strings.HasSuffix(p, ".tar.gz") && !strings.HasSuffix(p, ".tgz") {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	args := []string{"-C", filepath.Join(tools.build, "crashloop"), "-cf", p, "."}
+	if !strings.HasSuffix(p, ".tar") {
+		args[2] = "-czf"
+	}
+	if out, err := exec.Command("tar", args...).CombinedOutput(); err != nil {
+		t.Fatalf("tar %v: %v\n%s", args, err, out)
+	}
+}
+
 // demoCopy lays out the demo and the examples it runs as in the
 // repository, and returns the copied script.
 func demoCopy(t *testing.T) string {
