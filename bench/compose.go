@@ -21,6 +21,10 @@ type composeTool struct {
 	env    []string
 	image  string
 	prefix string
+	// firewallChains is set when the CNI firewall plugin's iptables chains
+	// were not there before the run: podman's networks make them on first
+	// use and never remove them, so close does.
+	firewallChains bool
 }
 
 // podmanConf keeps podman's storage, state and networks under the harness's
@@ -68,6 +72,7 @@ func newPodmanCompose(ctx context.Context, dir, rootfs, prefix string) (*compose
 		"CONTAINERS_CONF=" + filepath.Join(dir, "containers.conf"),
 		"CONTAINERS_STORAGE_CONF=" + filepath.Join(dir, "storage.conf"),
 	}
+	c.firewallChains = exec.CommandContext(ctx, "iptables", "-S", "CNI-FORWARD").Run() != nil
 	// From here on, podman may have made storage the caller must reset.
 	return c, c.importImage(ctx, rootfs)
 }
@@ -148,9 +153,8 @@ func (c *composeTool) start(ctx context.Context, b *batch) error {
 	return c.compose(ctx, b, "up", "-d")
 }
 
-// run is `up -d` and then the engine's `wait` on every container, as for
-// `stack up -d`: podman-compose's foreground `up` spends some twenty seconds
-// after its containers have ended on this host.
+// run is `up -d` and then the engine's `wait` on every container, as
+// `stack up -d` is followed by `stack ps` until all have ended.
 func (c *composeTool) run(ctx context.Context, b *batch) error {
 	if err := c.start(ctx, b); err != nil {
 		return err
@@ -169,19 +173,42 @@ func (c *composeTool) down(ctx context.Context, b *batch) error {
 	if err := c.compose(ctx, b, "down", "-t", "0"); err != nil {
 		return err
 	}
-	// The compose tool leaves the project's default network behind.
+	// The compose tool leaves the project's default network behind, and
+	// podman's CNI address allocator its state of the network.
+	network := c.project(b) + "_default"
 	out := filepath.Join(filepath.Dir(c.file(b)), "out")
-	if err := command(ctx, out, c.env, c.engine, "network", "rm", "-f", c.project(b)+"_default"); err != nil && !strings.Contains(tail(out, 1), "no such network") {
+	if err := command(ctx, out, c.env, c.engine, "network", "rm", "-f", network); err != nil && !strings.Contains(tail(out, 1), "no such network") {
 		return err
+	}
+	if c.engine == "podman" {
+		if err := os.RemoveAll(filepath.Join("/var/lib/cni/networks", network)); err != nil {
+			return fmt.Errorf("remove address allocations of network %s: %w", network, err)
+		}
 	}
 	return nil
 }
 
-// close removes the image and, for podman, all of its private storage.
+// close removes the image and, for podman, all of its private storage and
+// the firewall chains its networks made.
 func (c *composeTool) close(ctx context.Context) error {
 	out := filepath.Join(c.dir, "close.out")
-	if c.engine == "podman" {
-		return command(ctx, out, c.env, "podman", "system", "reset", "--force")
+	if c.engine != "podman" {
+		return command(ctx, out, c.env, c.engine, "rmi", c.image)
 	}
-	return command(ctx, out, c.env, c.engine, "rmi", c.image)
+	if err := command(ctx, out, c.env, "podman", "system", "reset", "--force"); err != nil {
+		return err
+	}
+	if !c.firewallChains || exec.CommandContext(ctx, "iptables", "-S", "CNI-FORWARD").Run() != nil {
+		return nil
+	}
+	// The jump into the chains goes first: a referenced chain cannot go.
+	for _, args := range [][]string{
+		{"-D", "FORWARD", "-m", "comment", "--comment", "CNI firewall plugin rules", "-j", "CNI-FORWARD"},
+		{"-F", "CNI-FORWARD"}, {"-X", "CNI-FORWARD"}, {"-F", "CNI-ADMIN"}, {"-X", "CNI-ADMIN"},
+	} {
+		if err := command(ctx, out, nil, "iptables", args...); err != nil {
+			return fmt.Errorf("remove the CNI firewall chains podman made: %w", err)
+		}
+	}
+	return nil
 }

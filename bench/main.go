@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -17,17 +19,25 @@ func main() {
 
 func run() int {
 	var cfg config
-	var sections string
+	var sections, ns string
 	flag.BoolVar(&cfg.quick, "quick", false, "fewer rounds and less log data: done in about two minutes")
 	flag.StringVar(&cfg.stackBin, "stack", "bin/stack", "the stack binary under test")
 	flag.StringVar(&cfg.out, "out", "", "write the report (markdown) to this file too")
 	flag.IntVar(&cfg.rounds, "rounds", 0, "rounds of each measurement (default 5, quick 2)")
 	flag.StringVar(&sections, "sections", "", "comma-separated subset of start,logs,oom,footprint")
+	flag.StringVar(&ns, "n", "1,10,50", "comma-separated container counts of the start and teardown benchmarks")
 	flag.Parse()
 	if sections != "" {
 		cfg.sections = strings.Split(sections, ",")
 	}
-	cfg.ns = []int{1, 10, 50}
+	for _, f := range strings.Split(ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench: error: -n: %q is not a container count\n", f)
+			return 2
+		}
+		cfg.ns = append(cfg.ns, n)
+	}
 	cfg.footprintNs = []int{1, 50, 200}
 	cfg.oomRuns = 20
 	cfg.logBytes = 256 << 20
@@ -69,6 +79,10 @@ func run() int {
 	report := render(res)
 	fmt.Print(report)
 	if cfg.out != "" {
+		if err := os.MkdirAll(filepath.Dir(cfg.out), 0o755); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: error: make report directory: %v\n", err)
+			return 1
+		}
 		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: error: write report: %v\n", err)
 			return 1
