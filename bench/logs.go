@@ -217,12 +217,9 @@ func (h *harness) stackLogs(ctx context.Context, n int, lines int64) (d time.Dur
 			err = fmt.Errorf("down: %w", derr)
 		}
 	}()
-	up := h.stack.command(ctx, b, "up")
-	var upErr strings.Builder
-	up.Stderr = &upErr // and stdout to /dev/null, like the floor's cat
 	t0 := monotonic()
-	if err := up.Run(); err != nil {
-		return 0, "", fmt.Errorf("stack up: %w: %s", err, upErr.String())
+	if err := runToNull(h.stack.cmd(ctx, b, "up")); err != nil {
+		return 0, "", err
 	}
 	d = monotonic() - t0
 
@@ -230,7 +227,7 @@ func (h *harness) stackLogs(ctx context.Context, n int, lines int64) (d time.Dur
 	for i := range n {
 		names = append(names, b.containerName(i))
 	}
-	cmd := h.stack.command(ctx, b, "logs")
+	cmd := h.stack.cmd(ctx, b, "logs")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, "", fmt.Errorf("stack logs: %w", err)

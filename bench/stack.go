@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -81,8 +82,8 @@ func (s *stackTool) stack(ctx context.Context, b *batch, args ...string) error {
 	return command(ctx, s.out(b), s.env, s.bin, append([]string{"-f", s.manifest(b)}, args...)...)
 }
 
-// command prepares `stack -f MANIFEST args...` without running it.
-func (s *stackTool) command(ctx context.Context, b *batch, args ...string) *exec.Cmd {
+// cmd prepares `stack -f MANIFEST args...` without running it.
+func (s *stackTool) cmd(ctx context.Context, b *batch, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, s.bin, append([]string{"-f", s.manifest(b)}, args...)...)
 	cmd.Env = append(os.Environ(), s.env...)
 	return cmd
@@ -99,7 +100,7 @@ type psEntry struct {
 }
 
 func (s *stackTool) ps(ctx context.Context, b *batch) ([]psEntry, error) {
-	out, err := s.command(ctx, b, "ps", "--format", "json").Output()
+	out, err := s.cmd(ctx, b, "ps", "--format", "json").Output()
 	if err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
@@ -174,7 +175,7 @@ func (s *stackForeground) start(ctx context.Context, b *batch) error {
 		return err
 	}
 	// Not tied to ctx: it must outlive start, until down.
-	cmd := s.command(context.WithoutCancel(ctx), b, "up")
+	cmd := s.cmd(context.WithoutCancel(ctx), b, "up")
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("stack up: %w", err)
 	}
@@ -186,7 +187,18 @@ func (s *stackForeground) run(ctx context.Context, b *batch) error {
 	if err := s.writeManifest(b, nil); err != nil {
 		return err
 	}
-	return s.stack(ctx, b, "up")
+	return runToNull(s.cmd(ctx, b, "up"))
+}
+
+// runToNull runs a prepared command with its output to /dev/null, like a
+// terminal that keeps up with anything, and keeps stderr for the error.
+func runToNull(cmd *exec.Cmd) error {
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w: %s", strings.Join(cmd.Args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
 }
 
 // down runs `stack down` from the side, as from another terminal, and
