@@ -116,6 +116,9 @@ func (r *results) startCell(c cell) string {
 	}
 	if _, failed := r.failures[c]; failed {
 		text += fmt.Sprintf(" [%d ok]", len(s))
+	} else if len(s) < r.cfg.rounds {
+		// A slow peer is measured once; say so rather than call it a median.
+		text += fmt.Sprintf(" [%d of %d runs]", len(s), r.cfg.rounds)
 	}
 	return text
 }
@@ -253,6 +256,7 @@ const method = `## How it is measured
 - The floor is the least any runner can do: from a shell, ` + "`mkdir`" + ` a memory cgroup and join it, then ` + "`unshare -fpmui --mount-proc=ROOTFS/proc chroot ROOTFS CMD`" + `; N of them launched in parallel. It has no overlay, no /dev, no pivot_root and no log capture, which stack and the runtimes do.
 - All systems run the same busybox rootfs (` + "`internal/busybox`" + `); runc and crun get an OCI bundle made from their own ` + "`spec`" + ` defaults with the rootfs read-only, one ` + "`run`" + ` per container, all in parallel; the compose tools get an image imported from the rootfs and one service per container.
 - "Running" is read from the kernel's process events connector: the harness subscribes once and timestamps, with the kernel's clock, the exec of each container's program (a sleep of a random length no other process uses). It does not poll, so it takes no CPU from what is measured.
+- "Finished" for the detached rows is the tool's own view: ` + "`stack up -d`" + ` then ` + "`stack ps --format json`" + ` every 5 ms until every container has ended; the compose tools' ` + "`up -d`" + ` then ` + "`podman wait`" + ` (or ` + "`docker wait`" + `). A peer that took over 5 s in a cell is measured there once.
 - Teardown gives peers no grace period (` + "`down -t 0`, `delete --force`" + `): the containers' PID 1 ignores SIGTERM, and stack kills such a container at once too.
 - Each run uses its own state directory, cgroup parent (` + "`stack-bench-<random>`" + `) and container names; it removes them at the end and reports any process, cgroup or mount a system left behind.
 - The machine is shared and noisy; medians, interleaving and rotation blunt that, nothing removes it. No number here is asserted by a test.

@@ -17,6 +17,7 @@ func TestRenderRatiosAndTargets(t *testing.T) {
 		r.add(cell{scenarioDown, "stack up -d", 50}, 250*time.Millisecond, nil)
 	}
 	r.add(cell{scenarioRunning, "runc run", 50}, 0, errors.New("runc: exit status 1:\nno | way"))
+	r.add(cell{scenarioRunning, "runc run", 1}, 30*time.Millisecond, nil)
 	r.skipped = []skip{{"crun run", "cgroups in hybrid mode not supported"}}
 	r.logs = []logResult{{containers: 1, bytes: 256 << 20, stack: 600, catNull: 1000, catPipe: 800, verified: allLines}}
 	r.oom = &oomResult{latencies: []time.Duration{5 * time.Millisecond, 30 * time.Millisecond, 7 * time.Millisecond}}
@@ -25,7 +26,7 @@ func TestRenderRatiosAndTargets(t *testing.T) {
 	out := render(r)
 	for _, want := range []string{
 		"| stack up -d | – | 200.0 ms (2.00×) |",
-		"| runc run | – | failed |",
+		"| runc run | 30.0 ms [1 of 3 runs] | failed |",
 		"| 50 containers all running within 1.5× the floor | stack up -d 200.0 ms, floor 100.0 ms: 2.00× | **no** |",
 		"| 50 containers all running faster than crun | crun skipped or failed | not measured |",
 		"| `down` of 50 containers within 300 ms | stack down 250.0 ms | yes |",
