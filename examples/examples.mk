@@ -16,10 +16,15 @@ rootfs:
 demo: build rootfs
 	examples/demo.sh $(BIN)
 
-## example-NAME: run one example in the foreground until Ctrl-C (as root)
+## example-NAME: run one example in the foreground until it ends or Ctrl-C (as root)
+# up's exit status is kept (the seed's is 1: its last run was OOM-killed);
+# the stack's ps and logs stay until down, hence the reminder.
 $(addprefix example-,$(EXAMPLES)): example-%: build
 	$(MKROOTFS) $*
-	$(BIN) up examples/$*/stack.yaml
+	@echo '$(BIN) up examples/$*/stack.yaml'; \
+	$(BIN) up examples/$*/stack.yaml; status=$$?; \
+	echo "stack up exited with status $$status; ps and logs work until: $(BIN) down examples/$*/stack.yaml"; \
+	exit $$status
 
 clean: clean-examples
 clean-examples:
