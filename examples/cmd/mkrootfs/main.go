@@ -22,11 +22,9 @@
 package main
 
 import (
-	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,7 +124,7 @@ func run(src, out string, names []string) error {
 		if err := assemble(t, src, bins, dir); err != nil {
 			return fmt.Errorf("tree %s: %w", t.name, err)
 		}
-		sum, err := digest(dir)
+		sum, err := busybox.Digest(dir)
 		if err != nil {
 			return fmt.Errorf("tree %s: %w", t.name, err)
 		}
@@ -256,47 +254,4 @@ func copyFile(src, dst string, mode os.FileMode) error {
 		return err
 	}
 	return out.Close()
-}
-
-// digest hashes every entry of the tree in lexical order: its path, mode,
-// mtime, and its content or link target.
-func digest(dir string) ([]byte, error) {
-	h := sha256.New()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s\x00%v\x00%d\x00", rel, fi.Mode(), fi.ModTime().UnixNano())
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			io.WriteString(h, target)
-		case fi.Mode().IsRegular():
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			if _, err := io.Copy(h, f); err != nil {
-				return fmt.Errorf("read %s: %w", p, err)
-			}
-		}
-		h.Write([]byte{0})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("digest: %w", err)
-	}
-	return h.Sum(nil), nil
 }
