@@ -85,7 +85,8 @@ func requireBusybox(t *testing.T) {
 	}
 }
 
-// needs reports what an example needs from the host besides root.
+// needs skips the test (fails it in CI) when the host lacks what the
+// example needs besides root.
 func needs(t *testing.T, name string) {
 	t.Helper()
 	if name == "seed" {
@@ -144,6 +145,9 @@ func (s *session) run(t *testing.T, args ...string) result {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, tools.stack, args...)
 	cmd.Env = s.env
+	// A background supervisor that kept stack's stdout would make Run
+	// wait for it; this turns that into an error (exec.ErrWaitDelay).
+	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
