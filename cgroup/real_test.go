@@ -290,6 +290,56 @@ func TestDestroyBusy(t *testing.T) {
 	})
 }
 
+// TestPrune: Prune removes a cgroup and its empty ancestors, and stops
+// without error at one still in use: by another cgroup, or by a process.
+func TestPrune(t *testing.T) {
+	eachDriver(t, "", func(t *testing.T, h Host, rd realDriver, parent string) {
+		a, err := rd.d.Create(parent+"/one/web", Resources{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := rd.d.Create(parent+"/two/db", Resources{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch := startHelper(t, "block", nil)
+		if err := b.AddProc(ch.cmd.Process.Pid); err != nil {
+			t.Fatal(err)
+		}
+		exists := func(p string) bool {
+			_, err := os.Stat(filepath.Join(rd.root, p))
+			return err == nil
+		}
+		if err := rd.d.Prune(parent + "/two/db"); err != nil {
+			t.Fatalf("Prune of a cgroup with a process: %v, want nil", err)
+		}
+		if !exists(parent + "/two/db") {
+			t.Fatal("Prune removed a cgroup with a process in it")
+		}
+		if err := a.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rd.d.Prune(parent + "/one"); err != nil {
+			t.Fatal(err)
+		}
+		if exists(parent+"/one") || !exists(parent) {
+			t.Fatalf("after pruning %s/one: it exists %v, the parent (holding two) exists %v; want false, true",
+				parent, exists(parent+"/one"), exists(parent))
+		}
+		if err := b.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		ch.cmd.Wait()
+		if err := b.Destroy(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rd.d.Prune(parent + "/two"); err != nil {
+			t.Fatal(err)
+		}
+		requireGone(t, h, parent)
+	})
+}
+
 // destroy removes a test's parent cgroup, failing the test if it cannot.
 func destroy(t *testing.T, d Driver, parent string) {
 	t.Helper()

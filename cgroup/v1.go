@@ -47,6 +47,19 @@ func (d *v1Driver) Load(path string) Cgroup {
 	return c
 }
 
+// Prune prunes path in every hierarchy the driver uses.
+func (d *v1Driver) Prune(path string) error {
+	c := d.Load(path).(*v1Cgroup)
+	if c.err != nil {
+		return c.err
+	}
+	var errs []error
+	for ctrl := range c.dirs {
+		errs = append(errs, pruneUp(d.mounts[ctrl], c.path))
+	}
+	return errors.Join(errs...)
+}
+
 func (d *v1Driver) Create(path string, r Resources) (Cgroup, error) {
 	c := d.Load(path).(*v1Cgroup)
 	if c.err != nil {

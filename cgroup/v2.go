@@ -37,6 +37,14 @@ func (d *v2Driver) Load(path string) Cgroup {
 	return c
 }
 
+func (d *v2Driver) Prune(path string) error {
+	c := d.Load(path).(*v2Cgroup)
+	if c.err != nil {
+		return c.err
+	}
+	return pruneUp(d.root, c.path)
+}
+
 func (d *v2Driver) Create(path string, r Resources) (Cgroup, error) {
 	c := d.Load(path).(*v2Cgroup)
 	if c.err != nil {
