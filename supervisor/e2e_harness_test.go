@@ -296,12 +296,13 @@ func (e *env) hierarchies() []string {
 	return slices.Compact(dirs)
 }
 
-// leftCgroups lists the cgroups below the test's parent, in any hierarchy.
+// leftCgroups lists the test's cgroup parent and the cgroups below it, in
+// any hierarchy: stack made the parent, so it goes too.
 func (e *env) leftCgroups() []string {
 	var left []string
 	for _, h := range e.hierarchies() {
 		filepath.WalkDir(filepath.Join(h, e.cgParent), func(p string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() && p != filepath.Join(h, e.cgParent) {
+			if err == nil && d.IsDir() {
 				left = append(left, p)
 			}
 			return nil

@@ -688,7 +688,9 @@ func (s *Supervisor) release(forget bool) error {
 		errs = append(errs, wrapName(name, runtime.RemoveLayer(c.layer)))
 	}
 	if s.parent != nil {
-		errs = append(errs, s.parent.Destroy())
+		// Pruning takes STACK_CGROUP_PARENT too once no other stack
+		// uses it: stack made it, and leaves nothing behind.
+		errs = append(errs, s.parent.Destroy(), s.cfg.Driver.Prune(s.parent.Path()))
 	}
 	if s.logs != nil {
 		errs = append(errs, s.logs.Close())
