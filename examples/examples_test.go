@@ -265,8 +265,8 @@ func (s *session) checkNothingLeft(t *testing.T) {
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		// The parent is shared by every stack, so down leaves it; this
-		// session made it and removes it, with whatever down left in it.
+		// Only the session's parent itself may remain (down prunes it
+		// only while no other stack uses it); whatever is in it was left.
 		for _, cg := range slices.Backward(cgroupTree(t, dir)) {
 			if cg != dir {
 				t.Errorf("cgroup %s left behind", cg)
