@@ -13,7 +13,9 @@
 //
 // The test works in the same steps a user does. TestMain builds stack's
 // and mkrootfs's sources once, and the trees. Then every example manifest,
-// and every manifest of the README, goes through `stack config`; the
+// and every manifest of the README, goes through `stack config` (and the
+// README's reference must show every field of schema.json and document
+// every command of `stack help`); the
 // examples go through `stack up` (to their end, or from up -d to down);
 // the demo's tour runs to its end and once interrupted. Each test has its
 // own state directory and cgroup parent and checks that nothing is left

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -636,6 +637,74 @@ func TestReadmeManifests(t *testing.T) {
 		}
 		if r := s.run(t, "config", "-q", manifest); r.code != 0 {
 			t.Errorf("README manifest %d: stack config: exit status %d\n%s\n%s", i+1, r.code, r.stderr, text)
+		}
+	}
+}
+
+// TestReadmeCoversEverything checks that the README's manifest reference
+// shows every field of schema.json, and that it documents every command
+// `stack help` lists, each under its own heading.
+func TestReadmeCoversEverything(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties map[string]any `json:"properties"`
+		Defs       struct {
+			Container struct {
+				Properties map[string]struct {
+					OneOf []struct {
+						Properties map[string]any `json:"properties"`
+					} `json:"oneOf"`
+				} `json:"properties"`
+			} `json:"container"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatalf("schema.json: %v", err)
+	}
+	fields := slices.Collect(maps.Keys(schema.Properties))
+	for name, p := range schema.Defs.Container.Properties {
+		fields = append(fields, name)
+		for _, alt := range p.OneOf {
+			fields = slices.AppendSeq(fields, maps.Keys(alt.Properties))
+		}
+	}
+	if len(fields) < 20 {
+		t.Fatalf("read %d fields from schema.json; its layout changed?", len(fields))
+	}
+	var reference string
+	for _, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.Contains(m[1], "containers:") {
+			reference = m[1]
+			break
+		}
+	}
+	for _, f := range fields {
+		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(f) + `:`).MatchString(reference) {
+			t.Errorf("the README's manifest reference does not show the field %q", f)
+		}
+	}
+
+	s := newSession(t)
+	help := s.mustRun(t, "help")
+	_, list, ok := strings.Cut(help.stdout, "Commands:\n")
+	if !ok {
+		t.Fatalf("stack help lists no commands:\n%s", help.stdout)
+	}
+	list, _, _ = strings.Cut(list, "\n\n")
+	for _, line := range strings.Split(list, "\n") {
+		cmd := strings.Fields(line)[0]
+		if cmd == "help" {
+			continue
+		}
+		if !regexp.MustCompile("(?m)^### `stack " + regexp.QuoteMeta(cmd) + "[ `]").MatchString(string(readme)) {
+			t.Errorf("the README has no section for `stack %s`", cmd)
 		}
 	}
 }
