@@ -170,10 +170,11 @@ func (h *harness) addStackOnTmpfs(ctx context.Context) {
 	h.probe(ctx, label, stackDetached{st})
 }
 
-// probe adds the systems if one container of /bin/true runs to completion.
+// probe adds the systems if one container starts and is taken down
+// again, leaving nothing behind.
 func (h *harness) probe(ctx context.Context, label string, systems ...system) {
-	b := h.newBatch(1, []string{"/bin/true"})
-	if _, err := measureRun(ctx, systems[0], b, 2*time.Minute); err != nil {
+	b := h.newBatch(1, sleepArgv())
+	if _, _, err := measureStart(ctx, h.watcher, systems[0], b, 2*time.Minute); err != nil {
 		h.skipped = append(h.skipped, skip{label, "cannot run a container here: " + err.Error()})
 		return
 	}

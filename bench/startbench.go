@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -51,6 +52,11 @@ func (h *harness) benchStart(ctx context.Context, res *results) {
 				}
 				b := h.newBatch(n, []string{"/bin/true"})
 				d, err := measureRun(ctx, sys, b, opTimeout)
+				if errors.Is(err, errPodmanWait) {
+					h.skipped = append(h.skipped, skip{fmt.Sprintf("%s, N=%d, finished", sys.name(), n), err.Error()})
+					slow[c] = true
+					continue
+				}
 				res.add(c, d, err)
 				slow[c] = d > slowRun
 				progress("round %d/%d N=%d %s: finished %s%s", round+1, h.cfg.rounds, n, sys.name(), ms(d), errSuffix(err))
