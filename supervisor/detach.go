@@ -6,17 +6,61 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 
 	"github.com/stack-containers/stack/manifest"
 )
 
-// reportOK is what a background supervisor writes back once every
-// container runs; anything else it writes is the start's error.
-const reportOK = "ok\n"
+// report is what a background supervisor writes back, as one JSON object,
+// once every container runs (Error empty) or the start failed. An error
+// loses its type on the way, so Kind names the sentinel it wrapped, if
+// one that up -d acts on (a hint), and Detach wraps it again.
+type report struct {
+	Error string `json:"error,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+}
+
+// The kinds of error a report carries.
+const (
+	kindRunning    = "running"    // ErrRunning
+	kindPermission = "permission" // fs.ErrPermission
+)
+
+func reportOf(err error) report {
+	r := report{Error: err.Error()}
+	switch {
+	case errors.Is(err, ErrRunning):
+		r.Kind = kindRunning
+	case errors.Is(err, fs.ErrPermission):
+		r.Kind = kindPermission
+	}
+	return r
+}
+
+// err is the error the report stands for, which reads as the supervisor's
+// did and matches its kind with errors.Is.
+func (r report) err() error {
+	var kind error
+	switch r.Kind {
+	case kindRunning:
+		kind = ErrRunning
+	case kindPermission:
+		kind = fs.ErrPermission
+	}
+	return &reportedError{msg: r.Error, kind: kind}
+}
+
+// reportedError is an error from the background supervisor.
+type reportedError struct {
+	msg  string
+	kind error
+}
+
+func (e *reportedError) Error() string { return e.msg }
+func (e *reportedError) Unwrap() error { return e.kind }
 
 // Detach starts a background supervisor for st and returns once every
 // container runs, or with the error that ended the start.
@@ -34,7 +78,7 @@ func Detach(st *manifest.Stack, cfg Config, argv []string) error {
 		return err
 	}
 	if err := os.MkdirAll(paths.Dir, 0o700); err != nil {
-		return fmt.Errorf("stack %q: create state directory: %w", st.Name, err)
+		return fmt.Errorf("stack %q: create state directory %s: %w", st.Name, paths.Dir, err)
 	}
 	logFile, err := os.OpenFile(paths.SupervisorLog(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -76,38 +120,40 @@ func Detach(st *manifest.Stack, cfg Config, argv []string) error {
 	}
 	_, werr := cfgW.Write(config)
 	cerr := cfgW.Close()
-	report, rerr := io.ReadAll(repR)
-	if string(report) == reportOK {
+	var rep report
+	// A supervisor that died before it reported leaves an empty pipe:
+	// decoding fails and the error below says where to look.
+	rerr := json.NewDecoder(repR).Decode(&rep)
+	if rerr == nil && rep.Error == "" {
 		// The supervisor lives on without us: nothing is left to wait for.
 		return cmd.Process.Release()
 	}
 	exit := cmd.Wait()
-	if msg := strings.TrimSpace(string(report)); msg != "" {
-		return errors.New(msg)
+	if rerr == nil {
+		return rep.err()
 	}
 	return fmt.Errorf("stack %q: the supervisor ended before every container ran (%w); see %s",
 		st.Name, errors.Join(exit, werr, cerr, rerr), paths.SupervisorLog())
 }
 
 // ServeDetached is the background supervisor that Detach starts: it reads
-// the stack from config, runs it (see Run), reports to report, and
-// supervises the stack until it ends or signals stop it.
-func ServeDetached(ctx context.Context, cfg Config, config io.Reader, report io.WriteCloser, signals <-chan os.Signal) error {
+// the stack from config, runs it (see Run), writes its report to out and
+// closes it, and supervises the stack until it ends or signals stop it.
+func ServeDetached(ctx context.Context, cfg Config, config io.Reader, out io.WriteCloser, signals <-chan os.Signal) error {
+	send := func(err error) error {
+		var r report
+		if err != nil {
+			r = reportOf(err)
+		}
+		return errors.Join(json.NewEncoder(out).Encode(r), out.Close())
+	}
 	var st manifest.Stack
 	if err := json.NewDecoder(config).Decode(&st); err != nil {
 		err = fmt.Errorf("read the stack to supervise: %w", err)
-		_, werr := io.WriteString(report, err.Error())
-		return errors.Join(err, werr, report.Close())
+		return errors.Join(err, send(err))
 	}
 	var reportErr error
-	err := Run(ctx, &st, cfg, signals, func(err error) {
-		msg := reportOK
-		if err != nil {
-			msg = err.Error()
-		}
-		_, werr := io.WriteString(report, msg)
-		reportErr = errors.Join(werr, report.Close())
-	})
+	err := Run(ctx, &st, cfg, signals, func(err error) { reportErr = send(err) })
 	if reportErr != nil {
 		// up -d is gone (interrupted): the stack runs on regardless.
 		fmt.Fprintf(cfg.errors(), "stack: warning: report to up -d: %v\n", reportErr)

@@ -80,5 +80,7 @@
 // up -d runs the stack binary again in a new session (Detach); the
 // supervisor gets the validated stack on a pipe, runs Run, and reports
 // "every container runs" or the start's error on another pipe, so that
-// up -d returns 0 only once the stack is up.
+// up -d returns 0 only once the stack is up. The error goes as JSON with
+// its kind (already running, permission denied) beside its text, so that
+// up -d tells the user what foreground up would, hint included.
 package supervisor

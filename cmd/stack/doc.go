@@ -13,10 +13,11 @@
 //   - Finding the manifest: -f, else the command's one positional argument,
 //     else ./stack.yaml, then ./stack.yml; naming it twice is an error.
 //   - Errors: printed on stderr as "stack: error: ...", with a "hint: ..."
-//     line where one helps; an invalid manifest prints every problem as
-//     file:line:col: field: problem. Exit status 2 is for usage errors and
-//     manifests that cannot be loaded (nothing was started), 1 for every
-//     other failure.
+//     line where one helps (a permission error of a non-root user gets
+//     the hint that stack needs root, whichever verb met it); an invalid
+//     manifest prints every problem as file:line:col: field: problem.
+//     Exit status 2 is for usage errors and manifests that cannot be
+//     loaded (nothing was started), 1 for every other failure.
 //
 // The very first statement of main is reserved for the runtime's init
 // hook: the same binary, re-executed by the supervisor, becomes a

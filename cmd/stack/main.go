@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -159,6 +160,10 @@ func usageError(hint, format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...), hint: hint}
 }
 
+// rootHint is the hint for an error that a non-root user gets from the
+// state directory, cgroupfs or clone.
+const rootHint = "stack needs root: it creates namespaces, cgroups and mounts (run it with sudo)"
+
 // report prints err the way every stack error reads and returns the exit
 // status: 2 for usage errors and invalid manifests, 1 for the rest.
 func (a *app) report(err error) int {
@@ -166,6 +171,13 @@ func (a *app) report(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		code, hint = ee.code, ee.hint
+	}
+	// Decided here rather than by each verb: whichever step a non-root
+	// user's run fails at (the state directory, a cgroup, clone), the
+	// cure is the same. Root's EACCES is a different problem (a read-only
+	// or foreign directory), which the error itself describes.
+	if hint == "" && errors.Is(err, fs.ErrPermission) && os.Geteuid() != 0 {
+		hint = rootHint
 	}
 	var me *manifest.Error
 	if errors.As(err, &me) {

@@ -9,7 +9,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/stack-containers/stack/internal/testenv"
+	"github.com/stack-containers/stack/runtime"
 )
 
 // runAsStack makes the test binary act as the stack command when the tests
@@ -17,11 +22,19 @@ import (
 const runAsStack = "STACK_TEST_RUN_AS_STACK"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(runAsStack) == "1" {
+	// The test binary is also the containers' init, which the supervisor
+	// starts with an empty environment: main's first statement sees to it.
+	if os.Getenv(runAsStack) == "1" || (len(os.Args) > 1 && os.Args[1] == runtime.InitArg) {
 		main()
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
 }
+
+// commandTimeout bounds every run of stack, so that a hang fails the test
+// instead of the whole run; it is far above any expected time.
+const commandTimeout = 2 * time.Minute
 
 // result is what one run of stack left.
 type result struct {
@@ -32,16 +45,39 @@ type result struct {
 // stack runs the command with args in dir, as a user would.
 func stack(t *testing.T, dir string, args ...string) result {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
+	return invocation{dir: dir}.run(t, args...)
+}
+
+// invocation is how a test runs stack, beyond its arguments.
+type invocation struct {
+	dir string
+	// env is added to the test's environment.
+	env []string
+	// exe is the binary to run; empty means this test binary.
+	exe string
+	// user runs stack as another user; nil runs it as the test.
+	user *syscall.Credential
+}
+
+func (in invocation) run(t *testing.T, args ...string) result {
+	t.Helper()
+	exe := in.exe
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), runAsStack+"=1")
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Dir = in.dir
+	cmd.Env = append(append(os.Environ(), runAsStack+"=1"), in.env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: in.user}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	r := result{stdout: stdout.String()}
+	cmd.WaitDelay = 10 * time.Second
+	var r result
 	if err := cmd.Run(); err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {

@@ -52,7 +52,7 @@ says why and exits 1. A stack that is already running is refused.`,
 				}
 				if *detach {
 					if err := supervisor.Detach(st, cfg, []string{"stack", superviseName}); err != nil {
-						return err
+						return withRunningHint(err, st.Name)
 					}
 					_, err := fmt.Fprintf(a.stdout, "stack %q is up: %d containers running\n", st.Name, len(st.Containers))
 					return err
@@ -64,14 +64,19 @@ says why and exits 1. A stack that is already running is refused.`,
 				sigs := make(chan os.Signal, 2)
 				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 				defer signal.Stop(sigs)
-				err = supervisor.Run(ctx, st, cfg, sigs, nil)
-				if errors.Is(err, supervisor.ErrRunning) {
-					return &exitError{code: 1, err: err, hint: fmt.Sprintf("stop it first: stack -p %s down", st.Name)}
-				}
-				return err
+				return withRunningHint(supervisor.Run(ctx, st, cfg, sigs, nil), st.Name)
 			}
 		},
 	}
+}
+
+// withRunningHint adds to the refusal of a stack that is already running
+// how to stop it; other errors pass unchanged.
+func withRunningHint(err error, stack string) error {
+	if errors.Is(err, supervisor.ErrRunning) {
+		return &exitError{code: 1, err: err, hint: fmt.Sprintf("stop it first: stack -p %s down", stack)}
+	}
+	return err
 }
 
 // superviseCommand is the background supervisor of up -d (see
