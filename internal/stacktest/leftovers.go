@@ -1,0 +1,274 @@
+package stacktest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// archiveCache is the entry of the state directory that every stack shares
+// (unpacked rootfs archives); it outlives the stacks by design.
+const archiveCache = ".cache"
+
+// AssertNothingLeft fails the test for every process, cgroup, mount and
+// state entry of the Env that remains.
+func (e *Env) AssertNothingLeft() {
+	e.t.Helper()
+	// A process killed a moment ago may still be on its way out.
+	for _, l := range e.leftovers(10 * time.Second) {
+		e.t.Errorf("left behind: %s", l)
+	}
+}
+
+// leftovers describes what of the Env remains, one entry a thing, once its
+// processes have had up to settle to end.
+func (e *Env) leftovers(settle time.Duration) []string {
+	var left []string
+	for _, pid := range e.waitProcesses(settle) {
+		left = append(left, fmt.Sprintf("process %d (%s)", pid, cmdline(pid)))
+	}
+	for _, cg := range e.LeftCgroups() {
+		left = append(left, "cgroup "+cg)
+	}
+	for _, m := range e.leftMounts() {
+		left = append(left, "mount "+m.line)
+	}
+	for _, s := range e.leftState() {
+		left = append(left, "state "+s)
+	}
+	return left
+}
+
+// finish runs when the test ends: it asserts that nothing is left, then
+// removes what is, so that later tests and runs start clean.
+// Marked a helper, its failures point at the test's call of New.
+func (e *Env) finish() {
+	e.t.Helper()
+	e.AssertNothingLeft()
+	e.removeLeftovers()
+}
+
+// removeLeftovers kills the Env's processes, detaches its mounts and
+// removes its cgroups. Processes go first, since a cgroup that holds one
+// cannot be removed; mounts are detached before the test's temporary
+// directories that hold them are removed (their cleanup runs after this).
+func (e *Env) removeLeftovers() {
+	e.t.Helper()
+	for _, pid := range e.processes() {
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			e.t.Errorf("kill leftover process %d: %v", pid, err)
+		}
+	}
+	if pids := e.waitProcesses(10 * time.Second); len(pids) > 0 {
+		e.t.Errorf("leftover processes %v outlived SIGKILL", pids)
+	}
+	mounts := e.leftMounts()
+	// Deepest first: a mount below another keeps the upper one busy.
+	slices.SortFunc(mounts, func(a, b mount) int { return strings.Compare(b.point, a.point) })
+	for _, m := range mounts {
+		if err := syscall.Unmount(m.point, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
+			e.t.Errorf("unmount leftover %s: %v", m.point, err)
+		}
+	}
+	// Deepest first: cgroupfs refuses to remove a cgroup with children.
+	for _, cg := range slices.Backward(e.LeftCgroups()) {
+		if err := removeCgroup(cg); err != nil {
+			e.t.Errorf("remove leftover cgroup %s: %v", cg, err)
+		}
+	}
+}
+
+// processes lists the live processes of the Env: started with its state
+// directory in their environment (every process stack starts inherits it:
+// the CLI, a detached supervisor, a container's init until it execs the
+// user's program; and a script a test runs with Environ), or sitting in
+// one of its cgroups. The stack binary alone tells nothing: other Envs of
+// the test binary run it too.
+func (e *Env) processes() []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		e.t.Fatalf("stacktest: list processes: %v", err)
+	}
+	var pids []int
+	for _, ent := range entries {
+		pid, err := strconv.Atoi(ent.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		// A zombie holds nothing but its pid, and is its parent's to reap.
+		if e.ownsProcess(pid) && !isZombie(pid) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// waitProcesses waits up to timeout for the Env's processes to end, and
+// returns those that have not.
+func (e *Env) waitProcesses(timeout time.Duration) []int {
+	deadline := time.Now().Add(timeout)
+	for {
+		pids := e.processes()
+		if len(pids) == 0 || time.Now().After(deadline) {
+			return pids
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ownsProcess tells whether pid is the Env's. A read fails only when the
+// process has just ended (the test runs as root), which makes it no one's.
+func (e *Env) ownsProcess(pid int) bool {
+	if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
+		// Each line is hierarchy-ID:controllers:path.
+		for _, line := range strings.Split(string(cg), "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) == 3 && underDir(parts[2], "/"+e.CgroupParent) {
+				return true
+			}
+		}
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	return err == nil && slices.Contains(strings.Split(string(environ), "\x00"), "STACK_STATE_DIR="+e.StateDir)
+}
+
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the command name, which may hold blanks and ')'.
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+}
+
+// cmdline describes a process for a message; a process that has just ended
+// is described by nothing.
+func cmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+}
+
+// hierarchies are the mount points of every cgroup hierarchy, each once.
+func (e *Env) hierarchies() []string {
+	var dirs []string
+	for _, m := range e.host.V1 {
+		dirs = append(dirs, m)
+	}
+	if e.host.V2 != "" {
+		dirs = append(dirs, e.host.V2)
+	}
+	slices.Sort(dirs)
+	return slices.Compact(dirs)
+}
+
+// LeftCgroups lists the Env's cgroup parent and the cgroups under it that
+// exist, in every hierarchy, parents first. stack makes the parent, and
+// removes it once no stack uses it, so it is a leftover too.
+func (e *Env) LeftCgroups() []string {
+	var left []string
+	for _, h := range e.hierarchies() {
+		err := filepath.WalkDir(filepath.Join(h, e.CgroupParent), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				left = append(left, p)
+			}
+			return err
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			e.t.Errorf("stacktest: list cgroups: %v", err)
+		}
+	}
+	return left
+}
+
+// removeCgroup removes an empty cgroup; the kernel reports a cgroup busy
+// for a moment after its last process was killed.
+func removeCgroup(dir string) error {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := syscall.Rmdir(dir)
+		if err == nil || errors.Is(err, syscall.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
+			return err
+		}
+	}
+}
+
+// mount is a line of /proc/self/mountinfo and the mount point it gives.
+type mount struct {
+	line  string
+	point string
+}
+
+// leftMounts lists the mounts of the test's mount namespace that name one
+// of the Env's directories, as their root, mount point or source (an
+// overlay's options name its layers, but its mount point lies in the state
+// directory).
+func (e *Env) leftMounts() []mount {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		e.t.Fatalf("stacktest: %v", err)
+	}
+	defer f.Close()
+	var left []mount
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
+		fields := strings.Fields(sc.Text())
+		sep := slices.Index(fields, "-")
+		if sep < 5 || sep+2 >= len(fields) {
+			continue
+		}
+		named := []string{unescape(fields[3]), unescape(fields[4]), unescape(fields[sep+2])}
+		for _, dir := range []string{e.StateDir, e.Dir} {
+			if slices.ContainsFunc(named, func(p string) bool { return underDir(p, dir) }) {
+				left = append(left, mount{line: sc.Text(), point: named[1]})
+				break
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		e.t.Fatalf("stacktest: read mountinfo: %v", err)
+	}
+	return left
+}
+
+// unescape undoes the octal escapes (\040 for a blank) that the kernel
+// writes for white space and backslashes in mountinfo's paths.
+func unescape(s string) string {
+	if u, err := strconv.Unquote(`"` + s + `"`); err == nil {
+		return u
+	}
+	return s
+}
+
+// underDir tells whether p is dir or lies below it.
+func underDir(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}
+
+// leftState lists the entries of the state directory but the archive
+// cache.
+func (e *Env) leftState() []string {
+	entries, err := os.ReadDir(e.StateDir)
+	if err != nil {
+		e.t.Errorf("stacktest: read state directory: %v", err)
+	}
+	var left []string
+	for _, ent := range entries {
+		if ent.Name() != archiveCache {
+			left = append(left, filepath.Join(e.StateDir, ent.Name()))
+		}
+	}
+	return left
+}
