@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,7 +17,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,21 +25,24 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/stack-containers/stack/internal/busybox"
+	"github.com/stack-containers/stack/internal/stacktest"
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite many/stack.yaml instead of checking it")
 
-// tools are built once by TestMain and only read by the tests.
+// tools are built once by TestMain and only read by the tests; the stack
+// binary is stacktest's.
 var tools struct {
-	stack    string // the stack binary, built from ../cmd/stack
 	mkrootfs string
 	build    string // every example's tree, built by mkrootfs
 }
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(runTests(m))
+	code := runTests(m)
+	stacktest.Cleanup()
+	os.Exit(code)
 }
 
 func runTests(m *testing.M) int {
@@ -52,13 +52,10 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	tools.stack = filepath.Join(dir, "stack")
 	tools.mkrootfs = filepath.Join(dir, "mkrootfs")
 	tools.build = filepath.Join(dir, "build")
 	steps := [][]string{
-		{"go", "build", "-trimpath", "-o", dir + "/",
-			"github.com/stack-containers/stack/cmd/stack",
-			"github.com/stack-containers/stack/examples/cmd/mkrootfs"},
+		{"go", "build", "-trimpath", "-o", tools.mkrootfs, "github.com/stack-containers/stack/examples/cmd/mkrootfs"},
 		// Without busybox, mkrootfs skips the seed's tree and says so; the
 		// tests that need it skip (fail in CI) on their own.
 		{tools.mkrootfs, "-o", tools.build, "-src", "."},
@@ -112,272 +109,35 @@ func example(t *testing.T, name string) string {
 	return filepath.Join(dst, "stack.yaml")
 }
 
-// session runs the stack binary with a state directory and a cgroup parent
-// of its own, and checks at the end of the test that nothing is left.
-type session struct {
-	state  string
-	parent string
-	env    []string
-}
-
-func newSession(t *testing.T) *session {
-	t.Helper()
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	s := &session{state: t.TempDir(), parent: "stack-test-" + hex.EncodeToString(b[:])}
-	s.env = append(os.Environ(), "STACK_STATE_DIR="+s.state, "STACK_CGROUP_PARENT="+s.parent, "NO_COLOR=1")
-	t.Cleanup(func() { s.checkNothingLeft(t) })
-	return s
-}
-
-type result struct {
-	stdout, stderr string
-	code           int
-	took           time.Duration
-}
-
-// run runs stack with args and returns what it printed and its exit status.
-// The timeout only keeps a hung command from hanging the test.
-func (s *session) run(t *testing.T, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tools.stack, args...)
-	cmd.Env = s.env
-	// A background supervisor that kept stack's stdout would make Run
-	// wait for it; this turns that into an error (exec.ErrWaitDelay).
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String(), took: time.Since(start)}
-	var exit *exec.ExitError
-	switch {
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	case err != nil:
-		t.Fatalf("stack %s: %v", strings.Join(args, " "), err)
-	}
-	if ctx.Err() != nil {
-		t.Fatalf("stack %s: no answer within the timeout\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.stdout, r.stderr)
-	}
-	return r
-}
-
-// mustRun is run for a command that has to succeed.
-func (s *session) mustRun(t *testing.T, args ...string) result {
-	t.Helper()
-	r := s.run(t, args...)
-	if r.code != 0 {
-		t.Fatalf("stack %s: exit status %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
-	}
-	return r
-}
-
 // downAtEnd downs the stack at the end of the test, whatever happens in
-// between; a second down is not an error.
-func (s *session) downAtEnd(t *testing.T, manifest string) {
+// between, before the Env checks that nothing is left; a second down is not
+// an error.
+func downAtEnd(t *testing.T, s *stacktest.Env, manifest string) {
 	t.Cleanup(func() {
-		if r := s.run(t, "down", manifest); r.code != 0 {
-			t.Errorf("stack down: exit status %d: %s", r.code, r.stderr)
+		if r := s.Run("down", manifest); r.Code != 0 {
+			t.Errorf("stack down: exit status %d: %s", r.Code, r.Stderr)
 		}
 	})
 }
 
 // upDetached starts the stack in the background.
-func (s *session) upDetached(t *testing.T, manifest string) result {
+func upDetached(t *testing.T, s *stacktest.Env, manifest string) stacktest.Result {
 	t.Helper()
-	s.downAtEnd(t, manifest)
-	return s.mustRun(t, "up", "-d", manifest)
+	downAtEnd(t, s, manifest)
+	return s.MustRun("up", "-d", manifest)
 }
 
 // upForeground runs the stack in the foreground to its end and checks
 // up's exit status.
-func (s *session) upForeground(t *testing.T, manifest string, wantCode int, why string) result {
+func upForeground(t *testing.T, s *stacktest.Env, manifest string, wantCode int, why string) stacktest.Result {
 	t.Helper()
-	s.downAtEnd(t, manifest)
-	r := s.run(t, "up", manifest)
-	t.Logf("up ran for %v:\n%s", r.took, r.stdout)
-	if r.code != wantCode {
-		t.Errorf("up: exit status %d; want %d (%s)\n%s", r.code, wantCode, why, r.stderr)
+	downAtEnd(t, s, manifest)
+	r := s.Run("up", manifest)
+	t.Logf("up ran for %v:\n%s", r.Took, r.Stdout)
+	if r.Code != wantCode {
+		t.Errorf("up: exit status %d; want %d (%s)\n%s", r.Code, wantCode, why, r.Stderr)
 	}
 	return r
-}
-
-// psRow is one element of `stack ps --format json`, spelled out from
-// SPEC.md rather than borrowed from the supervisor, so that a renamed field
-// breaks this test as it would break a user's script.
-type psRow struct {
-	Name        string `json:"name"`
-	State       string `json:"state"`
-	Pid         int    `json:"pid"`
-	Restarts    int    `json:"restarts"`
-	OOMKills    int    `json:"oom_kills"`
-	ExitCode    *int   `json:"exit_code"`
-	MemoryLimit int64  `json:"memory_limit"`
-	MemoryUsage int64  `json:"memory_usage"`
-}
-
-func (s *session) ps(t *testing.T, manifest string) map[string]psRow {
-	t.Helper()
-	r := s.mustRun(t, "-f", manifest, "ps", "--format", "json")
-	var rows []psRow
-	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
-		t.Fatalf("stack ps --format json: %v\n%s", err, r.stdout)
-	}
-	byName := make(map[string]psRow, len(rows))
-	for _, row := range rows {
-		byName[row.Name] = row
-	}
-	return byName
-}
-
-// checkNothingLeft fails the test for any process, cgroup, mount or state
-// the stack left behind, and removes what it finds: all of it is this
-// session's (its cgroup parent and state directory are unique, and the
-// stack binary's path is this test binary's own).
-func (s *session) checkNothingLeft(t *testing.T) {
-	t.Helper()
-	// A supervisor that down has signalled may take a moment to exit.
-	var left []int
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		left = s.processes(t)
-		if len(left) == 0 || time.Now().After(deadline) {
-			break
-		}
-	}
-	for _, pid := range left {
-		t.Errorf("process %d (%s) left running; killing it", pid, cmdline(pid))
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			t.Errorf("kill %d: %v", pid, err)
-		}
-	}
-	mounts, roots := readMountinfo(t)
-	for _, m := range mounts {
-		if m == s.state || strings.HasPrefix(m, s.state+"/") {
-			t.Errorf("mount %s left behind", m)
-		}
-	}
-	for _, root := range roots {
-		dir := filepath.Join(root, s.parent)
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		// Only the session's parent itself may remain (down prunes it
-		// only while no other stack uses it); whatever is in it was left.
-		for _, cg := range slices.Backward(cgroupTree(t, dir)) {
-			if cg != dir {
-				t.Errorf("cgroup %s left behind", cg)
-			}
-			removeCgroup(t, cg)
-		}
-	}
-	entries, err := os.ReadDir(s.state)
-	if err != nil {
-		t.Errorf("read state directory: %v", err)
-	}
-	for _, e := range entries {
-		t.Errorf("state %s left behind", filepath.Join(s.state, e.Name()))
-	}
-}
-
-// cgroupTree lists dir and the cgroups under it, parents first.
-func cgroupTree(t *testing.T, dir string) []string {
-	t.Helper()
-	var tree []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			tree = append(tree, p)
-		}
-		return err
-	})
-	if err != nil {
-		t.Errorf("walk cgroup %s: %v", dir, err)
-	}
-	return tree
-}
-
-// removeCgroup removes an empty cgroup; the kernel reports a cgroup busy
-// for a moment after its last process was killed.
-func removeCgroup(t *testing.T, dir string) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		err := os.Remove(dir)
-		if err == nil || errors.Is(err, fs.ErrNotExist) {
-			return
-		}
-		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			t.Errorf("remove cgroup %s: %v", dir, err)
-			return
-		}
-	}
-}
-
-// processes lists the processes of this session: running the stack binary
-// (supervisors, inits before they exec) or in a cgroup under its parent.
-func (s *session) processes(t *testing.T) []int {
-	t.Helper()
-	dirs, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, d := range dirs {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
-			continue
-		}
-		// Either read fails only when the process has just ended.
-		exe, _ := os.Readlink(filepath.Join("/proc", d.Name(), "exe"))
-		cg, _ := os.ReadFile(filepath.Join("/proc", d.Name(), "cgroup"))
-		if exe == tools.stack || bytes.Contains(cg, []byte("/"+s.parent+"/")) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
-// cmdline describes a process for a message; a process that has just ended
-// is described by nothing.
-func cmdline(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
-}
-
-// readMountinfo returns every mount point of this mount namespace, and the
-// ones of cgroup hierarchies apart.
-func readMountinfo(t *testing.T) (mounts, cgroupRoots []string) {
-	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-		fields := strings.Fields(sc.Text())
-		sep := slices.Index(fields, "-")
-		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
-			continue
-		}
-		// The kernel escapes blanks in paths as octal (\040).
-		mnt, err := strconv.Unquote(`"` + fields[4] + `"`)
-		if err != nil {
-			mnt = fields[4]
-		}
-		mounts = append(mounts, mnt)
-		if fs := fields[sep+1]; fs == "cgroup" || fs == "cgroup2" {
-			cgroupRoots = append(cgroupRoots, mnt)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return mounts, cgroupRoots
 }
 
 // lines counts the lines of out that match the pattern.
@@ -415,11 +175,11 @@ func TestConfig(t *testing.T) {
 	for _, name := range exampleNames(t) {
 		t.Run(name, func(t *testing.T) {
 			needs(t, name)
-			s := newSession(t)
+			s := stacktest.New(t)
 			manifest := example(t, name)
-			r := s.run(t, "config", manifest)
-			if r.code != 0 {
-				t.Fatalf("stack config: exit status %d\n%s", r.code, r.stderr)
+			r := s.Run("config", manifest)
+			if r.Code != 0 {
+				t.Fatalf("stack config: exit status %d\n%s", r.Code, r.Stderr)
 			}
 			var src, got manifestShape
 			raw, err := os.ReadFile(manifest)
@@ -429,8 +189,8 @@ func TestConfig(t *testing.T) {
 			if err := yaml.Unmarshal(raw, &src); err != nil {
 				t.Fatalf("%s: %v", manifest, err)
 			}
-			if err := yaml.Unmarshal([]byte(r.stdout), &got); err != nil {
-				t.Fatalf("stack config printed no YAML: %v\n%s", err, r.stdout)
+			if err := yaml.Unmarshal([]byte(r.Stdout), &got); err != nil {
+				t.Fatalf("stack config printed no YAML: %v\n%s", err, r.Stdout)
 			}
 			if got.Name != name {
 				t.Errorf("stack name %q; want %q (the example's directory)", got.Name, name)
@@ -451,11 +211,11 @@ func TestConfig(t *testing.T) {
 			// The normalized manifest is itself a manifest, and a fixed
 			// point: what the README tells users to rely on.
 			again := filepath.Join(filepath.Dir(manifest), "normalized.yaml")
-			if err := os.WriteFile(again, []byte(r.stdout), 0o644); err != nil {
+			if err := os.WriteFile(again, []byte(r.Stdout), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if r2 := s.mustRun(t, "config", again); r2.stdout != r.stdout {
-				t.Errorf("stack config of its own output differs:\n%s\nvs\n%s", r2.stdout, r.stdout)
+			if r2 := s.MustRun("config", again); r2.Stdout != r.Stdout {
+				t.Errorf("stack config of its own output differs:\n%s\nvs\n%s", r2.Stdout, r.Stdout)
 			}
 		})
 	}
@@ -464,23 +224,23 @@ func TestConfig(t *testing.T) {
 func TestSeedUp(t *testing.T) {
 	testenv.RequireRoot(t)
 	requireBusybox(t)
-	s := newSession(t)
+	s := stacktest.New(t)
 	manifest := example(t, "seed")
-	r := s.upForeground(t, manifest, 1, "mem's last run was OOM-killed")
+	r := upForeground(t, s, manifest, 1, "mem's last run was OOM-killed")
 	// Each run's end says whether the OOM killer ended it (from the
 	// cgroup's count, not from the live notification, which may coalesce).
-	if n := lines(r.stdout, `^mem +\* exited with status 137 \(killed by SIGKILL\), OOM-killed$`); n != 4 {
+	if n := lines(r.Stdout, `^mem +\* exited with status 137 \(killed by SIGKILL\), OOM-killed$`); n != 4 {
 		t.Errorf("%d OOM-killed ends of mem in the output; want 4 (the first run and 3 restarts)", n)
 	}
-	if lines(r.stdout, `^mem +\* gave up after 3 restarts`) != 1 {
+	if lines(r.Stdout, `^mem +\* gave up after 3 restarts`) != 1 {
 		t.Errorf("no 'gave up after 3 restarts' event for mem")
 	}
-	if lines(r.stdout, `^calm +\| done, never near the limit$`) != 1 || lines(r.stdout, `^calm +\* exited with status 0$`) != 1 {
+	if lines(r.Stdout, `^calm +\| done, never near the limit$`) != 1 || lines(r.Stdout, `^calm +\* exited with status 0$`) != 1 {
 		t.Errorf("calm did not finish cleanly")
 	}
 
 	// ps and logs still answer after the stack has ended, until down.
-	ps := s.ps(t, manifest)
+	ps := s.PS("-f", manifest)
 	// The OOM killer may take more than one process of a run (the shell
 	// and dd), so every run counts at least one kill.
 	if mem := ps["mem"]; mem.State != "exited" || mem.Restarts != 3 || mem.OOMKills < 4 || mem.ExitCode == nil || *mem.ExitCode != 137 || mem.MemoryLimit != 2000000 {
@@ -489,71 +249,68 @@ func TestSeedUp(t *testing.T) {
 	if calm := ps["calm"]; calm.State != "exited" || calm.OOMKills != 0 || calm.ExitCode == nil || *calm.ExitCode != 0 {
 		t.Errorf("ps: calm %+v; want exited with 0, no OOM kill", calm)
 	}
-	if logs := s.mustRun(t, "-f", manifest, "logs", "calm"); lines(logs.stdout, `round [1-4] of 4: 20000 random bytes hash to [0-9a-f]{32}`) != 4 {
-		t.Errorf("logs calm: want its 4 rounds:\n%s", logs.stdout)
+	if logs := s.MustRun("-f", manifest, "logs", "calm"); lines(logs.Stdout, `round [1-4] of 4: 20000 random bytes hash to [0-9a-f]{32}`) != 4 {
+		t.Errorf("logs calm: want its 4 rounds:\n%s", logs.Stdout)
 	}
-	s.mustRun(t, "down", manifest)
+	s.MustRun("down", manifest)
 }
 
 func TestCrashloopUp(t *testing.T) {
 	testenv.RequireRoot(t)
-	s := newSession(t)
+	s := stacktest.New(t)
 	manifest := example(t, "crashloop")
-	r := s.upForeground(t, manifest, 1, "flaky's last exit was 3")
+	r := upForeground(t, s, manifest, 1, "flaky's last exit was 3")
 	// The delays come from the policy, not from a clock: 100ms doubling,
 	// capped at 1s.
 	var delays []string
-	for _, m := range regexp.MustCompile(`(?m)^flaky +\* restarting in (\S+) \(attempt (\d) of 5\)$`).FindAllStringSubmatch(r.stdout, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^flaky +\* restarting in (\S+) \(attempt (\d) of 5\)$`).FindAllStringSubmatch(r.Stdout, -1) {
 		delays = append(delays, m[1])
 	}
 	if want := []string{"100ms", "200ms", "400ms", "800ms", "1s"}; !slices.Equal(delays, want) {
 		t.Errorf("flaky's restart delays %v; want %v", delays, want)
 	}
-	if lines(r.stdout, `^flaky +\* gave up after 5 restarts$`) != 1 {
+	if lines(r.Stdout, `^flaky +\* gave up after 5 restarts$`) != 1 {
 		t.Errorf("no 'gave up after 5 restarts' event for flaky")
 	}
-	if lines(r.stdout, `^once +\* exited with status 0$`) != 1 || lines(r.stdout, `^once +\* restarting`) != 0 {
+	if lines(r.Stdout, `^once +\* exited with status 0$`) != 1 || lines(r.Stdout, `^once +\* restarting`) != 0 {
 		t.Errorf("once: want one clean exit and no restart")
 	}
-	ps := s.ps(t, manifest)
+	ps := s.PS("-f", manifest)
 	if f := ps["flaky"]; f.Restarts != 5 || f.ExitCode == nil || *f.ExitCode != 3 {
 		t.Errorf("ps: flaky %+v; want 5 restarts, exit code 3", f)
 	}
-	s.mustRun(t, "down", manifest)
+	s.MustRun("down", manifest)
 }
 
 func TestWebUp(t *testing.T) {
 	testenv.RequireRoot(t)
-	s := newSession(t)
+	s := stacktest.New(t)
 	manifest := example(t, "web")
-	up := s.upDetached(t, manifest)
-	t.Logf("up -d took %v", up.took)
+	up := upDetached(t, s, manifest)
+	t.Logf("up -d took %v", up.Took)
 
 	// The client reaches the server only through the net namespace it
 	// joined; its first calls may come before the server listens.
 	answered := regexp.MustCompile(`(?m)^client +\| GET http://127\.0\.0\.1:8080/: hello #\d+ from server \(pid 1\)$`)
-	var logs result
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		logs = s.mustRun(t, "-f", manifest, "logs")
-		if answered.MatchString(logs.stdout) || time.Now().After(deadline) {
-			break
-		}
-	}
-	if !answered.MatchString(logs.stdout) {
-		if strings.Contains(logs.stdout, "network is unreachable") {
+	var logs stacktest.Result
+	if !s.Eventually(func() bool {
+		logs = s.MustRun("-f", manifest, "logs")
+		return answered.MatchString(logs.Stdout)
+	}) {
+		if strings.Contains(logs.Stdout, "network is unreachable") {
 			t.Errorf("the loopback interface of the server's net namespace is down: a new net namespace needs lo brought up before the program runs")
 		}
-		t.Fatalf("the client never got an answer from the server:\n%s", logs.stdout)
+		t.Fatalf("the client never got an answer from the server:\n%s", logs.Stdout)
 	}
-	if lines(logs.stdout, `^server +\| listening on http://127\.0\.0\.1:8080 as server \(pid 1\)$`) != 1 {
-		t.Errorf("logs: no 'listening' line from the server:\n%s", logs.stdout)
+	if lines(logs.Stdout, `^server +\| listening on http://127\.0\.0\.1:8080 as server \(pid 1\)$`) != 1 {
+		t.Errorf("logs: no 'listening' line from the server:\n%s", logs.Stdout)
 	}
-	if lines(logs.stdout, `^worker +\| round \d+: hashed 1024 KiB`) == 0 {
-		t.Errorf("logs: no round from the worker:\n%s", logs.stdout)
+	if lines(logs.Stdout, `^worker +\| round \d+: hashed 1024 KiB`) == 0 {
+		t.Errorf("logs: no round from the worker:\n%s", logs.Stdout)
 	}
 
 	limits := map[string]int64{"server": 32 << 20, "client": 32 << 20, "worker": 16 << 20}
-	ps := s.ps(t, manifest)
+	ps := s.PS("-f", manifest)
 	for name, limit := range limits {
 		row := ps[name]
 		if row.State != "running" || row.Pid <= 0 || row.MemoryLimit != limit {
@@ -564,16 +321,16 @@ func TestWebUp(t *testing.T) {
 		}
 		t.Logf("%s: memory %d KiB of %d KiB", name, row.MemoryUsage>>10, limit>>10)
 	}
-	down := s.mustRun(t, "down", manifest)
-	t.Logf("down took %v", down.took)
+	down := s.MustRun("down", manifest)
+	t.Logf("down took %v", down.Took)
 }
 
 func TestManyUp(t *testing.T) {
 	testenv.RequireRoot(t)
-	s := newSession(t)
+	s := stacktest.New(t)
 	manifest := example(t, "many")
-	up := s.upDetached(t, manifest)
-	ps := s.ps(t, manifest)
+	up := upDetached(t, s, manifest)
+	ps := s.PS("-f", manifest)
 	if len(ps) != 50 {
 		t.Errorf("ps shows %d containers; want 50", len(ps))
 	}
@@ -584,8 +341,8 @@ func TestManyUp(t *testing.T) {
 		}
 		usage += row.MemoryUsage
 	}
-	down := s.mustRun(t, "down", manifest)
-	t.Logf("50 containers: up -d %v, down %v, memory in use %d KiB in all", up.took, down.took, usage>>10)
+	down := s.MustRun("down", manifest)
+	t.Logf("50 containers: up -d %v, down %v, memory in use %d KiB in all", up.Took, down.Took, usage>>10)
 }
 
 // TestReadmeManifests loads every manifest of the README through `stack
@@ -609,7 +366,7 @@ func TestReadmeManifests(t *testing.T) {
 	if len(manifests) < 2 {
 		t.Fatalf("found %d manifests in the README; want the reference and the first stack", len(manifests))
 	}
-	s := newSession(t)
+	s := stacktest.New(t)
 	for i, text := range manifests {
 		dir := t.TempDir()
 		var m struct {
@@ -635,8 +392,8 @@ func TestReadmeManifests(t *testing.T) {
 		if err := os.WriteFile(manifest, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if r := s.run(t, "config", "-q", manifest); r.code != 0 {
-			t.Errorf("README manifest %d: stack config: exit status %d\n%s\n%s", i+1, r.code, r.stderr, text)
+		if r := s.Run("config", "-q", manifest); r.Code != 0 {
+			t.Errorf("README manifest %d: stack config: exit status %d\n%s\n%s", i+1, r.Code, r.Stderr, text)
 		}
 	}
 }
@@ -691,11 +448,11 @@ func TestReadmeCoversEverything(t *testing.T) {
 		}
 	}
 
-	s := newSession(t)
-	help := s.mustRun(t, "help")
-	_, list, ok := strings.Cut(help.stdout, "Commands:\n")
+	s := stacktest.New(t)
+	help := s.MustRun("help")
+	_, list, ok := strings.Cut(help.Stdout, "Commands:\n")
 	if !ok {
-		t.Fatalf("stack help lists no commands:\n%s", help.stdout)
+		t.Fatalf("stack help lists no commands:\n%s", help.Stdout)
 	}
 	list, _, _ = strings.Cut(list, "\n\n")
 	for _, line := range strings.Split(list, "\n") {
@@ -756,11 +513,11 @@ func demoCopy(t *testing.T) string {
 func TestDemo(t *testing.T) {
 	testenv.RequireRoot(t)
 	requireBusybox(t)
-	s := newSession(t)
+	s := stacktest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, demoCopy(t), tools.stack)
-	cmd.Env = s.env
+	cmd := exec.CommandContext(ctx, demoCopy(t), s.Bin)
+	cmd.Env = s.Environ()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	t.Logf("the tour took %v:\n%s", time.Since(start), out)
@@ -786,11 +543,11 @@ func TestDemo(t *testing.T) {
 // as a terminal does) once the web stack is up: the tour must down it.
 func TestDemoInterrupted(t *testing.T) {
 	testenv.RequireRoot(t)
-	s := newSession(t)
+	s := stacktest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, demoCopy(t), tools.stack)
-	cmd.Env = s.env
+	cmd := exec.CommandContext(ctx, demoCopy(t), s.Bin)
+	cmd.Env = s.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -821,7 +578,7 @@ func TestDemoInterrupted(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
 		t.Errorf("demo.sh after Ctrl-C: %v; want exit status 130", err)
 	}
-	// checkNothingLeft, at the end of the test, sees whether it downed web.
+	// The Env's check at the end of the test sees whether it downed web.
 }
 
 // manyManifest is many/stack.yaml: 50 copies of one small service.

@@ -1,15 +1,74 @@
 package supervisor_test
 
+// The end-to-end tests drive the stack binary as a user would (see
+// internal/stacktest), each with a state directory and a cgroup parent of
+// its own, and check at the end that nothing of theirs is left.
+
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stack-containers/stack/internal/stacktest"
+	"github.com/stack-containers/stack/internal/testenv"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stacktest.Cleanup()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// env is a stacktest.Env with the shared busybox rootfs for its manifests.
+type env struct {
+	*stacktest.Env
+	t      *testing.T
+	rootfs string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	testenv.RequireRoot(t)
+	return &env{Env: stacktest.New(t), t: t, rootfs: testenv.BusyboxRootfs(t)}
+}
+
+// manifest writes stack.yaml; {{rootfs}} stands for the busybox rootfs.
+func (e *env) manifest(text string) {
+	e.t.Helper()
+	text = strings.ReplaceAll(text, "{{rootfs}}", e.rootfs)
+	if err := os.WriteFile(filepath.Join(e.Dir, "stack.yaml"), []byte(text), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// stateFile reads the stack's state file as a generic document.
+func (e *env) stateFile(stack string) map[string]any {
+	e.t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.StateDir, stack, "state.json"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// supervisorPid is the pid the state file gives for the stack's supervisor.
+func (e *env) supervisorPid(stack string) int {
+	e.t.Helper()
+	sup := e.stateFile(stack)["supervisor"].(map[string]any)
+	return int(sup["pid"].(float64))
+}
 
 // outputLines groups the `NAME | LINE` lines of an output by container,
 // and its `NAME * EVENT` lines by container too.
@@ -72,31 +131,31 @@ func TestE2ELogsKeepEveryLineOnce(t *testing.T) {
 		}
 	}
 
-	up := e.run("up")
-	if up.code != 0 {
-		t.Fatalf("up: exit %d\n%s", up.code, up.stderr)
+	up := e.Run("up")
+	if up.Code != 0 {
+		t.Fatalf("up: exit %d\n%s", up.Code, up.Stderr)
 	}
-	t.Logf("up of %d containers writing %d lines each took %v", containers, lines, up.took)
-	check("live output of up", up.stdout)
+	t.Logf("up of %d containers writing %d lines each took %v", containers, lines, up.Took)
+	check("live output of up", up.Stdout)
 
 	// The stack has ended; its logs stay until down.
-	check("stack logs", e.mustRun("logs").stdout)
-	tail := e.mustRun("logs", "-n", "2", "c2").stdout
+	check("stack logs", e.MustRun("logs").Stdout)
+	tail := e.MustRun("logs", "-n", "2", "c2").Stdout
 	if tail != "c2 | c2 last\nc2 * exited with status 0\n" {
 		t.Errorf("logs -n 2 c2 printed %q", tail)
 	}
-	stamped := strings.SplitN(e.mustRun("logs", "-t", "c3").stdout, "\n", 3)
+	stamped := strings.SplitN(e.MustRun("logs", "-t", "c3").Stdout, "\n", 3)
 	if !regexp.MustCompile(`^c3 \* \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z started \(pid \d+\)$`).MatchString(stamped[0]) ||
 		!strings.HasPrefix(stamped[1], "c3 | 2") || !strings.HasSuffix(stamped[1], " c3 line 1 "+strings.Repeat("x", 200)) {
 		t.Errorf("logs -t c3 begins %q", stamped[:2])
 	}
-	for name, row := range e.ps() {
+	for name, row := range e.PS() {
 		if row.State != "exited" || row.ExitCode == nil || *row.ExitCode != 0 || row.Pid != 0 {
 			t.Errorf("ps: %s: %+v, want exited with 0", name, row)
 		}
 	}
-	e.mustRun("down")
-	e.assertNothingLeft()
+	e.MustRun("down")
+	e.AssertNothingLeft()
 }
 
 func firstDiff(a, b []string) int {
@@ -121,26 +180,26 @@ containers:
     memory: 2000000
     restart: {policy: on-oom, max_retries: 2}
 `)
-	up := e.run("up")
-	if up.code != 1 {
-		t.Fatalf("up: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", up.code, up.stdout, up.stderr)
+	up := e.Run("up")
+	if up.Code != 1 {
+		t.Fatalf("up: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", up.Code, up.Stdout, up.Stderr)
 	}
-	_, events := outputLines(strings.Split(up.stdout, "\n"))
+	_, events := outputLines(strings.Split(up.Stdout, "\n"))
 	ev := events["mem"]
 	if countContaining(ev, "OOM-killed at ") != 3 || countContaining(ev, "restarting in") != 2 ||
 		countContaining(ev, "started (pid") != 3 || countContaining(ev, "gave up after 2 restarts") != 1 {
 		t.Errorf("events:\n%s", strings.Join(ev, "\n"))
 	}
-	if !strings.Contains(up.stderr, `container "mem"`) || !strings.Contains(up.stderr, "gave up after 2 restarts") {
-		t.Errorf("up said: %s", up.stderr)
+	if !strings.Contains(up.Stderr, `container "mem"`) || !strings.Contains(up.Stderr, "gave up after 2 restarts") {
+		t.Errorf("up said: %s", up.Stderr)
 	}
-	mem := e.ps()["mem"]
+	mem := e.PS()["mem"]
 	if mem.State != "exited" || mem.Restarts != 2 || mem.OOMKills != 3 || mem.ExitCode == nil || *mem.ExitCode == 0 ||
 		mem.MemoryLimit != 2000000 || mem.Pid != 0 {
 		t.Errorf("ps: %+v", mem)
 	}
-	e.mustRun("down")
-	e.assertNothingLeft()
+	e.MustRun("down")
+	e.AssertNothingLeft()
 }
 
 func TestE2ERestartPolicies(t *testing.T) {
@@ -161,11 +220,11 @@ containers:
     command: ["true"]
     restart: on-failure
 `)
-	up := e.run("up")
-	if up.code != 1 {
-		t.Fatalf("up: exit %d, want 1\n%s", up.code, up.stderr)
+	up := e.Run("up")
+	if up.Code != 1 {
+		t.Fatalf("up: exit %d, want 1\n%s", up.Code, up.Stderr)
 	}
-	out, events := outputLines(strings.Split(up.stdout, "\n"))
+	out, events := outputLines(strings.Split(up.Stdout, "\n"))
 	if got := out["flaky"]; len(got) != 4 {
 		t.Errorf("flaky ran %d times, want 4: %q", len(got), got)
 	}
@@ -180,9 +239,9 @@ containers:
 		}
 	}
 	if countContaining(events["oomonly"], "restarting") != 0 || countContaining(events["fine"], "restarting") != 0 {
-		t.Errorf("restarted what its policy does not restart:\n%s", up.stdout)
+		t.Errorf("restarted what its policy does not restart:\n%s", up.Stdout)
 	}
-	ps := e.ps()
+	ps := e.PS()
 	for name, want := range map[string][2]int{"flaky": {3, 3}, "oomonly": {0, 4}, "fine": {0, 0}} {
 		row := ps[name]
 		if row.State != "exited" || row.Restarts != want[0] || row.ExitCode == nil || *row.ExitCode != want[1] {
@@ -194,7 +253,7 @@ containers:
 	// never comes before its delay; the upper bound only catches a hang.
 	var ended time.Time
 	var gaps []time.Duration
-	for _, l := range strings.Split(e.mustRun("logs", "-t", "flaky").stdout, "\n") {
+	for _, l := range strings.Split(e.MustRun("logs", "-t", "flaky").Stdout, "\n") {
 		stamp, text, ok := strings.Cut(strings.TrimPrefix(l, "flaky * "), " ")
 		if !ok || !strings.HasPrefix(l, "flaky * ") {
 			continue
@@ -216,8 +275,8 @@ containers:
 			t.Errorf("restart %d came after %v, want %v or a little more", i+1, gaps, want)
 		}
 	}
-	e.mustRun("down")
-	e.assertNothingLeft()
+	e.MustRun("down")
+	e.AssertNothingLeft()
 }
 
 func TestE2EAlwaysRestartsUntilDown(t *testing.T) {
@@ -230,12 +289,12 @@ containers:
     command: ["sh", "-c", "echo run; sleep 0.1"]
     restart: {policy: always, backoff: 50ms, max_backoff: 100ms}
 `)
-	e.mustRun("up", "-d")
-	e.waitFor("three restarts", func() bool { return e.ps()["blink"].Restarts >= 3 })
-	down := e.mustRun("down")
-	t.Logf("down of a restarting container took %v", down.took)
-	e.assertNothingLeft()
-	if rows := e.mustRun("ps", "--format", "json").stdout; rows != "[]\n" {
+	e.MustRun("up", "-d")
+	e.WaitFor("three restarts", func() bool { return e.PS()["blink"].Restarts >= 3 })
+	down := e.MustRun("down")
+	t.Logf("down of a restarting container took %v", down.Took)
+	e.AssertNothingLeft()
+	if rows := e.MustRun("ps", "--format", "json").Stdout; rows != "[]\n" {
 		t.Errorf("ps after down: %s", rows)
 	}
 }
@@ -254,45 +313,45 @@ containers:
     command: ["sh", "-c", "trap 'exit 0' TERM; echo ready; while :; do sleep 1; done"]
     depends_on: [web]
 `)
-	up := e.mustRun("up", "-d")
-	t.Logf("up -d of 2 containers took %v", up.took)
-	ps := e.ps()
+	up := e.MustRun("up", "-d")
+	t.Logf("up -d of 2 containers took %v", up.Took)
+	ps := e.PS()
 	for _, name := range []string{"web", "api"} {
 		row := ps[name]
 		if row.State != "running" || row.Pid <= 0 || row.ExitCode != nil {
 			t.Fatalf("ps: %s: %+v, want running", name, row)
 		}
 		cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", row.Pid))
-		if err != nil || !strings.Contains(string(cg), "/"+e.cgParent+"/demo/"+name+"\n") {
+		if err != nil || !strings.Contains(string(cg), "/"+e.CgroupParent+"/demo/"+name+"\n") {
 			t.Errorf("%s (pid %d) is not in its cgroup: %s %v", name, row.Pid, cg, err)
 		}
 	}
 	if ps["web"].MemoryLimit != 64<<20 || ps["web"].MemoryUsage <= 0 {
 		t.Errorf("ps: web memory %d of %d", ps["web"].MemoryUsage, ps["web"].MemoryLimit)
 	}
-	table := e.mustRun("ps").stdout
+	table := e.MustRun("ps").Stdout
 	if !strings.HasPrefix(table, "NAME") || !regexp.MustCompile(`(?m)^web +running +\d+ +0 +0 +\S+ / 64\.0MiB +up `).MatchString(table) {
 		t.Errorf("ps table:\n%s", table)
 	}
 
 	elsewhere := t.TempDir()
 	// api may not have written its line yet when up -d returns.
-	e.waitFor("api's line in logs -p demo from elsewhere", func() bool {
-		logs := e.runIn(elsewhere, "-p", "demo", "logs", "api")
-		return logs.code == 0 && strings.Contains(logs.stdout, "api | ready")
+	e.WaitFor("api's line in logs -p demo from elsewhere", func() bool {
+		logs := e.RunIn(elsewhere, "-p", "demo", "logs", "api")
+		return logs.Code == 0 && strings.Contains(logs.Stdout, "api | ready")
 	})
-	down := e.runIn(elsewhere, "-p", "demo", "down")
-	if down.code != 0 {
-		t.Fatalf("down -p demo: exit %d: %s", down.code, down.stderr)
+	down := e.RunIn(elsewhere, "-p", "demo", "down")
+	if down.Code != 0 {
+		t.Fatalf("down -p demo: exit %d: %s", down.Code, down.Stderr)
 	}
-	t.Logf("down of 2 containers through their supervisor took %v", down.took)
-	e.assertNothingLeft()
+	t.Logf("down of 2 containers through their supervisor took %v", down.Took)
+	e.AssertNothingLeft()
 	for _, args := range [][]string{{"-p", "demo", "down"}, {"-p", "nosuch", "down"}} {
-		if again := e.runIn(elsewhere, args...); again.code != 0 || again.stderr != "" {
-			t.Errorf("%v: exit %d: %s", args, again.code, again.stderr)
+		if again := e.RunIn(elsewhere, args...); again.Code != 0 || again.Stderr != "" {
+			t.Errorf("%v: exit %d: %s", args, again.Code, again.Stderr)
 		}
 	}
-	e.mustRun("down")
+	e.MustRun("down")
 }
 
 func TestE2EDownAfterSupervisorKilled(t *testing.T) {
@@ -314,10 +373,10 @@ containers:
     command: sleep 1000
     user: "65534:65534"
 `)
-	e.mustRun("up", "-d")
-	ps := e.ps()
+	e.MustRun("up", "-d")
+	ps := e.PS()
 	sup := e.supervisorPid("killed")
-	if !strings.Contains(string(mustRead(t, fmt.Sprintf("/proc/%d/environ", sup))), "STACK_STATE_DIR="+e.stateDir) {
+	if !strings.Contains(string(mustRead(t, fmt.Sprintf("/proc/%d/environ", sup))), "STACK_STATE_DIR="+e.StateDir) {
 		t.Fatalf("pid %d from the state is not this test's supervisor", sup)
 	}
 	if err := syscall.Kill(sup, syscall.SIGKILL); err != nil {
@@ -327,25 +386,25 @@ containers:
 	// output: they are stopped with it (see doc.go).
 	// (A user other than root checks that the init's change of
 	// credentials, which clears the parent-death signal, kept it.)
-	died := e.eventually(func() bool {
+	died := e.Eventually(func() bool {
 		return !alive(ps["web"].Pid) && !alive(ps["orphan"].Pid) && !alive(ps["nobody"].Pid)
 	})
 	if !died {
 		t.Error("the containers outlived their supervisor: runtime.Start must pass Spec.ParentDeathSignal " +
 			"to SysProcAttr.Pdeathsig, and the init must set it again after changing its credentials")
 	}
-	if e.run("ps").code != 0 {
+	if e.Run("ps").Code != 0 {
 		t.Error("ps fails once the supervisor is gone")
 	}
-	if got := e.ps()["web"].State; got != "stopped" {
+	if got := e.PS()["web"].State; got != "stopped" {
 		t.Errorf("ps after the supervisor was killed: web is %s, want stopped", got)
 	}
-	if len(e.leftCgroups()) == 0 {
+	if len(e.LeftCgroups()) == 0 {
 		t.Fatal("no cgroup left before down: the test checks nothing")
 	}
-	down := e.mustRun("down")
-	t.Logf("down without a supervisor took %v", down.took)
-	e.assertNothingLeft()
+	down := e.MustRun("down")
+	t.Logf("down without a supervisor took %v", down.Took)
+	e.AssertNothingLeft()
 }
 
 func alive(pid int) bool {
@@ -376,11 +435,11 @@ containers:
     depends_on: [good]
 `)
 	for _, args := range [][]string{{"up"}, {"up", "-d"}} {
-		r := e.run(args...)
-		if r.code != 1 || !strings.Contains(r.stderr, `container "bad"`) || !strings.Contains(r.stderr, "/bin/nope") {
-			t.Errorf("%v: exit %d, stderr:\n%s", args, r.code, r.stderr)
+		r := e.Run(args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, `container "bad"`) || !strings.Contains(r.Stderr, "/bin/nope") {
+			t.Errorf("%v: exit %d, stderr:\n%s", args, r.Code, r.Stderr)
 		}
-		e.assertNothingLeft()
+		e.AssertNothingLeft()
 	}
 }
 
@@ -393,19 +452,19 @@ containers:
     rootfs: {{rootfs}}
     command: sleep 1000
 `)
-	e.mustRun("up", "-d")
-	pid := e.ps()["web"].Pid
+	e.MustRun("up", "-d")
+	pid := e.PS()["web"].Pid
 	for _, args := range [][]string{{"up"}, {"up", "-d"}} {
-		r := e.run(args...)
-		if r.code != 1 || !strings.Contains(r.stderr, `stack "solo" is already running`) {
-			t.Errorf("second %v: exit %d, stderr:\n%s", args, r.code, r.stderr)
+		r := e.Run(args...)
+		if r.Code != 1 || !strings.Contains(r.Stderr, `stack "solo" is already running`) {
+			t.Errorf("second %v: exit %d, stderr:\n%s", args, r.Code, r.Stderr)
 		}
 	}
-	if row := e.ps()["web"]; row.State != "running" || row.Pid != pid {
+	if row := e.PS()["web"]; row.State != "running" || row.Pid != pid {
 		t.Errorf("the running stack changed: %+v, was pid %d", row, pid)
 	}
-	e.mustRun("down")
-	e.assertNothingLeft()
+	e.MustRun("down")
+	e.AssertNothingLeft()
 }
 
 func TestE2ECtrlC(t *testing.T) {
@@ -426,9 +485,9 @@ containers:
 `
 	// The lines come in any order, so readiness is judged on the whole
 	// output so far.
-	ready := func(e *env, b *background) {
-		e.waitFor("every container ready", func() bool {
-			out, events := outputLines(b.lines())
+	ready := func(e *env, b *stacktest.Background) {
+		e.WaitFor("every container ready", func() bool {
+			out, events := outputLines(b.Lines())
 			return len(out["polite"]) == 1 && len(out["stubborn"]) == 1 && countContaining(events["plain"], "started") == 1
 		})
 	}
@@ -436,16 +495,17 @@ containers:
 	t.Run("graceful", func(t *testing.T) {
 		e := newEnv(t)
 		e.manifest(fmt.Sprintf(manifest, "2s"))
-		up := e.start("up")
+		up := e.Start("up")
 		ready(e, up)
 		sent := time.Now()
-		if err := up.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := up.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		code, lines := up.exit(t)
+		end := up.Wait()
+		lines := end.Lines()
 		t.Logf("stopping after Ctrl-C took %v (stubborn's stop_timeout is 2s)", time.Since(sent))
-		if code != 0 {
-			t.Errorf("up after Ctrl-C: exit %d, stderr:\n%s", code, up.errBuf.String())
+		if end.Code != 0 {
+			t.Errorf("up after Ctrl-C: exit %d, stderr:\n%s", end.Code, end.Stderr)
 		}
 		out, events := outputLines(lines)
 		if countContaining(out["polite"], "got TERM") != 1 || countContaining(out["stubborn"], "got TERM") != 1 {
@@ -465,36 +525,36 @@ containers:
 		if plain < 0 || polite < 0 || stubborn < 0 || !(plain < polite && polite < stubborn) {
 			t.Errorf("not stopped in reverse dependency order:\n%s", strings.Join(lines, "\n"))
 		}
-		for name, row := range e.ps() {
+		for name, row := range e.PS() {
 			if row.State != "stopped" {
 				t.Errorf("ps: %s is %s, want stopped", name, row.State)
 			}
 		}
-		e.mustRun("down")
-		e.assertNothingLeft()
+		e.MustRun("down")
+		e.AssertNothingLeft()
 	})
 
 	t.Run("second signal kills", func(t *testing.T) {
 		e := newEnv(t)
 		e.manifest(fmt.Sprintf(manifest, "60s"))
-		up := e.start("up")
+		up := e.Start("up")
 		ready(e, up)
-		if err := up.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := up.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		e.waitFor("stubborn to get its signal", func() bool {
-			out, _ := outputLines(up.lines())
+		e.WaitFor("stubborn to get its signal", func() bool {
+			out, _ := outputLines(up.Lines())
 			return countContaining(out["stubborn"], "got TERM") == 1
 		})
-		if err := up.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		if err := up.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		code, lines := up.exit(t)
-		if code != 0 || countContaining(lines, "still running after") != 0 {
-			t.Errorf("exit %d, output:\n%s", code, strings.Join(lines, "\n"))
+		end := up.Wait()
+		if end.Code != 0 || countContaining(end.Lines(), "still running after") != 0 {
+			t.Errorf("exit %d, output:\n%s", end.Code, end.Stdout)
 		}
-		e.mustRun("down")
-		e.assertNothingLeft()
+		e.MustRun("down")
+		e.AssertNothingLeft()
 	})
 }
 
@@ -508,17 +568,17 @@ containers:
     command: ["sh", "-c", "echo run; sleep 0.5; exit 1"]
     restart: {policy: on-failure, max_retries: 1, backoff: 100ms}
 `)
-	e.mustRun("up", "-d")
-	logs := e.mustRun("logs", "-f")
-	out, events := outputLines(strings.Split(logs.stdout, "\n"))
+	e.MustRun("up", "-d")
+	logs := e.MustRun("logs", "-f")
+	out, events := outputLines(strings.Split(logs.Stdout, "\n"))
 	if len(out["w"]) != 2 || countContaining(events["w"], "gave up after 1 restarts") != 1 {
-		t.Errorf("logs -f printed:\n%s", logs.stdout)
+		t.Errorf("logs -f printed:\n%s", logs.Stdout)
 	}
-	if row := e.ps()["w"]; row.State != "exited" || row.ExitCode == nil || *row.ExitCode != 1 || row.Restarts != 1 {
+	if row := e.PS()["w"]; row.State != "exited" || row.ExitCode == nil || *row.ExitCode != 1 || row.Restarts != 1 {
 		t.Errorf("ps: %+v", row)
 	}
-	e.mustRun("down")
-	e.assertNothingLeft()
+	e.MustRun("down")
+	e.AssertNothingLeft()
 }
 
 func TestE2EUpAgainStartsAfresh(t *testing.T) {
@@ -532,31 +592,31 @@ containers:
 `)
 	// An ended stack: its state and logs stay until down, or until the
 	// next up, which starts afresh.
-	up := e.start("up")
-	e.waitFor("once to run", func() bool { return e.ps()["once"].State == "running" })
-	if err := up.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	up := e.Start("up")
+	e.WaitFor("once to run", func() bool { return e.PS()["once"].State == "running" })
+	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := up.exit(t); code != 0 {
-		t.Fatalf("up after SIGTERM: exit %d", code)
+	if end := up.Wait(); end.Code != 0 {
+		t.Fatalf("up after SIGTERM: exit %d", end.Code)
 	}
-	e.mustRun("up", "-d")
-	hellos := func() int { return strings.Count(e.mustRun("logs").stdout, "once | hello") }
-	e.waitFor("the new run's hello", func() bool { return hellos() > 0 })
+	e.MustRun("up", "-d")
+	hellos := func() int { return strings.Count(e.MustRun("logs").Stdout, "once | hello") }
+	e.WaitFor("the new run's hello", func() bool { return hellos() > 0 })
 	if n := hellos(); n != 1 {
 		t.Errorf("logs after a second up hold %d hellos, want the new run's only", n)
 	}
 	// A stack whose supervisor was killed: the next up cleans up first.
-	first := e.ps()["once"].Pid
+	first := e.PS()["once"].Pid
 	if err := syscall.Kill(e.supervisorPid("again"), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("the supervisor to let go of the stack", func() bool { return e.run("up", "-d").code == 0 })
-	if row := e.ps()["once"]; row.State != "running" || row.Pid == first || row.Restarts != 0 {
+	e.WaitFor("the supervisor to let go of the stack", func() bool { return e.Run("up", "-d").Code == 0 })
+	if row := e.PS()["once"]; row.State != "running" || row.Pid == first || row.Restarts != 0 {
 		t.Errorf("after up over a killed supervisor: %+v (the first run was pid %d)", row, first)
 	}
-	e.mustRun("down")
-	e.assertNothingLeft()
+	e.MustRun("down")
+	e.AssertNothingLeft()
 }
 
 // TestE2EFiftyContainers measures up -d and down of 50 containers and the
@@ -569,9 +629,9 @@ func TestE2EFiftyContainers(t *testing.T) {
 		fmt.Fprintf(&m, "  c%02d:\n    rootfs: {{rootfs}}\n    command: sleep 1000\n", i)
 	}
 	e.manifest(m.String())
-	up := e.mustRun("up", "-d")
+	up := e.MustRun("up", "-d")
 	running := 0
-	for _, row := range e.ps() {
+	for _, row := range e.PS() {
 		if row.State == "running" && alive(row.Pid) {
 			running++
 		}
@@ -585,9 +645,9 @@ func TestE2EFiftyContainers(t *testing.T) {
 			rss = strings.TrimSpace(v)
 		}
 	}
-	down := e.mustRun("down")
-	t.Logf("50 containers: up -d %v, down %v; supervisor VmRSS with 50 running: %s", up.took, down.took, rss)
-	e.assertNothingLeft()
+	down := e.MustRun("down")
+	t.Logf("50 containers: up -d %v, down %v; supervisor VmRSS with 50 running: %s", up.Took, down.Took, rss)
+	e.AssertNothingLeft()
 }
 
 // TestE2EDownKillsAStuckSupervisor stops the supervisor (SIGSTOP), so that
@@ -603,16 +663,16 @@ containers:
     command: sleep 1000
     stop_timeout: 1s
 `)
-	e.mustRun("up", "-d")
+	e.MustRun("up", "-d")
 	sup := e.supervisorPid("stuck")
 	if err := syscall.Kill(sup, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	down := e.run("down")
-	if down.code != 0 {
+	down := e.Run("down")
+	if down.Code != 0 {
 		syscall.Kill(sup, syscall.SIGKILL)
-		t.Fatalf("down: exit %d: %s", down.code, down.stderr)
+		t.Fatalf("down: exit %d: %s", down.Code, down.Stderr)
 	}
-	t.Logf("down of a stuck supervisor took %v", down.took)
-	e.assertNothingLeft()
+	t.Logf("down of a stuck supervisor took %v", down.Took)
+	e.AssertNothingLeft()
 }
