@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stack-containers/stack/internal/stacktest"
 	"github.com/stack-containers/stack/internal/testenv"
 	"github.com/stack-containers/stack/runtime"
 )
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	testenv.Cleanup()
+	stacktest.Cleanup()
 	os.Exit(code)
 }
 
@@ -87,6 +89,11 @@ func (in invocation) run(t *testing.T, args ...string) result {
 	}
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	return r
+}
+
+// ran is how a run of stacktest's binary ended, for expect.
+func ran(r stacktest.Result) result {
+	return result{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
 }
 
 // expect checks the exit status and that each pattern matches a line of

@@ -31,6 +31,9 @@ const (
 
 // Env is one test's world: the stack binary, and a state directory, a
 // working directory and a cgroup parent that no other test shares.
+// A test may point the fields elsewhere before its first command (a state
+// directory that another user can reach, say); the check that nothing is
+// left then looks where they point when the test ends.
 type Env struct {
 	Bin          string   // the stack binary
 	StateDir     string   // STACK_STATE_DIR
