@@ -240,7 +240,7 @@ func (d *decoder) env(n *yaml.Node, path string) map[string]string {
 	env := map[string]string{}
 	set := func(k *yaml.Node, p, name, value string, hasValue bool) {
 		switch {
-		case !envNameRE.MatchString(name):
+		case !envNameRE().MatchString(name):
 			d.errorf(k, p, "%q is not a valid variable name: letters, digits and '_', not starting with a digit", name)
 			return
 		case !hasValue:

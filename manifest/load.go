@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +47,7 @@ func parse(file, abs string, data []byte) (*Stack, error) {
 }
 
 // syntaxLineRE finds the line in the parser's errors ("yaml: line 3: ...").
-var syntaxLineRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
+var syntaxLineRE = lazyRegexp(`^yaml: (?:line (\d+): )?`)
 
 // document parses data into a node tree and returns its top mapping.
 func (d *decoder) document(data []byte) *yaml.Node {
@@ -88,7 +87,7 @@ var parserProblems = []string{
 func (d *decoder) syntaxError(err error) {
 	msg := err.Error()
 	p := Problem{File: d.file}
-	if m := syntaxLineRE.FindStringSubmatch(msg); m != nil {
+	if m := syntaxLineRE().FindStringSubmatch(msg); m != nil {
 		msg = msg[len(m[0]):]
 		if m[1] != "" {
 			p.Line, _ = strconv.Atoi(m[1])

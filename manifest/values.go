@@ -8,19 +8,27 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
+// lazyRegexp compiles pattern on first use. The stack binary is also every
+// container's init, which never loads a manifest: compiling at package
+// initialisation would cost each container start for nothing.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
+}
+
 // nameRE is the form of stack and container names: it keeps them usable as
 // directory and cgroup names and in log prefixes.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+var nameRE = lazyRegexp(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // ValidateName reports whether name can name a stack or a container.
 func ValidateName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("invalid name %q: use 1 to 63 lower-case letters, digits, '_' or '-', starting with a letter or digit", name)
 	}
 	return nil
@@ -51,10 +59,10 @@ func DefaultName(dir string) string {
 }
 
 // envNameRE is what a shell accepts as a variable name.
-var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envNameRE = lazyRegexp(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // hostLabelRE is one RFC 1123 label.
-var hostLabelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+var hostLabelRE = lazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 
 // maxHostname is the kernel's HOST_NAME_MAX: sethostname(2) refuses longer
 // names, stricter than RFC 1123's 253.
@@ -65,7 +73,7 @@ func checkHostname(h string) error {
 		return fmt.Errorf("hostname %q is longer than %d characters", h, maxHostname)
 	}
 	for _, label := range strings.Split(h, ".") {
-		if !hostLabelRE.MatchString(label) {
+		if !hostLabelRE().MatchString(label) {
 			return fmt.Errorf("%q is not an RFC 1123 hostname: dot-separated labels of letters, digits and '-', not starting or ending with '-'", h)
 		}
 	}
@@ -75,12 +83,12 @@ func checkHostname(h string) error {
 // sizeRE is a memory size: whole bytes, or a number with a k, m or g suffix
 // that may be followed by "i", "b" or "ib" in any case ("64M", "64Mi",
 // "64mb" and "64MiB" are the same).
-var sizeRE = regexp.MustCompile(`^([0-9]+)$|^([0-9]+(?:\.[0-9]+)?)([kKmMgG])[iI]?[bB]?$`)
+var sizeRE = lazyRegexp(`^([0-9]+)$|^([0-9]+(?:\.[0-9]+)?)([kKmMgG])[iI]?[bB]?$`)
 
 // parseSize reads a size. A fraction is allowed with a suffix ("1.5g") and
 // the result is rounded down to whole bytes.
 func parseSize(s string) (int64, error) {
-	m := sizeRE.FindStringSubmatch(s)
+	m := sizeRE().FindStringSubmatch(s)
 	if m == nil {
 		return 0, fmt.Errorf("%q is not a size: use bytes (2000000) or a number with k, m or g (64M)", s)
 	}
