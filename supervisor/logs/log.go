@@ -371,6 +371,12 @@ func (l *Log) rotate() {
 		l.errs = append(l.errs, fmt.Errorf("rotate log of container %q: close: %w", l.name, err))
 	}
 	l.file = nil
+	// The oldest file goes first, by unlink: a rename that replaces a
+	// file makes ext4 (auto_da_alloc) start writing the renamed one back
+	// at once, inside the capture's rename call.
+	if err := os.Remove(rotatedPath(l.path, l.keep)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.errs = append(l.errs, fmt.Errorf("rotate log of container %q: %w", l.name, err))
+	}
 	for k := l.keep; k >= 1; k-- {
 		err := os.Rename(rotatedPath(l.path, k-1), rotatedPath(l.path, k))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
