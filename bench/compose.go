@@ -26,7 +26,14 @@ type composeTool struct {
 	// were not there before the run: podman's networks make them on first
 	// use and never remove them, so close does.
 	firewallChains bool
+	// libpodCgroups is the same for the cgroups podman's cgroupfs manager
+	// makes for conmon.
+	libpodCgroups bool
 }
+
+// libpodParent is the cgroup under which podman's cgroupfs manager puts
+// conmon and the containers.
+const libpodParent = "libpod_parent"
 
 // podmanConf keeps podman's storage, state and networks under the harness's
 // directory, and fits it to this kind of host: no systemd (cgroupfs, events
@@ -74,6 +81,9 @@ func newPodmanCompose(ctx context.Context, dir, rootfs, prefix string) (*compose
 		"CONTAINERS_STORAGE_CONF=" + filepath.Join(dir, "storage.conf"),
 	}
 	c.firewallChains = exec.CommandContext(ctx, "iptables", "-S", "CNI-FORWARD").Run() != nil
+	if _, err := os.Stat("/sys/fs/cgroup/memory/" + libpodParent); errors.Is(err, os.ErrNotExist) {
+		c.libpodCgroups = true
+	}
 	// From here on, podman may have made storage the caller must reset.
 	return c, c.importImage(ctx, rootfs)
 }
@@ -206,6 +216,11 @@ func (c *composeTool) close(ctx context.Context) error {
 	}
 	if err := command(ctx, out, c.env, "podman", "system", "reset", "--force"); err != nil {
 		return err
+	}
+	if c.libpodCgroups {
+		if _, err := removeCgroupTrees(libpodParent); err != nil {
+			return err
+		}
 	}
 	if !c.firewallChains || exec.CommandContext(ctx, "iptables", "-S", "CNI-FORWARD").Run() != nil {
 		return nil

@@ -46,6 +46,9 @@ func (f *floor) launch(b *batch) error {
 	for i := range b.n {
 		args := append([]string{"-c", floorScript, "floor", f.cgroup(b, i), f.rootfs}, b.argv...)
 		cmd := exec.Command("/bin/sh", args...)
+		// What the shell, unshare or chroot say is how a failed launch
+		// explains itself; the container program's own output joins it.
+		cmd.Stderr = &strings.Builder{}
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("floor: start container %d: %w", i, err)
 		}
@@ -63,7 +66,7 @@ func (f *floor) run(_ context.Context, b *batch) error {
 	var errs error
 	for i, cmd := range f.cmds[b.id] {
 		if err := cmd.Wait(); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("floor: container %d: %w", i, err))
+			errs = multierror.Append(errs, fmt.Errorf("floor: container %d: %w: %s", i, err, strings.TrimSpace(cmd.Stderr.(*strings.Builder).String())))
 		}
 	}
 	delete(f.cmds, b.id)
@@ -79,9 +82,13 @@ func (f *floor) down(_ context.Context, b *batch) error {
 			errs = multierror.Append(errs, fmt.Errorf("floor: %w", err))
 		}
 	}
-	for _, cmd := range f.cmds[b.id] {
-		// The launchers die of SIGKILL; that is the expected status.
+	for i, cmd := range f.cmds[b.id] {
+		// The launchers die of SIGKILL; that is the expected status, and
+		// anything on stderr is not.
 		_ = cmd.Wait()
+		if msg := cmd.Stderr.(*strings.Builder).String(); msg != "" {
+			errs = multierror.Append(errs, fmt.Errorf("floor: container %d: %s", i, strings.TrimSpace(msg)))
+		}
 	}
 	delete(f.cmds, b.id)
 	for i := range b.n {

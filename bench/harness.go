@@ -93,8 +93,8 @@ func newHarness(ctx context.Context, cfg config) (*harness, error) {
 		return h, fmt.Errorf("build busybox rootfs: %w", err)
 	}
 	h.cgroupDir = filepath.Join("/sys/fs/cgroup/memory", h.id)
-	if err := os.Mkdir(h.cgroupDir, 0o755); err != nil {
-		return h, fmt.Errorf("make the run's memory cgroup: %w", err)
+	if err := keepCgroups(h.id); err != nil {
+		return h, err
 	}
 	if h.watcher, err = newProcWatcher(); err != nil {
 		return h, err
@@ -221,16 +221,56 @@ func (h *harness) close(ctx context.Context) error {
 	return errs
 }
 
+// keepName is a child cgroup that keeps the run's cgroup in being: stack's
+// down removes every empty ancestor of its cgroups up to the hierarchy's
+// root (cgroup.pruneUp), the run's own included, and the floor's mkdir
+// would then fail.
+const keepName = "keep"
+
+// keepCgroups makes the run's cgroup, with its keep child, in every
+// hierarchy.
+func keepCgroups(id string) error {
+	roots, err := filepath.Glob("/sys/fs/cgroup/*/cgroup.procs")
+	if err != nil {
+		return fmt.Errorf("find the cgroup hierarchies: %w", err)
+	}
+	for _, procs := range roots {
+		dir := filepath.Join(filepath.Dir(procs), id, keepName)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("make the run's cgroup %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
 // removeCgroups removes the run's cgroup in every hierarchy; any cgroup
 // below it means a system did not clean up, and is reported. stack's
-// cgroup parent (id/stack) is the harness's to remove, like the run's own.
+// cgroup parent (id/stack) and the keep child are the harness's to remove,
+// like the run's own.
 func removeCgroups(id string) error {
-	roots, err := filepath.Glob("/sys/fs/cgroup/*/" + id)
+	removed, err := removeCgroupTrees(id)
+	var leaks []string
+	for _, dir := range removed {
+		base := filepath.Base(dir)
+		if filepath.Base(filepath.Dir(dir)) != id || (base != "stack" && base != keepName) {
+			leaks = append(leaks, dir)
+		}
+	}
+	if len(leaks) > 0 {
+		err = multierror.Append(err, fmt.Errorf("cgroups left behind: %s", strings.Join(leaks, ", ")))
+	}
+	return err
+}
+
+// removeCgroupTrees removes /sys/fs/cgroup/*/name and everything below it,
+// deepest first, and returns the cgroups it removed below name.
+func removeCgroupTrees(name string) ([]string, error) {
+	roots, err := filepath.Glob("/sys/fs/cgroup/*/" + name)
 	if err != nil {
-		return fmt.Errorf("find the run's cgroups: %w", err)
+		return nil, fmt.Errorf("find cgroups %s: %w", name, err)
 	}
 	var errs error
-	var leaks []string
+	var removed []string
 	for _, root := range roots {
 		var dirs []string
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -247,18 +287,14 @@ func removeCgroups(id string) error {
 			continue
 		}
 		for i := len(dirs) - 1; i >= 0; i-- {
-			if dirs[i] != root && dirs[i] != filepath.Join(root, "stack") {
-				leaks = append(leaks, dirs[i])
-			}
 			if err := os.Remove(dirs[i]); err != nil {
 				errs = multierror.Append(errs, fmt.Errorf("remove cgroup %s: %w", dirs[i], err))
+			} else if dirs[i] != root {
+				removed = append(removed, dirs[i])
 			}
 		}
 	}
-	if len(leaks) > 0 {
-		errs = multierror.Append(errs, fmt.Errorf("cgroups left behind: %s", strings.Join(leaks, ", ")))
-	}
-	return errs
+	return removed, errs
 }
 
 // mountsUnder lists the mount points at or below dir.

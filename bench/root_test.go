@@ -99,7 +99,7 @@ func TestFloorStartAndDown(t *testing.T) {
 	rootfs := testenv.BusyboxRootfs(t)
 	id := testID(t)
 	cgroupDir := filepath.Join("/sys/fs/cgroup/memory", id)
-	if err := os.Mkdir(cgroupDir, 0o755); err != nil {
+	if err := keepCgroups(id); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -162,11 +162,40 @@ func TestRemoveCgroupsReportsLeaks(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join("/sys/fs/cgroup/pids", id, "stack"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := keepCgroups(id); err != nil {
+		t.Fatal(err)
+	}
 	err := removeCgroups(id)
 	if err == nil || !strings.Contains(err.Error(), leak) || strings.Contains(err.Error(), "pids") {
 		t.Fatalf("removeCgroups: %v, want only %s reported", err, leak)
 	}
 	if left, err := filepath.Glob("/sys/fs/cgroup/*/" + id); err != nil || len(left) > 0 {
 		t.Fatalf("not removed: %v %v", left, err)
+	}
+}
+
+// A floor container that cannot start says why, in the words of the tool
+// that failed, and leaves no cgroup behind.
+func TestFloorReportsFailedLaunch(t *testing.T) {
+	testenv.RequireRoot(t)
+	id := testID(t)
+	if err := keepCgroups(id); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := removeCgroups(id); err != nil {
+			t.Errorf("cgroups left: %v", err)
+		}
+	})
+	missing := filepath.Join(t.TempDir(), "no-rootfs")
+	f := newFloor(missing, filepath.Join("/sys/fs/cgroup/memory", id))
+	b := &batch{id: "b1", n: 2, argv: []string{"/bin/true"}}
+	ctx := context.Background()
+	err := f.run(ctx, b)
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("run on a missing rootfs: %v, want an error naming %s", err, missing)
+	}
+	if err := f.down(ctx, b); err != nil {
+		t.Fatal(err)
 	}
 }

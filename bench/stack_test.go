@@ -30,6 +30,9 @@ func TestStackThroughTheHarness(t *testing.T) {
 	w := newTestWatcher(t)
 	rootfs := testenv.NewBusyboxRootfs(t)
 	id := testID(t)
+	if err := keepCgroups(id); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		if err := removeCgroups(id); err != nil {
 			t.Errorf("cgroups left: %v", err)
