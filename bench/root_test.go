@@ -32,6 +32,22 @@ func testID(t *testing.T) string {
 	return "stack-test-" + hex.EncodeToString(raw[:])
 }
 
+// testCgroups makes a test's own cgroup in every hierarchy, as a run does,
+// and removes it at the end, failing the test if anything was left below.
+func testCgroups(t *testing.T) string {
+	t.Helper()
+	id := testID(t)
+	if err := keepCgroups(id); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := removeCgroups(id); err != nil {
+			t.Errorf("cgroups left: %v", err)
+		}
+	})
+	return id
+}
+
 func newTestWatcher(t *testing.T) *procWatcher {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -97,16 +113,8 @@ func TestProcWatcherExecAndExit(t *testing.T) {
 func TestFloorStartAndDown(t *testing.T) {
 	w := newTestWatcher(t)
 	rootfs := testenv.BusyboxRootfs(t)
-	id := testID(t)
+	id := testCgroups(t)
 	cgroupDir := filepath.Join("/sys/fs/cgroup/memory", id)
-	if err := keepCgroups(id); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := removeCgroups(id); err != nil {
-			t.Errorf("cgroups left: %v", err)
-		}
-	})
 	f := newFloor(rootfs, cgroupDir)
 	b := &batch{id: "b1", n: 3, argv: sleepArgv()}
 	tr := newTracker(w, b.argv)
@@ -178,15 +186,7 @@ func TestRemoveCgroupsReportsLeaks(t *testing.T) {
 // that failed, and leaves no cgroup behind.
 func TestFloorReportsFailedLaunch(t *testing.T) {
 	testenv.RequireRoot(t)
-	id := testID(t)
-	if err := keepCgroups(id); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := removeCgroups(id); err != nil {
-			t.Errorf("cgroups left: %v", err)
-		}
-	})
+	id := testCgroups(t)
 	missing := filepath.Join(t.TempDir(), "no-rootfs")
 	f := newFloor(missing, filepath.Join("/sys/fs/cgroup/memory", id))
 	b := &batch{id: "b1", n: 2, argv: []string{"/bin/true"}}

@@ -29,15 +29,7 @@ func buildStack(t *testing.T) string {
 func TestStackThroughTheHarness(t *testing.T) {
 	w := newTestWatcher(t)
 	rootfs := testenv.NewBusyboxRootfs(t)
-	id := testID(t)
-	if err := keepCgroups(id); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := removeCgroups(id); err != nil {
-			t.Errorf("cgroups left: %v", err)
-		}
-	})
+	id := testCgroups(t)
 	dir := t.TempDir()
 	st, err := newStackTool(buildStack(t), filepath.Join(dir, "stack"), rootfs, id+"/stack", id)
 	if err != nil {
