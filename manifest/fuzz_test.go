@@ -92,7 +92,7 @@ func checkInvariants(t *testing.T, st *Stack) {
 			fail("%s: hostname %q with namespaces %v", name, c.Hostname, c.Namespaces)
 		case c.Memory < 0 || c.Pids < 0 || (c.CPUs != 0 && !(c.CPUs >= minCPUs)):
 			fail("%s: limits memory %d pids %d cpus %v", name, c.Memory, c.Pids, c.CPUs)
-		case !slices.Contains(policies, c.Restart.Policy) || c.Restart.Backoff <= 0 || c.Restart.MaxBackoff < c.Restart.Backoff || c.Restart.MaxRetries < 0:
+		case !slices.Contains(policies, c.Restart.Policy) || c.Restart.Backoff < 0 || c.Restart.MaxBackoff <= 0 || c.Restart.MaxBackoff < c.Restart.Backoff || c.Restart.MaxRetries < 0:
 			fail("%s: restart %+v", name, c.Restart)
 		case c.StopSignal < 1 || c.StopSignal > maxSignal || c.StopTimeout < 0:
 			fail("%s: stop %v after %v", name, c.StopSignal, c.StopTimeout)

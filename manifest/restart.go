@@ -59,10 +59,9 @@ func (d *decoder) restartObject(r *RestartPolicy, n *yaml.Node, path string) {
 	}
 	backoffNode, hasBackoff := f["backoff"]
 	if hasBackoff {
+		// 0s is allowed: restart at once, every time (the delay doubles
+		// from nothing).
 		if v, ok := d.duration(backoffNode, join(path, "backoff")); ok {
-			if v == 0 {
-				d.errorf(backoffNode, join(path, "backoff"), "must be longer than 0s")
-			}
 			r.Backoff = v
 		}
 	}
