@@ -65,10 +65,10 @@ type Driver interface {
 	Create(path string, r Resources) (Cgroup, error)
 	// Load returns a handle on an existing cgroup without changing it.
 	Load(path string) Cgroup
-	// Prune removes the cgroup at path and then each of its ancestors,
-	// deepest first, for as long as they are empty. It stops without error
-	// at the first one that still has children or processes (another
-	// stack's, say); missing ones are skipped. It never kills anything.
+	// Prune removes the cgroup at path if it is empty: one that still has
+	// children or processes (another stack's, say), or is missing, is left
+	// as it is, without error. It never kills anything and never touches
+	// path's ancestors, which may not be stack's to remove.
 	Prune(path string) error
 	// Version is 1 or 2.
 	Version() int

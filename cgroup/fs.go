@@ -264,21 +264,15 @@ func (r Resources) controllers() []string {
 	return need
 }
 
-// pruneUp removes root/path and then its ancestors below root, deepest
-// first, while rmdir(2) succeeds. cgroupfs refuses to remove a cgroup with
-// children or processes (EBUSY; ENOTEMPTY on some kernels), which is where
-// the walk ends: that cgroup is in use by someone else.
-func pruneUp(root, path string) error {
-	for p := path; p != "."; p = filepath.Dir(p) {
-		dir := filepath.Join(root, p)
-		err := linux.IgnoringEINTR(func() error { return unix.Rmdir(dir) })
-		switch {
-		case err == nil, errors.Is(err, unix.ENOENT):
-		case errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
-			return nil
-		default:
-			return fmt.Errorf("cgroup: remove %s: %w", dir, err)
-		}
+// prune removes root/path if it is empty. cgroupfs refuses to remove a
+// cgroup with children or processes (EBUSY; ENOTEMPTY on some kernels):
+// then it is in use by someone else and stays.
+func prune(root, path string) error {
+	dir := filepath.Join(root, path)
+	err := linux.IgnoringEINTR(func() error { return unix.Rmdir(dir) })
+	switch {
+	case err == nil, errors.Is(err, unix.ENOENT), errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
+		return nil
 	}
-	return nil
+	return fmt.Errorf("cgroup: remove %s: %w", dir, err)
 }

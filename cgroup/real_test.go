@@ -290,12 +290,11 @@ func TestDestroyBusy(t *testing.T) {
 	})
 }
 
-// TestPrune: Prune removes a cgroup and its empty ancestors, and stops
-// without error at one still in use: by another cgroup, or by a process.
+// TestPrune: Prune removes an empty cgroup, and leaves without error one
+// still in use, by another cgroup or by a process, and its ancestors.
 func TestPrune(t *testing.T) {
 	eachDriver(t, "", func(t *testing.T, h Host, rd realDriver, parent string) {
-		a, err := rd.d.Create(parent+"/one/web", Resources{})
-		if err != nil {
+		if _, err := rd.d.Create(parent+"/one/web", Resources{}); err != nil {
 			t.Fatal(err)
 		}
 		b, err := rd.d.Create(parent+"/two/db", Resources{})
@@ -310,31 +309,29 @@ func TestPrune(t *testing.T) {
 			_, err := os.Stat(filepath.Join(rd.root, p))
 			return err == nil
 		}
-		if err := rd.d.Prune(parent + "/two/db"); err != nil {
-			t.Fatalf("Prune of a cgroup with a process: %v, want nil", err)
+		for _, busy := range []string{parent + "/two/db", parent + "/one"} {
+			if err := rd.d.Prune(busy); err != nil {
+				t.Fatalf("Prune of %s, in use: %v, want nil", busy, err)
+			}
+			if !exists(busy) {
+				t.Fatalf("Prune removed %s, which is in use", busy)
+			}
 		}
-		if !exists(parent + "/two/db") {
-			t.Fatal("Prune removed a cgroup with a process in it")
-		}
-		if err := a.Destroy(); err != nil {
+		if err := rd.d.Prune(parent + "/one/web"); err != nil {
 			t.Fatal(err)
 		}
-		if err := rd.d.Prune(parent + "/one"); err != nil {
-			t.Fatal(err)
-		}
-		if exists(parent+"/one") || !exists(parent) {
-			t.Fatalf("after pruning %s/one: it exists %v, the parent (holding two) exists %v; want false, true",
-				parent, exists(parent+"/one"), exists(parent))
+		if exists(parent+"/one/web") || !exists(parent+"/one") {
+			t.Fatalf("after pruning %s/one/web: it exists %v, its empty parent exists %v; want false, true",
+				parent, exists(parent+"/one/web"), exists(parent+"/one"))
 		}
 		if err := b.Kill(); err != nil {
 			t.Fatal(err)
 		}
 		ch.cmd.Wait()
-		if err := b.Destroy(); err != nil {
-			t.Fatal(err)
-		}
-		if err := rd.d.Prune(parent + "/two"); err != nil {
-			t.Fatal(err)
+		for _, p := range []string{"/two/db", "/two", "/one", ""} {
+			if err := rd.d.Prune(parent + p); err != nil {
+				t.Fatal(err)
+			}
 		}
 		requireGone(t, h, parent)
 	})

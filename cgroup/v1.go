@@ -55,7 +55,7 @@ func (d *v1Driver) Prune(path string) error {
 	}
 	var errs []error
 	for ctrl := range c.dirs {
-		errs = append(errs, pruneUp(d.mounts[ctrl], c.path))
+		errs = append(errs, prune(d.mounts[ctrl], c.path))
 	}
 	return errors.Join(errs...)
 }

@@ -42,7 +42,7 @@ func (d *v2Driver) Prune(path string) error {
 	if c.err != nil {
 		return c.err
 	}
-	return pruneUp(d.root, c.path)
+	return prune(d.root, c.path)
 }
 
 func (d *v2Driver) Create(path string, r Resources) (Cgroup, error) {

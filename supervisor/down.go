@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"syscall"
@@ -103,7 +104,7 @@ func clearStack(ctx context.Context, paths Paths, drv cgroup.Driver, clock Clock
 		cg := drv.Load(c.Cgroup)
 		errs = append(errs, wrapName(c.Name, errors.Join(cg.Kill(), cg.Destroy(), runtime.RemoveLayer(c.LayerDir))))
 	}
-	errs = append(errs, drv.Load(st.Cgroup).Destroy(), drv.Prune(st.Cgroup))
+	errs = append(errs, drv.Load(st.Cgroup).Destroy(), drv.Prune(path.Dir(st.Cgroup)))
 	if err := errors.Join(errs...); err != nil {
 		// The state stays, so that a later down can finish the job.
 		return err
