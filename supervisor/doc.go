@@ -75,6 +75,27 @@
 // /proc/PID/stat), so that a pid reused by another process is never taken
 // for a container or the supervisor, let alone signalled.
 //
+// Changes to the state (a container started, ended, restarting) are made
+// in memory and written by one writer goroutine a moment later, so that a
+// burst of them, such as a whole stack starting, costs a write or two
+// rather than one each, and no start waits on the disk. Three writes are
+// synchronous: the first, before anything is created; the one before
+// Start returns, so that up -d reports the stack up only once the state
+// says every container runs; and the last, marking the stack ended, after
+// the writer has been ended, so that no older snapshot can land after it.
+// A write takes its snapshot and renames it into place under one lock, so
+// the file never goes back to an older state.
+//
+// If the supervisor is killed between a change and its write, the file
+// lags behind by a few events, and a down must still remove everything.
+// It does: what it removes by (cgroup paths, layer directories, stop
+// order) is fixed by the first write and never changes. What may lag is a
+// container's process and state: a pid missing from the file belongs to a
+// PID 1 that the kernel kills with its supervisor (PDEATHSIG), and any
+// child of it is in the container's cgroup, which down kills by path; a
+// stale pid is recorded with its start time, so it is never signalled
+// once reused.
+//
 // # Background supervisor
 //
 // up -d runs the stack binary again in a new session (Detach); the

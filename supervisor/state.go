@@ -111,19 +111,32 @@ func ReadState(p Paths) (*State, error) {
 	return &s, nil
 }
 
-// writeState replaces the state file atomically: a reader sees the old
-// state or the new one, never a part of it, because rename is atomic and the
-// temporary file is complete before it.
+// writeState replaces the state file atomically with s.
 func writeState(p Paths, s *State) error {
+	b, err := encodeState(s)
+	if err != nil {
+		return err
+	}
+	return writeStateFile(p, b)
+}
+
+func encodeState(s *State) ([]byte, error) {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("encode state of stack %q: %w", s.Stack, err)
+		return nil, fmt.Errorf("encode state of stack %q: %w", s.Stack, err)
 	}
+	return append(b, '\n'), nil
+}
+
+// writeStateFile replaces the state file atomically with the encoded state
+// b: a reader sees the old state or the new one, never a part of it,
+// because rename is atomic and the temporary file is complete before it.
+func writeStateFile(p Paths, b []byte) error {
 	tmp, err := os.CreateTemp(p.Dir, ".state-*.json")
 	if err != nil {
-		return fmt.Errorf("write state of stack %q: %w", s.Stack, err)
+		return fmt.Errorf("write state in %s: %w", p.Dir, err)
 	}
-	_, werr := tmp.Write(append(b, '\n'))
+	_, werr := tmp.Write(b)
 	cerr := tmp.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(tmp.Name())

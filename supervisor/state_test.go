@@ -1,12 +1,17 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/stack-containers/stack/manifest"
 )
 
 func TestLockIsExclusiveAndSurvivesRemoval(t *testing.T) {
@@ -111,5 +116,148 @@ func TestFormatBytes(t *testing.T) {
 		if got := FormatBytes(n); got != want {
 			t.Errorf("FormatBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// newStateSupervisor is a supervisor of n containers that exist only in
+// its state, with its state writer running and its lock taken, as Start
+// leaves them before anything is created.
+func newStateSupervisor(t *testing.T, n int) *Supervisor {
+	t.Helper()
+	p, err := PathsOf(t.TempDir(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := tryLock(p.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := stackGraph(&manifest.Stack{Name: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Supervisor{paths: p, graph: g, lock: lock, cfg: Config{Errors: &bytes.Buffer{}}}
+	s.state = State{Stack: "demo", Cgroup: "stack/demo"}
+	for i := range n {
+		s.state.Containers = append(s.state.Containers, ContainerState{Name: fmt.Sprintf("c%d", i), State: StateCreated})
+	}
+	s.startWriter()
+	s.version++
+	if err := s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// requireFileHoldsState fails unless the state file holds exactly the
+// supervisor's state in memory.
+func requireFileHoldsState(t *testing.T, s *Supervisor) {
+	t.Helper()
+	got, err := os.ReadFile(s.paths.State())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	want, err := encodeState(&s.state)
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("state file holds\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestStateWritesCoalesce(t *testing.T) {
+	const n = 200
+	s := newStateSupervisor(t, n)
+	defer s.endWriterAndWait()
+	// Hold the file as a write in flight does: the updates must neither
+	// wait for it nor each cost a write of their own.
+	s.writeMu.Lock()
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			s.update(fmt.Sprintf("c%d", i), func(cs *ContainerState) {
+				cs.State = StateRunning
+				cs.Process = Process{Pid: 1000 + i}
+			})
+		})
+	}
+	wg.Wait()
+	s.writeMu.Unlock()
+	if err := s.flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.writeMu.Lock()
+	writes := s.writes
+	s.writeMu.Unlock()
+	t.Logf("%d updates, %d writes (one of them the first state)", n, writes)
+	if writes > 3 {
+		t.Errorf("%d updates cost %d writes, want the first write and at most two more", n, writes)
+	}
+	requireFileHoldsState(t, s)
+
+	// The writer alone, without a flush, brings the file up to date.
+	s.update("c0", func(cs *ContainerState) { cs.State = StateExited })
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := ReadState(s.paths)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Container("c0").State == StateExited {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer did not write the last change")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	requireFileHoldsState(t, s)
+}
+
+func TestStateEndedAfterRelease(t *testing.T) {
+	s := newStateSupervisor(t, 3)
+	// Changes the writer has not written yet when the stack ends.
+	for _, name := range []string{"c0", "c1", "c2"} {
+		s.update(name, func(cs *ContainerState) { cs.State = StateStopped })
+	}
+	if err := s.release(false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.writerDone:
+	default:
+		t.Fatal("the writer outlived release")
+	}
+	st, err := ReadState(s.paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Ended {
+		t.Error("state after release is not marked ended")
+	}
+	for _, c := range st.Containers {
+		if c.State != StateStopped {
+			t.Errorf("container %s is %s after release, want %s", c.Name, c.State, StateStopped)
+		}
+	}
+	requireFileHoldsState(t, s)
+	entries, err := os.ReadDir(s.paths.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "state.json" && e.Name() != lockFile {
+			t.Errorf("state directory holds %s after release", e.Name())
+		}
+	}
+	l, err := tryLock(s.paths.Dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	if err := l.release(); err != nil {
+		t.Fatal(err)
 	}
 }

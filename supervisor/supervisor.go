@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	goruntime "runtime"
 	"slices"
 	"sort"
@@ -82,9 +83,26 @@ type Supervisor struct {
 	// result is what Wait returns; set before done is closed.
 	result error
 
-	// mu guards state and the file it is written to.
+	// mu guards state and version.
 	mu    sync.Mutex
 	state State
+	// version counts the changes to state.
+	version uint64
+
+	// writeMu is held from taking a snapshot of the state to renaming it
+	// into place, so that writes land in the order of their snapshots and
+	// the file never goes back to an older state. It guards written and
+	// writes.
+	writeMu sync.Mutex
+	// written is the version of the state that the file holds.
+	written uint64
+	// writes counts the state file's writes.
+	writes int
+	// dirty wakes the writer (see writeLoop) after a change.
+	dirty chan struct{}
+	// endWriter ends the writer, which closes writerDone as it returns.
+	endWriter  chan struct{}
+	writerDone chan struct{}
 }
 
 // container is the supervisor's view of one container.
@@ -157,6 +175,7 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 		kill: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	s.startWriter()
 	if err := s.prepare(ctx); err != nil {
 		return nil, s.abort(fmt.Errorf("stack %q: %w", st.Name, err))
 	}
@@ -165,6 +184,12 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 			err = fmt.Errorf("stack %q: start interrupted: %w", st.Name, err)
 		}
 		return nil, s.abort(err)
+	}
+	// Up -d reports the stack up as soon as Start returns, and ps right
+	// after must show every container running: the writer may not have
+	// caught up yet.
+	if err := s.flush(); err != nil {
+		return nil, s.abort(fmt.Errorf("stack %q: %w", st.Name, err))
 	}
 	go s.finishWhenEnded()
 	return s, nil
@@ -208,8 +233,10 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	}
 	// The state goes down before anything is created, so that whatever
 	// follows can be found and removed by a down, even if this process
-	// dies half-way.
-	if err := s.save(); err != nil {
+	// dies half-way. The cgroup paths and layer directories never change
+	// after this write, so a down always finds them.
+	s.version++
+	if err := s.flush(); err != nil {
 		return err
 	}
 	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color})
@@ -676,6 +703,9 @@ func (s *Supervisor) release(forget bool) error {
 		s.unwatch()
 	}
 	s.watchers.Wait()
+	// Nothing changes the state any more but the last write below, which
+	// no snapshot of the writer's may follow.
+	s.endWriterAndWait()
 	var errs []error
 	for _, name := range s.graph.names() {
 		c := s.ctrs[name]
@@ -688,9 +718,9 @@ func (s *Supervisor) release(forget bool) error {
 		errs = append(errs, wrapName(name, runtime.RemoveLayer(c.layer)))
 	}
 	if s.parent != nil {
-		// Pruning takes STACK_CGROUP_PARENT too once no other stack
-		// uses it: stack made it, and leaves nothing behind.
-		errs = append(errs, s.parent.Destroy(), s.cfg.Driver.Prune(s.parent.Path()))
+		// STACK_CGROUP_PARENT goes too once no other stack uses it:
+		// stack made it, and leaves nothing behind.
+		errs = append(errs, s.parent.Destroy(), s.cfg.Driver.Prune(path.Dir(s.parent.Path())))
 	}
 	if s.logs != nil {
 		errs = append(errs, s.logs.Close())
@@ -701,9 +731,9 @@ func (s *Supervisor) release(forget bool) error {
 	}
 	s.mu.Lock()
 	s.state.Ended = true
-	errs = append(errs, writeState(s.paths, &s.state))
+	s.version++
 	s.mu.Unlock()
-	errs = append(errs, s.lock.release())
+	errs = append(errs, s.flush(), s.lock.release())
 	return errors.Join(errs...)
 }
 
@@ -725,21 +755,93 @@ func (s *Supervisor) Wait() error {
 // Done is closed once the stack has ended and its resources are released.
 func (s *Supervisor) Done() <-chan struct{} { return s.done }
 
-// update changes a container's entry of the state and writes the state.
+// update changes a container's entry of the state and has the writer
+// write it soon: a burst of changes, such as a whole stack starting, costs
+// a write or two rather than one each, and no change waits for the disk.
 func (s *Supervisor) update(name string, fn func(*ContainerState)) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	fn(s.state.Container(name))
-	if err := writeState(s.paths, &s.state); err != nil {
-		s.warn(err)
+	s.version++
+	s.mu.Unlock()
+	select {
+	case s.dirty <- struct{}{}:
+	default:
+		// The writer is already due to write, and will take this change
+		// with the others.
 	}
 }
 
-// save writes the state as it is.
-func (s *Supervisor) save() error {
+// startWriter starts the goroutine that writes the state file after
+// changes (writeLoop); endWriterAndWait ends it.
+func (s *Supervisor) startWriter() {
+	s.dirty = make(chan struct{}, 1)
+	s.endWriter = make(chan struct{})
+	s.writerDone = make(chan struct{})
+	go s.writeLoop()
+}
+
+// stateWriteDelay is how long the writer lets changes gather before it
+// writes them. Containers start a few milliseconds apart, each start a
+// change: without the delay the writer keeps up with them and writes
+// nearly once per container. It bounds how late ps may show a change
+// (restarts, exits); a start is flushed before it is reported.
+const stateWriteDelay = 50 * time.Millisecond
+
+// writeLoop writes the latest state stateWriteDelay after it is woken by a
+// change, until it is ended. Changes made while it waits or writes are
+// taken together by one write.
+func (s *Supervisor) writeLoop() {
+	defer close(s.writerDone)
+	delay := time.NewTimer(stateWriteDelay)
+	delay.Stop()
+	for {
+		select {
+		case <-s.endWriter:
+			return
+		case <-s.dirty:
+		}
+		delay.Reset(stateWriteDelay)
+		select {
+		case <-s.endWriter:
+			// The last write, by whoever ended the writer, takes the
+			// changes.
+			return
+		case <-delay.C:
+		}
+		if err := s.flush(); err != nil {
+			s.warn(err)
+		}
+	}
+}
+
+func (s *Supervisor) endWriterAndWait() {
+	close(s.endWriter)
+	<-s.writerDone
+}
+
+// flush writes the state as it is now, unless the file holds it already,
+// and returns once it is in place. The snapshot is taken under mu, and
+// written outside it, so that no update waits for the disk.
+func (s *Supervisor) flush() error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return writeState(s.paths, &s.state)
+	version := s.version
+	if version == s.written {
+		s.mu.Unlock()
+		return nil
+	}
+	b, err := encodeState(&s.state)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := writeStateFile(s.paths, b); err != nil {
+		return err
+	}
+	s.written = version
+	s.writes++
+	return nil
 }
 
 // warn reports a problem that nobody can be returned it.
