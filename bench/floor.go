@@ -11,8 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/hashicorp/go-multierror"
 )
 
 // floorScript makes the container's memory cgroup, joins it, then becomes
@@ -66,7 +64,7 @@ func (f *floor) run(_ context.Context, b *batch) error {
 	var errs error
 	for i, cmd := range f.cmds[b.id] {
 		if err := cmd.Wait(); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("floor: container %d: %w: %s", i, err, strings.TrimSpace(cmd.Stderr.(*strings.Builder).String())))
+			errs = errors.Join(errs, fmt.Errorf("floor: container %d: %w: %s", i, err, strings.TrimSpace(cmd.Stderr.(*strings.Builder).String())))
 		}
 	}
 	delete(f.cmds, b.id)
@@ -79,7 +77,7 @@ func (f *floor) down(_ context.Context, b *batch) error {
 	var errs error
 	for i := range b.n {
 		if err := killCgroup(f.cgroup(b, i)); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("floor: %w", err))
+			errs = errors.Join(errs, fmt.Errorf("floor: %w", err))
 		}
 	}
 	for i, cmd := range f.cmds[b.id] {
@@ -87,13 +85,13 @@ func (f *floor) down(_ context.Context, b *batch) error {
 		// anything on stderr is not.
 		_ = cmd.Wait()
 		if msg := cmd.Stderr.(*strings.Builder).String(); msg != "" {
-			errs = multierror.Append(errs, fmt.Errorf("floor: container %d: %s", i, strings.TrimSpace(msg)))
+			errs = errors.Join(errs, fmt.Errorf("floor: container %d: %s", i, strings.TrimSpace(msg)))
 		}
 	}
 	delete(f.cmds, b.id)
 	for i := range b.n {
 		if err := os.Remove(f.cgroup(b, i)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = multierror.Append(errs, fmt.Errorf("floor: remove cgroup: %w", err))
+			errs = errors.Join(errs, fmt.Errorf("floor: remove cgroup: %w", err))
 		}
 	}
 	return errs

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/busybox"
@@ -192,30 +191,30 @@ func (h *harness) close(ctx context.Context) error {
 	var errs error
 	for _, c := range h.compose {
 		if err := c.close(ctx); err != nil {
-			errs = multierror.Append(errs, err)
+			errs = errors.Join(errs, err)
 		}
 	}
 	if h.watcher != nil {
 		if err := h.watcher.close(); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("close process events: %w", err))
+			errs = errors.Join(errs, fmt.Errorf("close process events: %w", err))
 		}
 	}
 	if h.tmpfs != "" {
 		if err := unix.Unmount(h.tmpfs, 0); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("unmount %s: %w", h.tmpfs, err))
+			errs = errors.Join(errs, fmt.Errorf("unmount %s: %w", h.tmpfs, err))
 		}
 	}
 	if leaks, err := mountsUnder(h.dir); err != nil {
-		errs = multierror.Append(errs, err)
+		errs = errors.Join(errs, err)
 	} else if len(leaks) > 0 {
-		errs = multierror.Append(errs, fmt.Errorf("left mounted: %s", strings.Join(leaks, ", ")))
+		errs = errors.Join(errs, fmt.Errorf("left mounted: %s", strings.Join(leaks, ", ")))
 	}
 	if err := removeCgroups(h.id); err != nil {
-		errs = multierror.Append(errs, err)
+		errs = errors.Join(errs, err)
 	}
 	if h.dir != "" {
 		if err := os.RemoveAll(h.dir); err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("remove run directory: %w", err))
+			errs = errors.Join(errs, fmt.Errorf("remove run directory: %w", err))
 		}
 	}
 	return errs
@@ -257,7 +256,7 @@ func removeCgroups(id string) error {
 		}
 	}
 	if len(leaks) > 0 {
-		err = multierror.Append(err, fmt.Errorf("cgroups left behind: %s", strings.Join(leaks, ", ")))
+		err = errors.Join(err, fmt.Errorf("cgroups left behind: %s", strings.Join(leaks, ", ")))
 	}
 	return err
 }
@@ -283,12 +282,12 @@ func removeCgroupTrees(name string) ([]string, error) {
 			return nil
 		})
 		if err != nil {
-			errs = multierror.Append(errs, fmt.Errorf("walk cgroup %s: %w", root, err))
+			errs = errors.Join(errs, fmt.Errorf("walk cgroup %s: %w", root, err))
 			continue
 		}
 		for i := len(dirs) - 1; i >= 0; i-- {
 			if err := os.Remove(dirs[i]); err != nil {
-				errs = multierror.Append(errs, fmt.Errorf("remove cgroup %s: %w", dirs[i], err))
+				errs = errors.Join(errs, fmt.Errorf("remove cgroup %s: %w", dirs[i], err))
 			} else if dirs[i] != root {
 				removed = append(removed, dirs[i])
 			}
