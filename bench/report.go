@@ -216,7 +216,7 @@ func renderLogs(b *strings.Builder, r *results) {
 
 func renderOOM(b *strings.Builder, o *oomResult) {
 	fmt.Fprintf(b, "## OOM kill to running again\n\n")
-	fmt.Fprintf(b, "A container with a 16 MB limit and `restart: {policy: on-oom, backoff: %[1]s, max_backoff: %[1]s}` (stack refuses a zero backoff) doubles a shell string until the kernel's OOM killer ends it, over and over. Each latency is from the kernel's exit event of the killed program to the exec event of its successor, backoff included.\n\n", oomBackoff)
+	fmt.Fprintf(b, "A container with a 16 MB limit and `restart: {policy: on-oom, backoff: %[1]s}` doubles a shell string until the kernel's OOM killer ends it, over and over. Each latency is from the kernel's exit event of the killed program to the exec event of its successor, backoff included.\n\n", oomBackoff)
 	if o.err != "" {
 		fmt.Fprintf(b, "Failed: %s\n\n", oneLine(o.err))
 	}

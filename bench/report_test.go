@@ -31,7 +31,7 @@ func TestRenderRatiosAndTargets(t *testing.T) {
 		"| 50 containers all running faster than crun | crun skipped or failed | not measured |",
 		"| `down` of 50 containers within 300 ms | stack down 250.0 ms | yes |",
 		"600 MB/s vs cat→/dev/null 1000 MB/s (0.60×); all lines present | yes |",
-		"median 7.0 ms over 3 restarts, backoff 1ms | yes |",
+		"median 7.0 ms over 3 restarts, backoff 0s | yes |",
 		"40.0 MB for 200: 0.200 MB per container | yes |",
 		"- crun run: skipped: cgroups in hybrid mode not supported",
 		"- runc run, N=50, running: failed: runc: exit status 1: no / way",
