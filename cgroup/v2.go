@@ -244,6 +244,11 @@ func (c *v2Cgroup) OOMKills() (uint64, error) {
 	if err != nil || !mem {
 		return 0, err
 	}
+	return c.oomKillCount()
+}
+
+// oomKillCount is OOMKills for a cgroup known to have the memory controller.
+func (c *v2Cgroup) oomKillCount() (uint64, error) {
 	return keyedValue(c.file("memory.events"), "oom_kill")
 }
 
@@ -290,7 +295,7 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 		}
 		// Only kills from now on are news; reading after the watch is in
 		// place means none can fall between the two.
-		if last, err = c.OOMKills(); err != nil {
+		if last, err = c.oomKillCount(); err != nil {
 			return nil, errors.Join(err, unix.Close(fd))
 		}
 	}
@@ -305,7 +310,7 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 			if memWd < 0 {
 				return
 			}
-			n, err := keyedValue(c.file("memory.events"), "oom_kill")
+			n, err := c.oomKillCount()
 			if err == nil && n > last {
 				notify(n - last)
 				last = n
