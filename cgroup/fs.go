@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/stack-containers/stack/internal/linux"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // unlimited is the smallest value a v1 limit file reports when no limit is
