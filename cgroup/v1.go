@@ -125,16 +125,12 @@ func (c *v1Cgroup) Set(r Resources) error {
 		}
 	}
 	if dir, ok := c.dirs["cpu"]; ok {
-		quota := "-1"
-		if r.CPUs > 0 {
-			quota = strconv.FormatInt(int64(math.Round(r.CPUs*cfsPeriod)), 10)
-		}
 		// The period first: the kernel checks the quota against the
 		// period in force when the quota is written.
 		if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriod)); err != nil {
 			return err
 		}
-		if err := writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), quota); err != nil {
+		if err := writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), cfsQuota(r.CPUs, "-1")); err != nil {
 			return err
 		}
 	}
@@ -175,6 +171,15 @@ func setMemoryV1(dir string, limit int64) error {
 		}
 	}
 	return nil
+}
+
+// cfsQuota formats the CFS quota for cpus cores per cfsPeriod, or none
+// (how the file spells no limit) when cpus is 0.
+func cfsQuota(cpus float64, none string) string {
+	if cpus > 0 {
+		return strconv.FormatInt(int64(math.Round(cpus*cfsPeriod)), 10)
+	}
+	return none
 }
 
 // limitOrMax formats a count limit, zero meaning none.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,11 +164,7 @@ func (c *v2Cgroup) Set(r Resources) error {
 
 // cpuMax formats cpu.max: "$QUOTA $PERIOD", the quota "max" for none.
 func cpuMax(cpus float64) string {
-	quota := "max"
-	if cpus > 0 {
-		quota = strconv.FormatInt(int64(math.Round(cpus*cfsPeriod)), 10)
-	}
-	return quota + " " + strconv.Itoa(cfsPeriod)
+	return cfsQuota(cpus, "max") + " " + strconv.Itoa(cfsPeriod)
 }
 
 func (c *v2Cgroup) AddProc(pid int) error {
