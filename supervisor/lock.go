@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,26 +28,6 @@ type stackLock struct {
 // tryLock takes the lock of the stack whose state lives in dir, creating
 // dir if needed, or returns errLocked at once.
 func tryLock(dir string) (*stackLock, error) {
-	return lockWith(dir, unix.LOCK_EX|unix.LOCK_NB)
-}
-
-// waitLock takes the lock, waiting for its holder to release it until ctx
-// ends.
-func waitLock(ctx context.Context, dir string) (*stackLock, error) {
-	for {
-		l, err := tryLock(dir)
-		if !errors.Is(err, errLocked) {
-			return l, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for the lock of %s: %w", dir, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-func lockWith(dir string, how int) (*stackLock, error) {
 	path := filepath.Join(dir, lockFile)
 	for {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -61,7 +40,7 @@ func lockWith(dir string, how int) (*stackLock, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open lock file %s: %w", path, err)
 		}
-		err = linux.IgnoringEINTR(func() error { return unix.Flock(int(f.Fd()), how) })
+		err = linux.IgnoringEINTR(func() error { return unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) })
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			f.Close()
 			return nil, errLocked
@@ -81,6 +60,22 @@ func lockWith(dir string, how int) (*stackLock, error) {
 	}
 }
 
+// waitLock takes the lock, waiting for its holder to release it until ctx
+// ends.
+func waitLock(ctx context.Context, dir string) (*stackLock, error) {
+	for {
+		l, err := tryLock(dir)
+		if !errors.Is(err, errLocked) {
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the lock of %s: %w", dir, context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // samePath reports whether path still names the open file f.
 func samePath(f *os.File, path string) bool {
 	fi, err := f.Stat()
@@ -88,11 +83,7 @@ func samePath(f *os.File, path string) bool {
 		return false
 	}
 	pi, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	a, b := fi.Sys().(*syscall.Stat_t), pi.Sys().(*syscall.Stat_t)
-	return a.Dev == b.Dev && a.Ino == b.Ino
+	return err == nil && os.SameFile(fi, pi)
 }
 
 // release drops the lock, leaving the file for the next holder.
@@ -105,7 +96,7 @@ func (l *stackLock) release() error {
 
 // removeAndRelease deletes the lock file, then drops the lock. The order
 // matters: a process that opened the file before its removal finds it
-// unlinked once it gets the lock, and starts over (see lockWith).
+// unlinked once it gets the lock, and starts over (see tryLock).
 func (l *stackLock) removeAndRelease() error {
 	if err := os.Remove(l.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		l.f.Close()
