@@ -1,6 +1,10 @@
 package cgroup
 
-import "context"
+import (
+	"context"
+	"errors"
+	"os"
+)
 
 // Resources are the limits a cgroup enforces; a zero field means no limit.
 type Resources struct {
@@ -21,6 +25,10 @@ type Stats struct {
 	Pids        []int
 }
 
+// ErrNoCgroupFD is returned by Cgroup.OpenFD when the driver cannot hand out
+// a directory for CLONE_INTO_CGROUP (cgroup v1).
+var ErrNoCgroupFD = errors.New("cgroup: CLONE_INTO_CGROUP needs cgroup v2")
+
 // Cgroup is one cgroup, in every hierarchy the driver manages.
 type Cgroup interface {
 	// Path is the cgroup's path relative to the hierarchy roots,
@@ -30,6 +38,9 @@ type Cgroup interface {
 	Set(Resources) error
 	// AddProc moves a process into the cgroup.
 	AddProc(pid int) error
+	// OpenFD opens the cgroup's directory for SysProcAttr.CgroupFD; the
+	// caller closes it. ErrNoCgroupFD on v1.
+	OpenFD() (*os.File, error)
 	// Procs lists the processes in the cgroup.
 	Procs() ([]int, error)
 	Stats() (Stats, error)

@@ -23,8 +23,8 @@
 //     first enables the controllers the limits need, plus memory wherever
 //     offered (for Stats and OOMKills), in cgroup.subtree_control of every
 //     ancestor from the root down.
-//  2. A process enters by pid (AddProc). Not CLONE_INTO_CGROUP: the
-//     runtime places its init only once the init's own setup is done.
+//  2. A process enters by pid (AddProc), or on v2 is born inside through
+//     the directory descriptor from OpenFD (CLONE_INTO_CGROUP).
 //  3. Set changes limits on a live cgroup; a zero field clears its limit.
 //  4. Stats, Procs and OOMKills read the accounting. MemoryUsage leaves out
 //     inactive page cache, as docker stats does. The OOM-kill count is v1's

@@ -532,3 +532,43 @@ func reap(t *testing.T, pids []int) {
 		}
 	}
 }
+
+// TestCloneIntoCgroup starts a child inside a v2 cgroup with
+// CLONE_INTO_CGROUP, so it never runs anywhere else.
+func TestCloneIntoCgroup(t *testing.T) {
+	h := hostFor(t)
+	if h.V2 == "" {
+		t.Skipf("host has no cgroup2 hierarchy (%v)", h)
+	}
+	d := NewV2(h.V2)
+	parent := testParent(t, h)
+	defer destroy(t, d, parent)
+	cg, err := d.Create(parent+"/born", Resources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := cg.OpenFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	ch := startHelper(t, "block", func(cmd *exec.Cmd) {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
+	})
+	ch.release(t)
+	lines := ch.readUntil(t, "ready")
+	if err := ch.stdin.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v (%s)", err, ch.stderr)
+	}
+	// Nothing moved the child: it was born there.
+	want := "0::/" + parent + "/born"
+	if !slices.Contains(lines, want) {
+		t.Errorf("child saw its cgroups as %q, want a line %q", lines, want)
+	}
+	if _, err := NewV1(nil).Load("x").OpenFD(); !errors.Is(err, ErrNoCgroupFD) {
+		t.Errorf("v1 OpenFD: %v, want ErrNoCgroupFD", err)
+	}
+}

@@ -204,6 +204,8 @@ func (c *v1Cgroup) AddProc(pid int) error {
 	return nil
 }
 
+func (c *v1Cgroup) OpenFD() (*os.File, error) { return nil, ErrNoCgroupFD }
+
 // Procs lists the processes in the cgroup and its descendants, in every
 // hierarchy: they are normally the same, but a process moved in one
 // hierarchy only still belongs to the cgroup.

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -172,6 +173,20 @@ func (c *v2Cgroup) AddProc(pid int) error {
 		return c.err
 	}
 	return writeFile(c.file("cgroup.procs"), strconv.Itoa(pid))
+}
+
+// OpenFD opens the cgroup directory for clone3(CLONE_INTO_CGROUP), which
+// places the child in the cgroup before it runs a single instruction, so
+// that nothing it does is charged elsewhere.
+func (c *v2Cgroup) OpenFD() (*os.File, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	f, err := os.OpenFile(c.dir, os.O_RDONLY|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup: open %s: %w", c.dir, cause(err))
+	}
+	return f, nil
 }
 
 func (c *v2Cgroup) Procs() ([]int, error) {
