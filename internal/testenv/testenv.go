@@ -16,7 +16,9 @@ import (
 // inCI reports whether the tests run in CI, where nothing may be skipped.
 func inCI() bool { return os.Getenv("CI") != "" }
 
-func skipOrFail(t testing.TB, reason string) {
+// SkipOrFail skips the test with reason, or fails it in CI, where every test
+// must run.
+func SkipOrFail(t testing.TB, reason string) {
 	t.Helper()
 	if inCI() {
 		t.Fatalf("CI must run this test, but: %s", reason)
@@ -28,7 +30,7 @@ func skipOrFail(t testing.TB, reason string) {
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "needs root: it creates namespaces, cgroups and mounts")
+		SkipOrFail(t, "needs root: it creates namespaces, cgroups and mounts")
 	}
 }
 
@@ -54,7 +56,7 @@ func BusyboxRootfs(t testing.TB) string {
 		rootfsErr = busybox.Install(rootfsDir)
 	})
 	if rootfsErr != nil {
-		skipOrFail(t, "busybox rootfs: "+rootfsErr.Error())
+		SkipOrFail(t, "busybox rootfs: "+rootfsErr.Error())
 	}
 	return rootfsDir
 }
@@ -72,7 +74,7 @@ func NewBusyboxRootfs(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "rootfs")
 	if err := busybox.Install(dir); err != nil {
-		skipOrFail(t, "busybox rootfs: "+err.Error())
+		SkipOrFail(t, "busybox rootfs: "+err.Error())
 	}
 	return dir
 }
