@@ -111,15 +111,6 @@ func ReadState(p Paths) (*State, error) {
 	return &s, nil
 }
 
-// writeState replaces the state file atomically with s.
-func writeState(p Paths, s *State) error {
-	b, err := encodeState(s)
-	if err != nil {
-		return err
-	}
-	return writeStateFile(p, b)
-}
-
 func encodeState(s *State) ([]byte, error) {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {

@@ -80,7 +80,11 @@ func TestStateRoundTripAndAtomicWrite(t *testing.T) {
 	want := &State{Stack: "demo", Cgroup: "stack/demo", Containers: []ContainerState{
 		{Name: "web", State: StateExited, ExitCode: &code, Restarts: 2, OOMKills: 3, After: []string{"db"}},
 	}}
-	if err := writeState(p, want); err != nil {
+	b, err := encodeState(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeStateFile(p, b); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadState(p)
