@@ -10,14 +10,15 @@
 //  1. Split. Reads land in a buffer right after the pending, unfinished
 //     line; the lines they complete are taken as slices of that buffer,
 //     never copied one by one. The buffer holds 64 KiB and grows only
-//     while a longer line is pending. A captured pipe is asked for a 256
-//     KiB buffer, so a bursty container blocks less often. A line of up to MaxLine (256 KiB) bytes
-//     stays whole. A longer one is cut into pieces of at most MaxLine
-//     bytes (before a UTF-8 sequence rather than through it); each piece
-//     but the last is marked partial. When the stream ends, a last line
-//     without a newline is written, marked partial too: partial means "no
-//     newline followed", so the stream is the pieces joined, with a
-//     newline after each one not partial. No byte is dropped or reordered.
+//     while a longer line is pending. A captured pipe is asked for a
+//     256 KiB buffer, so a bursty container blocks less often. A line of
+//     up to MaxLine (256 KiB) bytes stays whole. A longer one is cut into
+//     pieces of at most MaxLine bytes (before a UTF-8 sequence rather than
+//     through it); each piece but the last is marked partial. When the
+//     stream ends, a last line without a newline is written, marked
+//     partial too: partial means "no newline followed", so the stream is
+//     the pieces joined, with a newline after each one not partial. No
+//     byte is dropped or reordered.
 //
 //  2. Persist. The lines of one read become one batch, encoded and
 //     written to <dir>/<container>.log with one write, under the

@@ -121,8 +121,8 @@ func (a *Aggregator) Container(name string) (*Log, error) {
 
 // Close waits until every captured stream has ended, writes out what is
 // queued for the output (waiting for the output to take it), and closes
-// the files. It returns every error met
-// on the way. To end captures early, close their readers first.
+// the files. It returns every error met on the way. To end captures
+// early, close their readers first.
 func (a *Aggregator) Close() error {
 	var errs []error
 	for _, l := range a.logs {

@@ -59,8 +59,8 @@ func parseRecord(line []byte) (record, error) {
 	return r, nil
 }
 
-// recordHead is the part of a record that lines of one stream read at one
-// moment share: `{"time":"...","stream":"stdout"`.
+// appendRecordHead appends the part of a record that lines of one stream
+// read at one moment share: `{"time":"...","stream":"stdout"`.
 func appendRecordHead(dst []byte, t time.Time, s Stream) []byte {
 	dst = append(dst, `{"time":"`...)
 	dst = t.UTC().AppendFormat(dst, timeFormat)
