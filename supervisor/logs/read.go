@@ -418,14 +418,6 @@ func (r *fileReader) oldest() (k int, ino uint64) {
 	return k, ino
 }
 
-func (r *fileReader) openPath(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("open log: %w", err)
-	}
-	return r.use(f)
-}
-
 // use makes f the file read from, closing the one before.
 func (r *fileReader) use(f *os.File) error {
 	st, err := f.Stat()
