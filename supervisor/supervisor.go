@@ -437,7 +437,8 @@ func (s *Supervisor) runLoop(c *container, r *run) {
 			c.log.Event("%v", err)
 			return
 		}
-		c.log.Event("%s", describeEnding(ending))
+		why := describeEnding(ending)
+		c.log.Event("%s", why)
 		d := c.restarter.Ended(ending)
 		s.update(name, func(cs *ContainerState) {
 			code := ending.Code
@@ -454,7 +455,6 @@ func (s *Supervisor) runLoop(c *container, r *run) {
 			}
 		})
 		if !d.Restart {
-			why := describeEnding(ending)
 			if d.GaveUp {
 				gaveUp := fmt.Sprintf("gave up after %d restarts", c.restarter.Restarts())
 				c.log.Event("%s", gaveUp)
