@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // Mode is how a host lays out its cgroup hierarchies.
@@ -135,7 +137,7 @@ func parseMountinfo(r io.Reader) (Host, error) {
 		if sep < 5 || len(fields) < sep+4 {
 			continue
 		}
-		mountPoint := unescapeMountinfo(fields[4])
+		mountPoint := linux.UnescapeMountinfo(fields[4])
 		switch fields[sep+1] {
 		case "cgroup2":
 			if h.V2 == "" {
@@ -163,24 +165,4 @@ func parseMountinfo(r io.Reader) (Host, error) {
 		return Host{}, errors.New("cgroup: no cgroup hierarchy is mounted")
 	}
 	return h, nil
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) that the
-// kernel writes for white space and backslashes in paths.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

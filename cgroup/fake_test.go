@@ -455,9 +455,6 @@ func TestParseMountinfo(t *testing.T) {
 	if _, err := parseMountinfo(strings.NewReader("22 1 8:1 / / rw - ext4 /dev/sda1 rw\n")); err == nil {
 		t.Error("a host without cgroup mounts parsed without error")
 	}
-	if got := unescapeMountinfo(`/mnt/my\040cgroups\134x`); got != `/mnt/my cgroups\x` {
-		t.Errorf("unescape = %q", got)
-	}
 }
 
 func mapsEqual(a, b map[string]string) bool {

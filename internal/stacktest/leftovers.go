@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // archiveCache is the entry of the state directory that every stack shares
@@ -229,7 +231,7 @@ func (e *Env) leftMounts() []mount {
 		if sep < 5 || sep+2 >= len(fields) {
 			continue
 		}
-		named := []string{unescape(fields[3]), unescape(fields[4]), unescape(fields[sep+2])}
+		named := []string{linux.UnescapeMountinfo(fields[3]), linux.UnescapeMountinfo(fields[4]), linux.UnescapeMountinfo(fields[sep+2])}
 		for _, dir := range []string{e.StateDir, e.Dir} {
 			if slices.ContainsFunc(named, func(p string) bool { return underDir(p, dir) }) {
 				left = append(left, mount{line: sc.Text(), point: named[1]})
@@ -241,15 +243,6 @@ func (e *Env) leftMounts() []mount {
 		e.t.Fatalf("stacktest: read mountinfo: %v", err)
 	}
 	return left
-}
-
-// unescape undoes the octal escapes (\040 for a blank) that the kernel
-// writes for white space and backslashes in mountinfo's paths.
-func unescape(s string) string {
-	if u, err := strconv.Unquote(`"` + s + `"`); err == nil {
-		return u
-	}
-	return s
 }
 
 // underDir tells whether p is dir or lies below it.

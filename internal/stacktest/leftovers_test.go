@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
@@ -97,7 +98,7 @@ func TestMountinfoPaths(t *testing.T) {
 		{"/tmp/a/001", "/tmp/a/001", true},
 		{"/tmp/a/001/x", "/tmp/a/001", true},
 		{"/tmp/a/0010", "/tmp/a/001", false},
-		{unescape(`/tmp/a\040b/c`), "/tmp/a b", true},
+		{linux.UnescapeMountinfo(`/tmp/a\040b/c`), "/tmp/a b", true},
 	} {
 		if got := underDir(c.p, c.dir); got != c.under {
 			t.Errorf("underDir(%q, %q) = %v", c.p, c.dir, got)
