@@ -670,8 +670,8 @@ func entries(t *testing.T, dir string) []string {
 			return err
 		}
 		rel, _ := filepath.Rel(dir, p)
-		if !fi.ModTime().Equal(busybox.Epoch) {
-			t.Errorf("%s: mtime %v; want %v", rel, fi.ModTime(), busybox.Epoch)
+		if !fi.ModTime().Equal(busybox.Epoch()) {
+			t.Errorf("%s: mtime %v; want %v", rel, fi.ModTime(), busybox.Epoch())
 		}
 		var content []byte
 		switch {

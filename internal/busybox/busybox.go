@@ -17,8 +17,9 @@ import (
 )
 
 // Epoch is the modification time given to every file Install creates, so
-// that two builds are byte-identical.
-var Epoch = time.Unix(0, 0)
+// that two builds are byte-identical. A function, not a variable, so that
+// nothing can change it between builds.
+func Epoch() time.Time { return time.Unix(0, 0) }
 
 // candidates are where Debian's busybox-static and other distributions put a
 // static busybox.
@@ -143,7 +144,7 @@ func Normalize(dir string) error {
 	// Children first: touching a file does not change its directory's
 	// mtime, but creating one did, so directories are stamped last.
 	for i := len(paths) - 1; i >= 0; i-- {
-		if err := lchtimes(paths[i], Epoch); err != nil {
+		if err := lchtimes(paths[i], Epoch()); err != nil {
 			return fmt.Errorf("set mtime of %s: %w", paths[i], err)
 		}
 	}
