@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -33,39 +34,92 @@ func isArchive(p string) bool {
 // content, so a changed archive gets a new directory and every container
 // using the same content shares one.
 func unpackCached(archive, cacheDir string) (string, error) {
+	key, err := sumKey(archive, cacheDir)
+	if err != nil {
+		return "", err
+	}
+	if sum, err := os.Readlink(key); err == nil {
+		if dir := filepath.Join(cacheDir, sum); isDir(dir) {
+			return dir, nil
+		}
+	}
 	sum, err := fileSHA256(archive)
 	if err != nil {
 		return "", err
 	}
 	dir := filepath.Join(cacheDir, sum)
-	if st, err := os.Stat(dir); err == nil && st.IsDir() {
-		return dir, nil
+	if !isDir(dir) {
+		if err := unpackInto(archive, cacheDir, dir); err != nil {
+			return "", err
+		}
 	}
+	return dir, rememberSum(key, sum)
+}
+
+// unpackInto unpacks archive into dir, a new directory of cacheDir.
+func unpackInto(archive, cacheDir, dir string) error {
 	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-		return "", fmt.Errorf("rootfs cache: %w", err)
+		return fmt.Errorf("rootfs cache: %w", err)
 	}
 	// Unpacked aside and renamed into place: a directory under its final
 	// name is always complete, and of two containers unpacking the same
 	// archive at once, the second rename fails and its copy is dropped.
 	tmp, err := os.MkdirTemp(cacheDir, ".unpack-")
 	if err != nil {
-		return "", fmt.Errorf("rootfs cache: %w", err)
+		return fmt.Errorf("rootfs cache: %w", err)
 	}
 	if err := unpack(archive, tmp); err != nil {
-		return "", errors.Join(err, removeAll(tmp))
+		return errors.Join(err, removeAll(tmp))
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-			return dir, removeAll(tmp)
+			return removeAll(tmp)
 		}
-		return "", errors.Join(fmt.Errorf("rootfs cache: %w", err), removeAll(tmp))
+		return errors.Join(fmt.Errorf("rootfs cache: %w", err), removeAll(tmp))
 	}
-	return dir, nil
+	return nil
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 func removeAll(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	return nil
+}
+
+// sumsDir is where the sums of unpacked archives are remembered, inside
+// the cache directory.
+const sumsDir = "sums"
+
+// sumKey names where the sum of archive's content is remembered. Hashing
+// reads the whole archive, which every start (and every restart of a crash
+// loop) would pay again; so once an archive is unpacked its sum is kept as
+// a symlink named after the file's identity: device, inode, size, and
+// modification and change times. Writing to the archive or replacing it
+// changes its change time, and so its name: a stale sum is never found.
+func sumKey(archive, cacheDir string) (string, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(archive, &st); err != nil {
+		return "", fmt.Errorf("rootfs: %w", &fs.PathError{Op: "stat", Path: archive, Err: err})
+	}
+	return filepath.Join(cacheDir, sumsDir, fmt.Sprintf("%x-%x-%x-%x.%x-%x.%x",
+		st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec, st.Ctim.Sec, st.Ctim.Nsec)), nil
+}
+
+// rememberSum records sum under key. A symlink is made whole in one call,
+// so a reader never sees half a sum, and two containers recording the same
+// one both succeed.
+func rememberSum(key, sum string) error {
+	if err := os.MkdirAll(filepath.Dir(key), 0o700); err != nil {
+		return fmt.Errorf("rootfs cache: %w", err)
+	}
+	if err := os.Symlink(sum, key); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("rootfs cache: %w", err)
 	}
 	return nil
 }

@@ -111,14 +111,11 @@ func TestArchiveRootfs(t *testing.T) {
 		if st.Code != 0 || out != "hello from test\n" {
 			t.Fatalf("run %d: exit %+v, output %q", i, st, out)
 		}
-		entries, err := os.ReadDir(cache)
-		if err != nil {
-			t.Fatal(err)
+		unpacked := unpackedRootfs(t, cache)
+		if len(unpacked) != 1 {
+			t.Fatalf("cache holds %v, want one unpacked rootfs", unpacked)
 		}
-		if len(entries) != 1 {
-			t.Fatalf("cache holds %v, want one unpacked rootfs", entries)
-		}
-		fi, err := os.Stat(filepath.Join(cache, entries[0].Name()))
+		fi, err := os.Stat(filepath.Join(cache, unpacked[0]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,6 +125,48 @@ func TestArchiveRootfs(t *testing.T) {
 		}
 		inode = ino
 	}
+	if sums, err := os.ReadDir(filepath.Join(cache, sumsDir)); err != nil || len(sums) != 1 {
+		t.Errorf("remembered sums %v (%v), want the archive's one", sums, err)
+	}
+
+	// The same file, rewritten with other content: the remembered sum of
+	// the old content must not be taken for it.
+	changed := testenv.NewBusyboxRootfs(t)
+	if err := os.WriteFile(filepath.Join(changed, "marker"), []byte("second archive\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	content, err := os.ReadFile(writeTar(t, changed, "rootfs.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(archive, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := newSpec(t, archive, "cat", "/marker")
+	spec.CacheDir = cache
+	if out, st := run(t, spec); st.Code != 0 || out != "second archive\n" {
+		t.Fatalf("after the archive changed: exit %+v, output %q; want the new archive's content", st, out)
+	}
+	if unpacked := unpackedRootfs(t, cache); len(unpacked) != 2 {
+		t.Errorf("cache holds %v, want the old and the new rootfs", unpacked)
+	}
+}
+
+// unpackedRootfs lists the unpacked archives in cache, leaving out the
+// remembered sums.
+func unpackedRootfs(t *testing.T, cache string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Name() != sumsDir {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 func TestArchiveEscapesRefused(t *testing.T) {
