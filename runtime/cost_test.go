@@ -28,7 +28,7 @@ func TestStartCost(t *testing.T) {
 	// The floor's namespaces: pid, mount, uts, ipc.
 	same := []string{"pid", "mount", "uts", "ipc"}
 	var floor, started, ended, withNet []time.Duration
-	for i := range n {
+	for range n {
 		t0 := time.Now()
 		cmd := exec.Command("unshare", "-fpmui", "--mount-proc="+filepath.Join(rootfs, "proc"), "chroot", rootfs, "/bin/true")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -38,32 +38,11 @@ func TestStartCost(t *testing.T) {
 
 		spec := newSpec(t, rootfs, "/bin/true")
 		spec.Namespaces = same
-		t0 = time.Now()
-		c, err := Start(spec)
-		if err != nil {
-			t.Fatal(err)
-		}
-		started = append(started, time.Since(t0))
-		if st, err := c.Wait(); err != nil || st.Code != 0 {
-			t.Fatalf("run %d: %+v, %v", i, st, err)
-		}
-		ended = append(ended, time.Since(t0))
-		if err := c.Cleanup(); err != nil {
-			t.Fatal(err)
-		}
+		toExec, toExit := timeStart(t, spec)
+		started, ended = append(started, toExec), append(ended, toExit)
 
-		spec = newSpec(t, rootfs, "/bin/true")
-		t0 = time.Now()
-		if c, err = Start(spec); err != nil {
-			t.Fatal(err)
-		}
-		withNet = append(withNet, time.Since(t0))
-		if _, err := c.Wait(); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Cleanup(); err != nil {
-			t.Fatal(err)
-		}
+		toExec, _ = timeStart(t, newSpec(t, rootfs, "/bin/true"))
+		withNet = append(withNet, toExec)
 	}
 	median := func(d []time.Duration) time.Duration {
 		slices.Sort(d)
@@ -75,4 +54,24 @@ func TestStartCost(t *testing.T) {
 	t.Logf("  stack, same namespaces, Start to program exec'd:     %v (%.2fx)", median(started), float64(median(started))/float64(f))
 	t.Logf("  stack, same namespaces, Start to program exited:     %v (%.2fx)", median(ended), float64(median(ended))/float64(f))
 	t.Logf("  stack, default namespaces (+net), Start to exec'd:   %v", median(withNet))
+}
+
+// timeStart starts spec, which must exit 0, and returns how long Start took
+// (to the program's exec) and how long until the program had exited.
+func timeStart(t *testing.T, spec *Spec) (toExec, toExit time.Duration) {
+	t.Helper()
+	t0 := time.Now()
+	c, err := Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	toExec = time.Since(t0)
+	if st, err := c.Wait(); err != nil || st.Code != 0 {
+		t.Fatalf("%v: exit %+v, %v", spec.Args, st, err)
+	}
+	toExit = time.Since(t0)
+	if err := c.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	return toExec, toExit
 }
