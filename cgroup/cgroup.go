@@ -44,8 +44,9 @@ type Cgroup interface {
 	// Procs lists the processes in the cgroup.
 	Procs() ([]int, error)
 	Stats() (Stats, error)
-	// OOMKills is the number of processes the OOM killer has killed in the
-	// cgroup since it was created.
+	// OOMKills is the number of times the OOM killer has killed in the
+	// cgroup since it was created: one per OOM kill, however many of the
+	// cgroup's processes it took.
 	OOMKills() (uint64, error)
 	// OOMEvents sends on the returned channel each time the OOM killer acts
 	// in the cgroup. The channel is closed when ctx ends or the cgroup is

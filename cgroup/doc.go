@@ -28,7 +28,9 @@
 //  3. Set changes limits on a live cgroup; a zero field clears its limit.
 //  4. Stats, Procs and OOMKills read the accounting. MemoryUsage leaves out
 //     inactive page cache, as docker stats does. The OOM-kill count is v1's
-//     oom_kill in memory.oom_control and v2's oom_kill in memory.events.
+//     oom_kill in memory.oom_control; on v2 it is memory.events'
+//     oom_group_kill where memory.oom.group is on (oom_kill there counts
+//     every process a group kill took), oom_kill otherwise.
 //  5. OOMEvents watches with a context: v1 through an eventfd registered in
 //     cgroup.event_control (it fires on OOM situations; the count confirms a
 //     kill), v2 through inotify on memory.events. Sends never block: a slow

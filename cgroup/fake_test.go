@@ -346,6 +346,57 @@ func TestV2StatsFromSamples(t *testing.T) {
 	}
 }
 
+// TestV2OOMKillsWithGroupKill: with memory.oom.group on, the kernel counts
+// every process of the group in oom_kill (the victim twice), so one OOM kill
+// of a one-process container reads oom_kill 2, oom_group_kill 1.
+func TestV2OOMKillsWithGroupKill(t *testing.T) {
+	for _, tc := range []struct {
+		name, group, events string
+		want                uint64
+	}{
+		{"group on", "1\n", "oom 1\noom_kill 2\noom_group_kill 1\n", 1},
+		{"group off", "0\n", "oom 2\noom_kill 2\noom_group_kill 0\n", 2},
+		{"kernel without oom_group_kill", "1\n", "oom 2\noom_kill 2\n", 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, root := fakeV2(t, "x", "memory", "memory")
+			fakeFiles(t, filepath.Join(root, "x"), map[string]string{"memory.oom.group": tc.group, "memory.events": tc.events})
+			if n, err := d.Load("x").OOMKills(); err != nil || n != tc.want {
+				t.Errorf("OOMKills with oom.group %q and memory.events %q = %d, %v; want %d", tc.group, tc.events, n, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestV2OOMEventsWithGroupKill: one group kill is one event, however many
+// processes it took.
+func TestV2OOMEventsWithGroupKill(t *testing.T) {
+	d, root := fakeV2(t, "x", "memory", "memory")
+	dir := filepath.Join(root, "x")
+	fakeFiles(t, dir, map[string]string{"memory.oom.group": "1\n", "memory.events": "oom 0\noom_kill 0\noom_group_kill 0\n"})
+	ch, err := d.Load("x").OOMEvents(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakeFiles(t, dir, map[string]string{"memory.events": "oom 1\noom_kill 3\noom_group_kill 1\n"})
+	fakeFiles(t, dir, map[string]string{"cgroup.events": "populated 0\nfrozen 0\n"})
+	got := 0
+	timeout := time.After(10 * time.Second)
+	for open := true; open; {
+		select {
+		case _, open = <-ch:
+			if open {
+				got++
+			}
+		case <-timeout:
+			t.Fatalf("channel still open 10s after populated 0 (%d events so far)", got)
+		}
+	}
+	if got != 1 {
+		t.Errorf("one group OOM kill of 2 processes sent %d events, want 1", got)
+	}
+}
+
 func TestV2KillWritesCgroupKill(t *testing.T) {
 	d, root := fakeV2(t, "x", "", "")
 	if err := d.Load("x").Kill(); err != nil {

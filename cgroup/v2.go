@@ -246,9 +246,10 @@ func (c *v2Cgroup) memoryStats(s *Stats) error {
 	return nil
 }
 
-// OOMKills reads oom_kill from memory.events, not oom: oom counts the times
-// the cgroup hit its limit, which need not end in a kill. Without the memory
-// controller the cgroup has no limit of its own to hit, and the count is 0.
+// OOMKills counts the OOM killer's kills of the cgroup from memory.events,
+// never oom, which counts the times the cgroup hit its limit (that need not
+// end in a kill). Without the memory controller the cgroup has no limit of
+// its own to hit, and the count is 0.
 func (c *v2Cgroup) OOMKills() (uint64, error) {
 	mem, err := c.hasMemory()
 	if err != nil || !mem {
@@ -258,8 +259,30 @@ func (c *v2Cgroup) OOMKills() (uint64, error) {
 }
 
 // oomKillCount is OOMKills for a cgroup known to have the memory controller.
+// With memory.oom.group on, one OOM kills the whole cgroup and oom_kill
+// counts every process taken, the chosen victim twice (one OOM of one
+// process reads oom_kill 2, oom_group_kill 1), so there oom_group_kill is
+// the count. Without the group setting, or on a kernel without the key,
+// every kill is one OOM kill and oom_kill is the count.
 func (c *v2Cgroup) oomKillCount() (uint64, error) {
-	return keyedValue(c.file("memory.events"), "oom_kill")
+	events, err := readKeyed(c.file("memory.events"))
+	if err != nil {
+		return 0, err
+	}
+	if groupKills, ok := events["oom_group_kill"]; ok {
+		group, err := readInt(c.file("memory.oom.group"))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return 0, err
+		}
+		if group == 1 {
+			return groupKills, nil
+		}
+	}
+	kills, ok := events["oom_kill"]
+	if !ok {
+		return 0, fmt.Errorf("cgroup: %s has no %q line", c.file("memory.events"), "oom_kill")
+	}
+	return kills, nil
 }
 
 // inotify event layout (inotify(7)): wd, mask, cookie, len, then len bytes
