@@ -1,0 +1,341 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// The rootfs sequence: what the container's mount namespace holds and in
+// which order it is built (buildRootfs). The primitives it uses, and why
+// every mount goes through descriptors, are in mount.go.
+
+// maskedProc and maskedSys are hidden from the container as runc and
+// Docker do: files get /dev/null bound over them, directories an empty
+// read-only tmpfs. Paths the kernel does not have are skipped.
+var maskedProc = []string{"acpi", "asound", "interrupts", "kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug", "scsi"}
+
+var maskedSys = []string{"firmware", "devices/virtual/powercap"}
+
+// readonlyProc are the /proc entries through which a container could
+// change the host's kernel.
+var readonlyProc = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
+
+// devices are the nodes of /dev: major, minor.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+var devLinks = [][2]string{
+	{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"},
+	{"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+}
+
+// buildRootfs makes the container's root and everything mounted in it,
+// then makes it the root of the mount namespace.
+func buildRootfs(cfg *initConfig) error {
+	// The mount namespace starts as a copy of the host's, in which / is
+	// usually shared: made private first, so that nothing mounted here
+	// propagates back to the host and pivot_root (which refuses a shared
+	// parent mount) works. MS_REC covers every mount under /.
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return &mountError{op: "mount", source: "/", target: "/", flags: "recursive, private", err: err}
+	}
+	root, err := mountRoot(cfg)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(root)
+	// /dev first: its null is what masks /proc and /sys entries.
+	null, err := mountDev(root, cfg.NewUser)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(null)
+	if err := mountProc(root, null); err != nil {
+		return err
+	}
+	// /sys comes after the namespaces were joined (the caller's ordering):
+	// sysfs shows the network devices of the mounting task's namespace.
+	ownNet := cfg.NewNet
+	for _, j := range cfg.Joins {
+		ownNet = ownNet || j.Kind == "net"
+	}
+	if err := mountSys(root, null, ownNet); err != nil {
+		return err
+	}
+	for _, m := range cfg.Mounts {
+		if err := mountBind(root, m); err != nil {
+			return err
+		}
+	}
+	return pivot(root)
+}
+
+// mountRoot mounts the rootfs onto the layer's merged directory and returns
+// its root: an overlay whose writes land in the layer, or a read-only bind.
+func mountRoot(cfg *initConfig) (int, error) {
+	merged := filepath.Join(cfg.Layer, "merged")
+	target, err := unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: merged, Err: err}
+	}
+	defer unix.Close(target)
+	if cfg.ReadOnly {
+		// Not recursive: a mount under the rootfs directory on the host
+		// is not part of the image.
+		if err := bind(unix.AT_FDCWD, cfg.Lower, target, false, true, cfg.Lower, merged); err != nil {
+			return -1, err
+		}
+		return unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	opts := []string{
+		"lowerdir=" + cfg.Lower,
+		"upperdir=" + filepath.Join(cfg.Layer, "upper"),
+		"workdir=" + filepath.Join(cfg.Layer, "work"),
+	}
+	if cfg.NewUser {
+		// trusted.* xattrs need privilege over the host; overlayfs keeps
+		// its metadata in user.* instead.
+		opts = append(opts, "userxattr")
+	}
+	return fsMount{fstype: "overlay", source: "overlay", options: opts, target: merged}.mountOn(target)
+}
+
+// mountDev makes /dev a small tmpfs holding only the usual devices, and
+// returns a descriptor of its null.
+func mountDev(root int, userns bool) (int, error) {
+	target, err := mkdirIn(root, "/dev", 0o755)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(target)
+	dev, err := fsMount{fstype: "tmpfs", source: "tmpfs", options: []string{"mode=755", "size=65536k"},
+		attrs: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_STRICTATIME, target: "/dev"}.mountOn(target)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(dev)
+	for _, d := range devices {
+		if err := makeDevice(dev, d.name, d.major, d.minor, userns); err != nil {
+			return -1, err
+		}
+	}
+	if err := mountDevDir(dev, "pts", fsMount{fstype: "devpts", source: "devpts",
+		options: []string{"newinstance", "ptmxmode=0666", "mode=0620", "gid=5"},
+		attrs:   unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC, target: "/dev/pts"}); err != nil {
+		return -1, err
+	}
+	if err := mountDevDir(dev, "shm", fsMount{fstype: "tmpfs", source: "shm",
+		options: []string{"mode=1777", "size=65536k"},
+		attrs:   unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC, target: "/dev/shm"}); err != nil {
+		return -1, err
+	}
+	for _, l := range devLinks {
+		if err := unix.Symlinkat(l[0], dev, l[1]); err != nil {
+			return -1, &os.PathError{Op: "symlink", Path: "/dev/" + l[1], Err: err}
+		}
+	}
+	null, err := unix.Openat(dev, "null", unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &os.PathError{Op: "open", Path: "/dev/null", Err: err}
+	}
+	return null, nil
+}
+
+// makeDevice creates /dev/name. In a user namespace mknod is refused, so
+// the host's node is bind-mounted onto an empty file instead.
+func makeDevice(dev int, name string, major, minor uint32, userns bool) error {
+	if !userns {
+		if err := unix.Mknodat(dev, name, unix.S_IFCHR|0o666, int(unix.Mkdev(major, minor))); err != nil {
+			return &os.PathError{Op: "mknod", Path: "/dev/" + name, Err: err}
+		}
+		return nil
+	}
+	f, err := unix.Openat(dev, name, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_CLOEXEC, 0o666)
+	if err != nil {
+		return &os.PathError{Op: "create", Path: "/dev/" + name, Err: err}
+	}
+	defer unix.Close(f)
+	return bind(unix.AT_FDCWD, "/dev/"+name, f, false, false, "/dev/"+name, "/dev/"+name)
+}
+
+// mountDevDir mounts m on a new directory name of /dev.
+func mountDevDir(dev int, name string, m fsMount) error {
+	if err := unix.Mkdirat(dev, name, 0o755); err != nil {
+		return &os.PathError{Op: "mkdir", Path: m.target, Err: err}
+	}
+	target, err := unix.Openat(dev, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: m.target, Err: err}
+	}
+	defer unix.Close(target)
+	mnt, err := m.mountOn(target)
+	if err != nil {
+		return err
+	}
+	return unix.Close(mnt)
+}
+
+// mountProc mounts a procfs of the container's pid namespace and hides or
+// freezes what runc does.
+func mountProc(root, null int) error {
+	target, err := mkdirIn(root, "/proc", 0o555)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	proc, err := fsMount{fstype: "proc", source: "proc",
+		attrs: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC, target: "/proc"}.mountOn(target)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(proc)
+	if err := mask(proc, "/proc", maskedProc, null); err != nil {
+		return err
+	}
+	for _, p := range readonlyProc {
+		fd, err := unix.Openat(proc, p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "open", Path: "/proc/" + p, Err: err}
+		}
+		err = bind(fd, "", fd, true, true, "/proc/"+p, "/proc/"+p)
+		unix.Close(fd)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountSys mounts /sys read-only: a sysfs of the container's own network
+// namespace, or, when it shares the host's network, a bind of the host's
+// (a new sysfs would need privilege over that namespace in a user ns).
+func mountSys(root, null int, ownNet bool) error {
+	target, err := mkdirIn(root, "/sys", 0o555)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(target)
+	var sys int
+	if ownNet {
+		sys, err = fsMount{fstype: "sysfs", source: "sysfs",
+			attrs:  unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC,
+			target: "/sys"}.mountOn(target)
+		if err != nil {
+			return err
+		}
+	} else {
+		if err := bind(unix.AT_FDCWD, "/sys", target, true, true, "/sys", "/sys"); err != nil {
+			return err
+		}
+		if sys, err = openIn(root, "/sys", unix.O_PATH|unix.O_DIRECTORY); err != nil {
+			return err
+		}
+	}
+	defer unix.Close(sys)
+	return mask(sys, "/sys", maskedSys, null)
+}
+
+// mask hides each of paths under the mount mnt (named dir in errors).
+func mask(mnt int, dir string, paths []string, null int) error {
+	for _, p := range paths {
+		name := dir + "/" + p
+		fd, err := unix.Openat(mnt, p, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if errors.Is(err, unix.ENOENT) {
+			continue
+		}
+		if err != nil {
+			return &os.PathError{Op: "open", Path: name, Err: err}
+		}
+		err = maskOne(fd, name, null)
+		unix.Close(fd)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func maskOne(fd int, name string, null int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "stat", Path: name, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return bind(null, "", fd, false, false, "/dev/null", name)
+	}
+	mnt, err := fsMount{fstype: "tmpfs", source: "tmpfs",
+		attrs: unix.MOUNT_ATTR_RDONLY, target: name}.mountOn(fd)
+	if err != nil {
+		return err
+	}
+	return unix.Close(mnt)
+}
+
+// mountBind binds a host path at its target inside the rootfs, creating
+// the target as a directory or a file like the source.
+func mountBind(root int, m Mount) error {
+	st, err := os.Stat(m.Source)
+	if err != nil {
+		return fmt.Errorf("bind mount %s on %s: source: %w", m.Source, m.Target, err)
+	}
+	var target int
+	if st.IsDir() {
+		target, err = mkdirIn(root, m.Target, 0o755)
+	} else {
+		target, err = fileIn(root, m.Target)
+	}
+	if err != nil {
+		return fmt.Errorf("bind mount %s on %s: target: %w", m.Source, m.Target, err)
+	}
+	defer unix.Close(target)
+	return bind(unix.AT_FDCWD, m.Source, target, true, m.ReadOnly, m.Source, m.Target)
+}
+
+// pivot makes root the root of the mount namespace and detaches the old
+// one, so that nothing of the host stays reachable.
+func pivot(root int) error {
+	if err := unix.Fchdir(root); err != nil {
+		return fmt.Errorf("chdir to rootfs: %w", err)
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one at
+	// the same place; unmounting "." then detaches the old root without
+	// needing a directory for it inside the rootfs.
+	err := unix.PivotRoot(".", ".")
+	switch {
+	case errors.Is(err, unix.EINVAL):
+		// The host root is the initramfs (ramfs), which cannot be
+		// pivoted away: move the rootfs over / and chroot instead. The
+		// host's mounts stay below the moved rootfs in this namespace but
+		// out of reach: the chroot leaves no path to them, the container
+		// gets no CAP_SYS_CHROOT escape beyond Docker's, and its own
+		// /proc, already mounted and masked above, is the only procfs it
+		// can see, so no host /proc needs masking.
+		if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
+			return &mountError{op: "mount", source: "rootfs", target: "/", flags: "move", err: err}
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot to rootfs: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("pivot_root to rootfs: %w", err)
+	default:
+		if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detach the host root: %w", err)
+		}
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir to /: %w", err)
+	}
+	return nil
+}
