@@ -315,12 +315,11 @@ func pivot(root int) error {
 	switch {
 	case errors.Is(err, unix.EINVAL):
 		// The host root is the initramfs (ramfs), which cannot be
-		// pivoted away: move the rootfs over / and chroot instead. The
-		// host's mounts stay below the moved rootfs in this namespace but
-		// out of reach: the chroot leaves no path to them, the container
-		// gets no CAP_SYS_CHROOT escape beyond Docker's, and its own
-		// /proc, already mounted and masked above, is the only procfs it
-		// can see, so no host /proc needs masking.
+		// pivoted away: move the rootfs over / and chroot instead, as
+		// switch_root does. The initramfs stays underneath, covered: ".."
+		// at the new root leads back onto the covering mount. Nothing of
+		// the host's /proc needs masking here, since the container's own
+		// /proc was mounted and masked above and is the only one it sees.
 		if err := unix.Mount(".", "/", "", unix.MS_MOVE, ""); err != nil {
 			return &mountError{op: "mount", source: "rootfs", target: "/", flags: "move", err: err}
 		}
