@@ -96,6 +96,14 @@
 // stale pid is recorded with its start time, so it is never signalled
 // once reused.
 //
+// # Where things are
+//
+// start.go: the phases of a start and its undoing; spec.go: a container's
+// runtime.Spec; runloop.go: supervision and OOM events; stop.go: stopping;
+// release.go: what an ended stack gives back; statewriter.go: the state in
+// memory and its writer; state.go: the file's format; down.go: down and
+// the supervisor-less cleanup; detach.go: up -d; status.go: ps.
+//
 // # Background supervisor
 //
 // up -d runs the stack binary again in a new session (Detach); the

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Process names a process across time: a pid alone may be reused by an
@@ -140,4 +142,12 @@ func signalMasks(pid int) (caught, ignored uint64, err error) {
 		return 0, 0, fmt.Errorf("read signal masks of pid %d: SigCgt or SigIgn missing from /proc/%d/status", pid, pid)
 	}
 	return caught, ignored, nil
+}
+
+// signalName is "SIGTERM" for 15.
+func signalName(sig int) string {
+	if n := unix.SignalName(unix.Signal(sig)); n != "" {
+		return n
+	}
+	return fmt.Sprintf("signal %d", sig)
 }

@@ -123,47 +123,39 @@ func TestFormatBytes(t *testing.T) {
 	}
 }
 
-// newStateSupervisor is a supervisor of n containers that exist only in
-// its state, with its state writer running and its lock taken, as Start
-// leaves them before anything is created.
-func newStateSupervisor(t *testing.T, n int) *Supervisor {
+// newTestStateWriter is the writer of a state of n containers, its first
+// state written, as Start leaves it before anything is created.
+func newTestStateWriter(t *testing.T, n int) *stateWriter {
 	t.Helper()
 	p, err := PathsOf(t.TempDir(), "demo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock, err := tryLock(p.Dir)
-	if err != nil {
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	g, err := stackGraph(&manifest.Stack{Name: "demo"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Supervisor{paths: p, graph: g, lock: lock, cfg: Config{Errors: &bytes.Buffer{}}}
-	s.state = State{Stack: "demo", Cgroup: "stack/demo"}
+	st := State{Stack: "demo", Cgroup: "stack/demo"}
 	for i := range n {
-		s.state.Containers = append(s.state.Containers, ContainerState{Name: fmt.Sprintf("c%d", i), State: StateCreated})
+		st.Containers = append(st.Containers, ContainerState{Name: fmt.Sprintf("c%d", i), State: StateCreated})
 	}
-	s.startWriter()
-	s.version++
-	if err := s.flush(); err != nil {
+	w := newStateWriter(p, st, func(err error) { t.Errorf("state writer: %v", err) })
+	if err := w.flush(); err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return w
 }
 
 // requireFileHoldsState fails unless the state file holds exactly the
-// supervisor's state in memory.
-func requireFileHoldsState(t *testing.T, s *Supervisor) {
+// writer's state in memory.
+func requireFileHoldsState(t *testing.T, w *stateWriter) {
 	t.Helper()
-	got, err := os.ReadFile(s.paths.State())
+	got, err := os.ReadFile(w.paths.State())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.mu.Lock()
-	want, err := encodeState(&s.state)
-	s.mu.Unlock()
+	w.mu.Lock()
+	want, err := encodeState(&w.state)
+	w.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,39 +166,39 @@ func requireFileHoldsState(t *testing.T, s *Supervisor) {
 
 func TestStateWritesCoalesce(t *testing.T) {
 	const n = 200
-	s := newStateSupervisor(t, n)
-	defer s.endWriterAndWait()
+	w := newTestStateWriter(t, n)
+	defer w.close()
 	// Hold the file as a write in flight does: the updates must neither
 	// wait for it nor each cost a write of their own.
-	s.writeMu.Lock()
+	w.writeMu.Lock()
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			s.update(fmt.Sprintf("c%d", i), func(cs *ContainerState) {
+			w.update(fmt.Sprintf("c%d", i), func(cs *ContainerState) {
 				cs.State = StateRunning
 				cs.Process = Process{Pid: 1000 + i}
 			})
 		})
 	}
 	wg.Wait()
-	s.writeMu.Unlock()
-	if err := s.flush(); err != nil {
+	w.writeMu.Unlock()
+	if err := w.flush(); err != nil {
 		t.Fatal(err)
 	}
-	s.writeMu.Lock()
-	writes := s.writes
-	s.writeMu.Unlock()
+	w.writeMu.Lock()
+	writes := w.writes
+	w.writeMu.Unlock()
 	t.Logf("%d updates, %d writes (one of them the first state)", n, writes)
 	if writes > 3 {
 		t.Errorf("%d updates cost %d writes, want the first write and at most two more", n, writes)
 	}
-	requireFileHoldsState(t, s)
+	requireFileHoldsState(t, w)
 
 	// The writer alone, without a flush, brings the file up to date.
-	s.update("c0", func(cs *ContainerState) { cs.State = StateExited })
+	w.update("c0", func(cs *ContainerState) { cs.State = StateExited })
 	deadline := time.Now().Add(time.Minute)
 	for {
-		st, err := ReadState(s.paths)
+		st, err := ReadState(w.paths)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,20 +210,57 @@ func TestStateWritesCoalesce(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	requireFileHoldsState(t, s)
+	requireFileHoldsState(t, w)
+}
+
+func TestStateWriterCloseThenFlush(t *testing.T) {
+	w := newTestStateWriter(t, 2)
+	// A change the writer has not written yet when it is closed is taken
+	// by the last flush, and nothing is written after it.
+	w.update("c1", func(cs *ContainerState) { cs.State = StateStopped })
+	w.close()
+	w.change(func(st *State) { st.Ended = true })
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ReadState(w.paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Ended || st.Container("c1").State != StateStopped {
+		t.Errorf("state after close and flush: ended %v, c1 %s; want ended, stopped", st.Ended, st.Container("c1").State)
+	}
+	requireFileHoldsState(t, w)
+}
+
+// newStateSupervisor is a supervisor of n containers that exist only in
+// its state, with its state writer running and its lock taken, as Start
+// leaves them before anything is created.
+func newStateSupervisor(t *testing.T, n int) *Supervisor {
+	t.Helper()
+	w := newTestStateWriter(t, n)
+	lock, err := tryLock(w.paths.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := stackGraph(&manifest.Stack{Name: "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Supervisor{paths: w.paths, graph: g, lock: lock, state: w, cfg: Config{Errors: &bytes.Buffer{}}}
 }
 
 func TestStateEndedAfterRelease(t *testing.T) {
 	s := newStateSupervisor(t, 3)
 	// Changes the writer has not written yet when the stack ends.
 	for _, name := range []string{"c0", "c1", "c2"} {
-		s.update(name, func(cs *ContainerState) { cs.State = StateStopped })
+		s.state.update(name, func(cs *ContainerState) { cs.State = StateStopped })
 	}
 	if err := s.release(false); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-s.writerDone:
+	case <-s.state.done:
 	default:
 		t.Fatal("the writer outlived release")
 	}
@@ -247,7 +276,7 @@ func TestStateEndedAfterRelease(t *testing.T) {
 			t.Errorf("container %s is %s after release, want %s", c.Name, c.State, StateStopped)
 		}
 	}
-	requireFileHoldsState(t, s)
+	requireFileHoldsState(t, s.state)
 	entries, err := os.ReadDir(s.paths.Dir)
 	if err != nil {
 		t.Fatal(err)

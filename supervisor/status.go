@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Status is one container as ps shows it.
@@ -79,30 +76,4 @@ func ReadStatus(cfg Config, name string, now time.Time) (*StackStatus, error) {
 		out.Containers = append(out.Containers, s)
 	}
 	return out, nil
-}
-
-// cacheDir is where unpacked rootfs archives are kept for every stack and
-// run; the leading dot keeps it apart from every stack's directory.
-func cacheDir(stateDir string) string { return filepath.Join(stateDir, ".cache") }
-
-// signalName is "SIGTERM" for 15.
-func signalName(sig int) string {
-	if n := unix.SignalName(unix.Signal(sig)); n != "" {
-		return n
-	}
-	return fmt.Sprintf("signal %d", sig)
-}
-
-// FormatBytes renders n bytes the way a person reads them: 1.9MiB.
-func FormatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,0 +1,62 @@
+package supervisor
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"github.com/stack-containers/stack/runtime"
+)
+
+// spec builds the runtime's description of c; c.mu is held.
+func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
+	d := c.def
+	env := make([]string, 0, len(d.Env))
+	for k, v := range d.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	namespaces := make([]string, len(d.Namespaces))
+	for i, ns := range d.Namespaces {
+		namespaces[i] = string(ns)
+	}
+	var join map[string]int
+	for ns, other := range d.Join {
+		pid := s.ctrs[other].pid()
+		if pid == 0 {
+			return nil, fmt.Errorf("container %q: join the %s namespace of %q: it is not running", d.Name, ns, other)
+		}
+		if join == nil {
+			join = map[string]int{}
+		}
+		join[string(ns)] = pid
+	}
+	mounts := make([]runtime.Mount, len(d.Mounts))
+	for i, m := range d.Mounts {
+		mounts[i] = runtime.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+	}
+	return &runtime.Spec{
+		Name:       d.Name,
+		Rootfs:     d.Rootfs,
+		Args:       d.Command,
+		Env:        env,
+		Workdir:    d.Workdir,
+		Hostname:   d.Hostname,
+		UID:        d.UID,
+		GID:        d.GID,
+		Namespaces: namespaces,
+		Join:       join,
+		ReadOnly:   d.ReadOnly,
+		Mounts:     mounts,
+		LayerDir:   c.layer,
+		CacheDir:   cacheDir(s.cfg.StateDir),
+		Cgroup:     c.cg,
+		// See doc.go, "When the supervisor dies".
+		ParentDeathSignal: syscall.SIGKILL,
+	}, nil
+}
+
+// cacheDir is where unpacked rootfs archives are kept for every stack and
+// run; the leading dot keeps it apart from every stack's directory.
+func cacheDir(stateDir string) string { return filepath.Join(stateDir, ".cache") }

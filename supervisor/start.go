@@ -1,0 +1,243 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/manifest"
+	"github.com/stack-containers/stack/runtime"
+	"github.com/stack-containers/stack/supervisor/logs"
+)
+
+// Starting a stack: lock, clear, record and create, start (doc.go,
+// "Phases of a start"), and undoing a start that failed.
+
+// Start checks, locks and starts a stack, and returns once every container
+// runs (phases 1 to 4 of doc.go). If a container fails to start, the ones
+// started are stopped, everything is removed again, and the error names the
+// container and the cause.
+func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Errors == nil {
+		cfg.Errors = os.Stderr
+	}
+	if cfg.StartLimit <= 0 {
+		cfg.StartLimit = DefaultStartLimit()
+	}
+	paths, err := PathsOf(cfg.StateDir, st.Name)
+	if err != nil {
+		return nil, err
+	}
+	g, err := stackGraph(st)
+	if err != nil {
+		return nil, fmt.Errorf("stack %q: %w", st.Name, err)
+	}
+	lock, err := tryLock(paths.Dir)
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("stack %q is %w", st.Name, ErrRunning)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stack %q: %w", st.Name, err)
+	}
+	// What an earlier run left is cleared before anything else: should
+	// that fail, its state stays for a later down to finish the job.
+	if err := clearStack(ctx, paths, cfg.Driver, cfg.Clock); err != nil {
+		err = fmt.Errorf("stack %q: clean up the previous run: %w", st.Name, err)
+		return nil, errors.Join(err, lock.release())
+	}
+	s := &Supervisor{
+		stack: st, cfg: cfg, paths: paths, graph: g, lock: lock,
+		ctrs: map[string]*container{},
+		kill: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	if err := s.prepare(ctx); err != nil {
+		return nil, s.abort(fmt.Errorf("stack %q: %w", st.Name, err))
+	}
+	if err := g.walk(ctx, cfg.StartLimit, s.startFirst); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("stack %q: start interrupted: %w", st.Name, err)
+		}
+		return nil, s.abort(err)
+	}
+	// Up -d reports the stack up as soon as Start returns, and ps right
+	// after must show every container running: the writer may not have
+	// caught up yet.
+	if err := s.state.flush(); err != nil {
+		return nil, s.abort(fmt.Errorf("stack %q: %w", st.Name, err))
+	}
+	go s.finishWhenEnded()
+	return s, nil
+}
+
+// prepare writes the initial state, opens the logs and creates the
+// cgroups.
+func (s *Supervisor) prepare(ctx context.Context) error {
+	self, err := processOf(os.Getpid())
+	if err != nil {
+		return err
+	}
+	names := s.graph.names()
+	state := State{
+		Stack:      s.stack.Name,
+		File:       s.stack.File,
+		Supervisor: self,
+		Cgroup:     s.cfg.CgroupParent + "/" + s.stack.Name,
+	}
+	s.parent = s.cfg.Driver.Load(state.Cgroup)
+	for _, name := range names {
+		def := s.stack.Containers[name]
+		s.ctrs[name] = &container{
+			def:       def,
+			restarter: NewRestarter(def.Restart, s.cfg.Clock),
+			layer:     s.paths.Layer(name),
+			done:      make(chan struct{}),
+			stop:      make(chan struct{}),
+		}
+		state.Containers = append(state.Containers, ContainerState{
+			Name:         name,
+			State:        StateCreated,
+			Cgroup:       state.Cgroup + "/" + name,
+			LayerDir:     s.paths.Layer(name),
+			MemoryLimit:  def.Memory,
+			StopSignal:   def.StopSignal,
+			StopTimeout:  def.StopTimeout,
+			PIDNamespace: hasNamespace(def, manifest.NamespacePID),
+			After:        s.graph.after[name],
+		})
+	}
+	// The state goes down before anything is created, so that whatever
+	// follows can be found and removed by a down, even if this process
+	// dies half-way. The cgroup paths and layer directories never change
+	// after this write, so a down always finds them.
+	s.state = newStateWriter(s.paths, state, s.warn)
+	if err := s.state.flush(); err != nil {
+		return err
+	}
+	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color})
+	if err != nil {
+		return err
+	}
+	s.logs = agg
+	for _, name := range names {
+		c := s.ctrs[name]
+		if c.log, err = agg.Container(name); err != nil {
+			return err
+		}
+		res := cgroup.Resources{Memory: c.def.Memory, CPUs: c.def.CPUs, Pids: c.def.Pids}
+		if c.cg, err = s.cfg.Driver.Create(state.Cgroup+"/"+name, res); err != nil {
+			return fmt.Errorf("container %q: create cgroup: %w", name, err)
+		}
+	}
+	var watchCtx context.Context
+	watchCtx, s.unwatch = context.WithCancel(context.WithoutCancel(ctx))
+	for _, name := range names {
+		if err := s.watchOOM(watchCtx, s.ctrs[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// abort undoes a start that failed: it stops what runs and removes every
+// trace of the stack, and returns cause with what went wrong on the way.
+func (s *Supervisor) abort(cause error) error {
+	s.Stop()
+	err := s.release(true)
+	if err != nil {
+		return errors.Join(cause, fmt.Errorf("clean up after the failed start: %w", err))
+	}
+	return cause
+}
+
+// startFirst starts a container's first run and its run loop.
+func (s *Supervisor) startFirst(ctx context.Context, name string) error {
+	c := s.ctrs[name]
+	r, err := s.startRun(c)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.looping = true
+	c.mu.Unlock()
+	s.loops.Add(1)
+	go s.runLoop(c, r)
+	return nil
+}
+
+// startRun starts one run of c with its output captured.
+func (s *Supervisor) startRun(c *container) (*run, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return nil, errStopping
+	}
+	spec, err := s.spec(c)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{}
+	if r.oomBefore, err = c.cg.OOMKills(); err != nil {
+		return nil, fmt.Errorf("container %q: %w", c.def.Name, err)
+	}
+	outW, errW, err := r.pipes(c.def.Name)
+	if err != nil {
+		return nil, err
+	}
+	spec.Stdout, spec.Stderr = outW, errW
+	rc, err := runtime.Start(spec)
+	// The container holds its own copies of the write ends now; ours would
+	// keep the captures from ever seeing the end of the streams.
+	if cerr := errors.Join(outW.Close(), errW.Close()); cerr != nil {
+		s.warn(fmt.Errorf("container %q: close output pipes: %w", c.def.Name, cerr))
+	}
+	if err != nil {
+		return nil, errors.Join(err, r.closePipes())
+	}
+	r.rc = rc
+	// The event goes first: the program's first lines wait in the pipes
+	// until the captures begin.
+	c.log.Event("started (pid %d)", rc.Pid())
+	c.log.Capture(logs.Stdout, r.stdout)
+	c.log.Capture(logs.Stderr, r.stderr)
+	c.cur = r
+	c.restarter.Started()
+	proc, perr := processOf(rc.Pid())
+	if perr != nil {
+		// The program may end before its start time is read; it is then
+		// recorded by pid alone and the run loop sees it end.
+		proc = Process{Pid: rc.Pid()}
+	}
+	s.state.update(c.def.Name, func(cs *ContainerState) {
+		cs.State = StateRunning
+		cs.Process = proc
+		cs.ExitCode = nil
+		cs.StartedAt = time.Now()
+		cs.Restarts = c.restarter.Restarts()
+	})
+	return r, nil
+}
+
+// pipes makes the run's stdout and stderr pipes and returns their write
+// ends.
+func (r *run) pipes(name string) (outW, errW *os.File, err error) {
+	if r.stdout, outW, err = os.Pipe(); err != nil {
+		return nil, nil, fmt.Errorf("container %q: stdout pipe: %w", name, err)
+	}
+	if r.stderr, errW, err = os.Pipe(); err != nil {
+		r.stdout.Close()
+		outW.Close()
+		return nil, nil, fmt.Errorf("container %q: stderr pipe: %w", name, err)
+	}
+	return outW, errW, nil
+}
+
+func (r *run) closePipes() error {
+	return errors.Join(r.stdout.Close(), r.stderr.Close())
+}
