@@ -14,6 +14,10 @@ type Resources struct {
 	CPUs float64
 	// Pids is the maximum number of processes.
 	Pids int64
+	// Devices, when not nil, is the complete list of device accesses the
+	// cgroup allows; everything else is denied (an empty list denies all).
+	// nil leaves device access as the parent cgroup's.
+	Devices []DeviceRule
 }
 
 // Stats is a snapshot of a cgroup's accounting.

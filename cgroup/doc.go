@@ -23,6 +23,12 @@
 //     first enables the controllers the limits need, plus memory wherever
 //     offered (for Stats and OOMKills), in cgroup.subtree_control of every
 //     ancestor from the root down.
+//     Device rules (Resources.Devices) are an allow list: v1 writes "a" to
+//     devices.deny, then each rule to devices.allow; v2, which has no
+//     devices controller, attaches a BPF_PROG_TYPE_CGROUP_DEVICE program
+//     compiled from the rules (BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, so
+//     it lives as long as the cgroup and an ancestor's program still has
+//     its say) and detaches the one a previous Set attached.
 //  2. A process enters by pid (AddProc), or on v2 is born inside through
 //     the directory descriptor from OpenFD (CLONE_INTO_CGROUP).
 //  3. Set changes limits on a live cgroup; a zero field clears its limit.

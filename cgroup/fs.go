@@ -262,6 +262,9 @@ func (r Resources) controllers() []string {
 	if r.Pids > 0 {
 		need = append(need, "pids")
 	}
+	if r.Devices != nil {
+		need = append(need, "devices")
+	}
 	return need
 }
 

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
@@ -35,6 +37,9 @@ func TestMain(m *testing.M) {
 //   - "alloc N": allocate and touch N MiB, then exit 0 (if still alive).
 //   - "block": use 4 MiB, print the child's /proc/self/cgroup and "ready",
 //     then wait for stdin to close.
+//   - "devices DIR": try each device access of deviceProbes (DIR holds the
+//     nodes it makes), print "NAME: ok" or "NAME: ERRNO" for each, then
+//     "done".
 func runHelper(mode string) int {
 	in := bufio.NewReader(os.Stdin)
 	if _, err := in.ReadString('\n'); err != nil {
@@ -53,6 +58,17 @@ func runHelper(mode string) int {
 		fmt.Printf("%sready\n", self)
 		io.Copy(io.Discard, in)
 		runtime.KeepAlive(buf)
+		return 0
+	case strings.HasPrefix(mode, "devices "):
+		dir := strings.TrimPrefix(mode, "devices ")
+		for _, p := range deviceProbes {
+			result := "ok"
+			if err := p.try(dir); err != nil {
+				result = unix.ErrnoName(err.(unix.Errno))
+			}
+			fmt.Printf("%s: %s\n", p.name, result)
+		}
+		fmt.Println("done")
 		return 0
 	case strings.HasPrefix(mode, "alloc "):
 		mib, err := strconv.Atoi(strings.TrimPrefix(mode, "alloc "))

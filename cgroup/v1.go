@@ -37,9 +37,9 @@ func (d *v1Driver) Version() int { return 1 }
 func (d *v1Driver) Load(path string) Cgroup {
 	c := &v1Cgroup{wait: d.wait, dirs: make(map[string]string)}
 	c.path, c.err = cleanPath(path)
-	// The hierarchies a v1 cgroup is made in: the three that limit, and
-	// the freezer that makes Kill race-free.
-	for _, ctrl := range []string{"memory", "cpu", "pids", "freezer"} {
+	// The hierarchies a v1 cgroup is made in: the three that limit, the
+	// devices controller, and the freezer that makes Kill race-free.
+	for _, ctrl := range []string{"memory", "cpu", "pids", "devices", "freezer"} {
 		if m, ok := d.mounts[ctrl]; ok {
 			c.dirs[ctrl] = filepath.Join(m, c.path)
 		}
@@ -119,6 +119,9 @@ func (c *v1Cgroup) Set(r Resources) error {
 	if err := c.require(r); err != nil {
 		return err
 	}
+	if err := validateDevices(r.Devices); err != nil {
+		return err
+	}
 	if dir, ok := c.dirs["memory"]; ok {
 		if err := setMemoryV1(dir, r.Memory); err != nil {
 			return err
@@ -136,6 +139,11 @@ func (c *v1Cgroup) Set(r Resources) error {
 	}
 	if dir, ok := c.dirs["pids"]; ok {
 		if err := writeFile(filepath.Join(dir, "pids.max"), limitOrMax(r.Pids)); err != nil {
+			return err
+		}
+	}
+	if r.Devices != nil {
+		if err := setDevicesV1(c.dirs["devices"], r.Devices); err != nil {
 			return err
 		}
 	}

@@ -126,7 +126,12 @@ func (c *v2Cgroup) Set(r Resources) error {
 	if c.err != nil {
 		return c.err
 	}
-	need := r.controllers()
+	if err := validateDevices(r.Devices); err != nil {
+		return err
+	}
+	// v2 has no devices controller: a program attached to the cgroup
+	// does its work.
+	need := slices.DeleteFunc(r.controllers(), func(ctrl string) bool { return ctrl == "devices" })
 	want := need
 	if !slices.Contains(want, "memory") {
 		want = append([]string{"memory"}, need...)
@@ -159,6 +164,9 @@ func (c *v2Cgroup) Set(r Resources) error {
 		if err := write(c.file(w.file), w.value); err != nil {
 			return err
 		}
+	}
+	if r.Devices != nil {
+		return setDevicesV2(c.dir, r.Devices)
 	}
 	return nil
 }
