@@ -1,0 +1,231 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Protocol is "tcp" or "udp".
+type Protocol string
+
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// Port is one published port: what arrives at HostIP:HostPort goes to
+// Address:ContainerPort.
+type Port struct {
+	// HostIP is unspecified (0.0.0.0) for every address of the host.
+	HostIP        netip.Addr `json:"host_ip"`
+	HostPort      uint16     `json:"host_port"`
+	ContainerPort uint16     `json:"container_port"`
+	Protocol      Protocol   `json:"protocol"`
+	// Address is the container's.
+	Address netip.Addr `json:"-"`
+}
+
+func (p Port) String() string {
+	return fmt.Sprintf("%s/%s", p.hostAddr(), p.Protocol)
+}
+
+func (p Port) hostAddr() string {
+	ip := p.HostIP
+	if !ip.IsValid() {
+		ip = netip.IPv4Unspecified()
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(int(p.HostPort)))
+}
+
+func (p Port) containerAddr() string {
+	return net.JoinHostPort(p.Address.String(), strconv.Itoa(int(p.ContainerPort)))
+}
+
+// Published is the set of listeners of a stack's published ports.
+type Published struct {
+	cancel  context.CancelFunc
+	closers []io.Closer
+	wg      sync.WaitGroup
+}
+
+// Publish binds every port on the host, then adds their DNAT rules, and
+// relays what the listeners accept to the containers until Close. A port
+// that cannot be bound (taken) fails it with the port in the error, and
+// nothing of it is left.
+func (n *Network) Publish(ports []Port) (_ *Published, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pub := &Published{cancel: cancel}
+	defer func() {
+		if err != nil {
+			pub.Close()
+		}
+	}()
+	var tcp []net.Listener
+	var udp []*net.UDPConn
+	for _, p := range ports {
+		switch p.Protocol {
+		case TCP:
+			l, err := net.Listen("tcp4", p.hostAddr())
+			if err != nil {
+				return nil, fmt.Errorf("publish %s: %w", p, err)
+			}
+			pub.closers = append(pub.closers, l)
+			tcp = append(tcp, l)
+		case UDP:
+			a, err := net.ResolveUDPAddr("udp4", p.hostAddr())
+			if err != nil {
+				return nil, fmt.Errorf("publish %s: %w", p, err)
+			}
+			l, err := net.ListenUDP("udp4", a)
+			if err != nil {
+				return nil, fmt.Errorf("publish %s: %w", p, err)
+			}
+			pub.closers = append(pub.closers, l)
+			udp = append(udp, l)
+		default:
+			return nil, fmt.Errorf("publish %s: unknown protocol %q", p, p.Protocol)
+		}
+	}
+	if err := n.addDNAT(ports); err != nil {
+		return nil, err
+	}
+	ti, ui := 0, 0
+	for _, p := range ports {
+		pub.wg.Add(1)
+		if p.Protocol == TCP {
+			go pub.relayTCP(ctx, tcp[ti], p.containerAddr())
+			ti++
+		} else {
+			go pub.relayUDP(ctx, udp[ui], p.containerAddr())
+			ui++
+		}
+	}
+	return pub, nil
+}
+
+// Close closes every listener and the connections they relay, and waits
+// for their goroutines. The DNAT rules go with the table (Remove).
+func (pub *Published) Close() error {
+	pub.cancel()
+	var errs []error
+	for _, c := range pub.closers {
+		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	pub.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (pub *Published) relayTCP(ctx context.Context, l net.Listener, to string) {
+	defer pub.wg.Done()
+	var conns sync.WaitGroup
+	defer conns.Wait()
+	var d net.Dialer
+	for {
+		in, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors, say: wait a moment rather than spin.
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		conns.Add(1)
+		go func() {
+			defer conns.Done()
+			defer in.Close()
+			out, err := d.DialContext(ctx, "tcp4", to)
+			if err != nil {
+				return // the client sees its connection closed, as with docker-proxy
+			}
+			defer out.Close()
+			stop := context.AfterFunc(ctx, func() { in.Close(); out.Close() })
+			defer stop()
+			splice(in.(*net.TCPConn), out.(*net.TCPConn))
+		}()
+	}
+}
+
+// splice copies both ways until both directions ended, passing on each
+// half-close (a client that shuts down its writing still gets the reply).
+func splice(a, b *net.TCPConn) {
+	done := make(chan struct{})
+	go func() {
+		io.Copy(b, a)
+		b.CloseWrite()
+		close(done)
+	}()
+	io.Copy(a, b)
+	a.CloseWrite()
+	<-done
+}
+
+// udpIdle is how long a UDP client's relay lives without a datagram,
+// conntrack's default for unreplied UDP flows.
+const udpIdle = 30 * time.Second
+
+func (pub *Published) relayUDP(ctx context.Context, l *net.UDPConn, to string) {
+	defer pub.wg.Done()
+	var mu sync.Mutex
+	flows := map[netip.AddrPort]*net.UDPConn{}
+	var wg sync.WaitGroup
+	defer func() {
+		mu.Lock()
+		for _, c := range flows {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
+	buf := make([]byte, 65535)
+	for {
+		nr, from, err := l.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		mu.Lock()
+		out, ok := flows[from]
+		if !ok {
+			c, err := net.Dial("udp4", to)
+			if err != nil {
+				mu.Unlock()
+				continue
+			}
+			out = c.(*net.UDPConn)
+			flows[from] = out
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				back := make([]byte, 65535)
+				for {
+					out.SetReadDeadline(time.Now().Add(udpIdle))
+					n, err := out.Read(back)
+					if err != nil {
+						break
+					}
+					l.WriteToUDPAddrPort(back[:n], from)
+				}
+				mu.Lock()
+				if flows[from] == out {
+					delete(flows, from)
+				}
+				mu.Unlock()
+				out.Close()
+			}()
+		}
+		mu.Unlock()
+		out.Write(buf[:nr])
+	}
+}
