@@ -473,8 +473,17 @@ func (r *fileReader) successor() (bool, error) {
 		return false, fmt.Errorf("read log %s: %w", r.file.Name(), err)
 	}
 	if links(st) == 0 {
-		// Rotated out of the kept files: every file left is newer.
-		return true, r.openOldest()
+		// Rotated out of the kept files (or all of them removed, by a
+		// down): every file left is newer. There is more only if one is
+		// there; with none, the caller must get back to its loop, which
+		// looks again after its poll or ends with its context.
+		if err := r.close(); err != nil {
+			return false, err
+		}
+		if err := r.openOldest(); err != nil {
+			return false, err
+		}
+		return r.file != nil, nil
 	}
 	// The file is path.k for some k, and its successor path.k-1. The
 	// writer renames the oldest first, so if the file is still path.k

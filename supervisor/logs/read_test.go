@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -159,4 +160,60 @@ web  | 2026-05-01T12:00:09.000000000Z w9
 	if err == nil {
 		t.Errorf("missing directory: got no error")
 	}
+}
+
+// TestFollowAfterRemoval follows a log whose files are all removed (a down
+// while logs -f runs): the reader must give the loop back, so that it sees
+// its context end, instead of moving on to a successor forever.
+func TestFollowAfterRemoval(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.log")
+	writeLog(t, path, line{1, Stdout, "w1"})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &lockedWriter{}
+	done := make(chan error, 1)
+	go func() {
+		done <- Print(ctx, out, dir, PrintOptions{Tail: TailAll, Follow: true, Poll: time.Millisecond})
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(out.String(), "w1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first line was not printed: %q", out.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	// A few polls on the removed file, then the end of the context.
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Print went on after its context ended: the reader never returned to the loop")
+	}
+}
+
+// lockedWriter is a buffer that Print writes while the test reads it.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
