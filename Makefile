@@ -8,7 +8,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
 FUZZTIME  ?= 10m
 
-.PHONY: all build test lint fuzz clean
+.PHONY: all build test test-short lint fuzz clean
 
 all: build
 
@@ -22,6 +22,10 @@ build:
 # package's test mounting a tmpfs meanwhile would read as a leak.
 test: lint
 	CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout 40m $(PKGS)
+
+## test-short: lint, then the tests that need neither root nor busybox (seconds)
+test-short: lint
+	CGO_ENABLED=0 $(GO) test -short -count=1 $(PKGS)
 
 ## lint: gofmt and go vet, failing on any finding
 lint:

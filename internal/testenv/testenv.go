@@ -26,9 +26,14 @@ func SkipOrFail(t testing.TB, reason string) {
 	t.Skip(reason)
 }
 
-// RequireRoot skips the test (fails it in CI) unless it runs as root.
+// RequireRoot skips the test (fails it in CI) unless it runs as root. With
+// -short (make test-short) it skips, even as root: the short run is the
+// tests that need neither root nor the machine's namespaces and cgroups.
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: needs root, namespaces and cgroups")
+	}
 	if os.Geteuid() != 0 {
 		SkipOrFail(t, "needs root: it creates namespaces, cgroups and mounts")
 	}

@@ -1,8 +1,4 @@
-package supervisor_test
-
-// The end-to-end tests drive the stack binary as a user would (see
-// internal/stacktest), each with a state directory and a cgroup parent of
-// its own, and check at the end that nothing of theirs is left.
+package e2e
 
 import (
 	"encoding/json"
@@ -19,13 +15,6 @@ import (
 	"github.com/stack-containers/stack/internal/stacktest"
 	"github.com/stack-containers/stack/internal/testenv"
 )
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	stacktest.Cleanup()
-	testenv.Cleanup()
-	os.Exit(code)
-}
 
 // env is a stacktest.Env with the shared busybox rootfs for its manifests.
 type env struct {

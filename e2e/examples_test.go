@@ -1,4 +1,4 @@
-package examples
+package e2e
 
 import (
 	"bufio"
@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -38,37 +39,47 @@ var tools struct {
 	build    string // every example's tree, built by mkrootfs
 }
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	code := runTests(m)
-	stacktest.Cleanup()
-	os.Exit(code)
+// examplesDir is the examples' source directory, relative to this package.
+const examplesDir = "../examples"
+
+// exampleTools builds mkrootfs and every example's tree on first use; the
+// examples' tests call it, the others need neither.
+func exampleTools(t *testing.T) {
+	t.Helper()
+	toolsOnce.Do(func() { toolsErr = buildExampleTools() })
+	if toolsErr != nil {
+		t.Fatal(toolsErr)
+	}
 }
 
-func runTests(m *testing.M) int {
+var (
+	toolsOnce sync.Once
+	toolsErr  error
+	toolsDir  string
+)
+
+func buildExampleTools() error {
 	dir, err := os.MkdirTemp("", "stack-examples-")
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	defer os.RemoveAll(dir)
+	toolsDir = dir
 	tools.mkrootfs = filepath.Join(dir, "mkrootfs")
 	tools.build = filepath.Join(dir, "build")
 	steps := [][]string{
 		{"go", "build", "-trimpath", "-o", tools.mkrootfs, "github.com/stack-containers/stack/examples/cmd/mkrootfs"},
 		// Without busybox, mkrootfs skips the seed's tree and says so; the
 		// tests that need it skip (fail in CI) on their own.
-		{tools.mkrootfs, "-o", tools.build, "-src", "."},
+		{tools.mkrootfs, "-o", tools.build, "-src", examplesDir},
 	}
 	for _, args := range steps {
 		cmd := exec.Command(args[0], args[1:]...)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n%s", strings.Join(args, " "), err, out)
-			return 1
+			return fmt.Errorf("%s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	return m.Run()
+	return nil
 }
 
 // requireBusybox skips the test (fails it in CI) without a static busybox,
@@ -98,12 +109,13 @@ func needs(t *testing.T, name string) {
 // copied manifest's path.
 func example(t *testing.T, name string) string {
 	t.Helper()
+	exampleTools(t)
 	root := t.TempDir()
 	if err := os.Symlink(tools.build, filepath.Join(root, "build")); err != nil {
 		t.Fatal(err)
 	}
 	dst := filepath.Join(root, name)
-	if err := os.CopyFS(dst, os.DirFS(name)); err != nil {
+	if err := os.CopyFS(dst, os.DirFS(filepath.Join(examplesDir, name))); err != nil {
 		t.Fatalf("copy example %s: %v", name, err)
 	}
 	return filepath.Join(dst, "stack.yaml")
@@ -148,13 +160,13 @@ func lines(out, pattern string) int {
 // exampleNames lists the examples: the directories holding a stack.yaml.
 func exampleNames(t *testing.T) []string {
 	t.Helper()
-	manifests, err := filepath.Glob("*/stack.yaml")
+	manifests, err := filepath.Glob(filepath.Join(examplesDir, "*", "stack.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
 	for _, m := range manifests {
-		names = append(names, filepath.Dir(m))
+		names = append(names, filepath.Base(filepath.Dir(m)))
 	}
 	if len(names) < 4 {
 		t.Fatalf("found examples %v; want at least seed, web, crashloop and many", names)
@@ -470,6 +482,7 @@ func TestReadmeCoversEverything(t *testing.T) {
 // tree when the name says archive, else a directory.
 func standIn(t *testing.T, p string) {
 	t.Helper()
+	exampleTools(t)
 	if !strings.HasSuffix(p, ".tar") && !strings.HasSuffix(p, ".tar.gz") && !strings.HasSuffix(p, ".tgz") {
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -491,11 +504,12 @@ func demoCopy(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "examples")
 	for _, name := range []string{"web", "seed"} {
-		if err := os.CopyFS(filepath.Join(dir, name), os.DirFS(name)); err != nil {
+		if err := os.CopyFS(filepath.Join(dir, name), os.DirFS(filepath.Join(examplesDir, name))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	script, err := os.ReadFile("demo.sh")
+	exampleTools(t)
+	script, err := os.ReadFile(filepath.Join(examplesDir, "demo.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +603,7 @@ func manyManifest() []byte {
 # Fifty small services, to show how fast stack starts and stops a stack and
 # what ps shows. Each prints one line when ready and exits cleanly on SIGTERM.
 #
-# Generated: go test ./examples -run TestManyManifest -update
+# Generated: go test ./e2e -run TestManyManifest -update
 name: many
 containers:
 `)
@@ -600,7 +614,7 @@ containers:
 }
 
 func TestManyManifest(t *testing.T) {
-	path := filepath.Join("many", "stack.yaml")
+	path := filepath.Join(examplesDir, "many", "stack.yaml")
 	want := manyManifest()
 	if *update {
 		if err := os.WriteFile(path, want, 0o644); err != nil {
@@ -612,14 +626,15 @@ func TestManyManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date: go test ./examples -run TestManyManifest -update", path)
+		t.Errorf("%s is out of date: go test ./e2e -run TestManyManifest -update", path)
 	}
 }
 
 func TestRootfsReproducible(t *testing.T) {
+	exampleTools(t)
 	a, b := t.TempDir(), t.TempDir()
 	digests := func(dir string) map[string]string {
-		out, err := exec.Command(tools.mkrootfs, "-o", dir, "-src", ".").Output()
+		out, err := exec.Command(tools.mkrootfs, "-o", dir, "-src", examplesDir).Output()
 		if err != nil {
 			t.Fatalf("mkrootfs -o %s: %v", dir, err)
 		}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -14,25 +14,7 @@ import (
 	"time"
 
 	"github.com/stack-containers/stack/internal/stacktest"
-	"github.com/stack-containers/stack/internal/testenv"
-	"github.com/stack-containers/stack/runtime"
 )
-
-// runAsStack makes the test binary act as the stack command when the tests
-// run it, so that they drive the real command line, exit status included.
-const runAsStack = "STACK_TEST_RUN_AS_STACK"
-
-func TestMain(m *testing.M) {
-	// The test binary is also the containers' init, which the supervisor
-	// starts with an empty environment: main's first statement sees to it.
-	if os.Getenv(runAsStack) == "1" || (len(os.Args) > 1 && os.Args[1] == runtime.InitArg) {
-		main()
-	}
-	code := m.Run()
-	testenv.Cleanup()
-	stacktest.Cleanup()
-	os.Exit(code)
-}
 
 // commandTimeout bounds every run of stack, so that a hang fails the test
 // instead of the whole run; it is far above any expected time.
@@ -55,7 +37,7 @@ type invocation struct {
 	dir string
 	// env is added to the test's environment.
 	env []string
-	// exe is the binary to run; empty means this test binary.
+	// exe is the binary to run; empty means stacktest's.
 	exe string
 	// user runs stack as another user; nil runs it as the test.
 	user *syscall.Credential
@@ -65,16 +47,13 @@ func (in invocation) run(t *testing.T, args ...string) result {
 	t.Helper()
 	exe := in.exe
 	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			t.Fatal(err)
-		}
+		exe = stacktest.Binary(t)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Dir = in.dir
-	cmd.Env = append(append(os.Environ(), runAsStack+"=1"), in.env...)
+	cmd.Env = append(os.Environ(), in.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: in.user}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -323,54 +302,5 @@ func TestHelp(t *testing.T) {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			stack(t, dir, tc.args...).expect(t, 0, append(tc.patterns, "!stderr", ".")...)
 		})
-	}
-}
-
-// TestEveryCommandHasHelp keeps -h and `help NAME` working for every
-// command that stack help lists, including those added later.
-func TestEveryCommandHasHelp(t *testing.T) {
-	var usage bytes.Buffer
-	a := &app{commands: commands()}
-	a.usage(&usage)
-	for _, cmd := range a.commands {
-		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(cmd.name) + ` `).Match(usage.Bytes()) {
-			continue // a hidden command, for stack's own use
-		}
-		for _, args := range [][]string{{cmd.name, "-h"}, {"help", cmd.name}} {
-			var stdout, stderr bytes.Buffer
-			if code := run(context.Background(), args, &stdout, &stderr); code != 0 || stderr.Len() > 0 {
-				t.Errorf("stack %s: status %d, stderr %q", strings.Join(args, " "), code, stderr.String())
-			}
-			if !strings.HasPrefix(stdout.String(), "Usage: stack [-f FILE] [-p NAME] "+cmd.name) || !strings.Contains(stdout.String(), cmd.help) {
-				t.Errorf("stack %s printed:\n%s", strings.Join(args, " "), stdout.String())
-			}
-		}
-		if cmd.summary == "" || cmd.help == "" || strings.HasSuffix(cmd.summary, ".") {
-			t.Errorf("command %s: summary %q, help %q", cmd.name, cmd.summary, cmd.help)
-		}
-	}
-}
-
-// TestVersionFromLinker builds the binary as the Makefile does and checks
-// that -X main.version reaches `stack version`.
-func TestVersionFromLinker(t *testing.T) {
-	gobin := filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		if gobin, err = exec.LookPath("go"); err != nil {
-			t.Skip("no go toolchain to build the binary with")
-		}
-	}
-	bin := filepath.Join(t.TempDir(), "stack")
-	build := exec.Command(gobin, "build", "-ldflags", "-X main.version=9.8.7-test", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "version").Output()
-	if err != nil {
-		t.Fatalf("stack version: %v", err)
-	}
-	if !strings.HasPrefix(string(out), "stack version 9.8.7-test ") {
-		t.Errorf("stack version printed %q", out)
 	}
 }
