@@ -1,0 +1,270 @@
+package seccomp
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"slices"
+
+	"github.com/elastic/go-seccomp-bpf/arch"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Program is a compiled filter for this machine, ready for Install.
+type Program struct {
+	Filter []unix.SockFilter
+	// Flags are the profile's SECCOMP_FILTER_FLAG_* bits.
+	Flags uint
+}
+
+// maxInstructions is BPF_MAXINSNS, the kernel's limit on a classic program.
+const maxInstructions = 4096
+
+var filterFlags = map[specs.LinuxSeccompFlag]uint{
+	specs.LinuxSeccompFlagLog:       unix.SECCOMP_FILTER_FLAG_LOG,
+	specs.LinuxSeccompFlagSpecAllow: unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+}
+
+// action is the filter's return value for a profile action; errno, when
+// not nil, is the errno of SCMP_ACT_ERRNO and SCMP_ACT_TRACE (EPERM
+// otherwise, as runc does).
+func action(a specs.LinuxSeccompAction, errno *uint) (uint32, error) {
+	data := uint32(unix.EPERM)
+	if errno != nil {
+		if *errno > 0xffff {
+			return 0, fmt.Errorf("errnoRet %d is out of range", *errno)
+		}
+		data = uint32(*errno)
+	}
+	switch a {
+	case specs.ActAllow:
+		return unix.SECCOMP_RET_ALLOW, nil
+	case specs.ActErrno:
+		return unix.SECCOMP_RET_ERRNO | data, nil
+	case specs.ActTrace:
+		return unix.SECCOMP_RET_TRACE | data, nil
+	case specs.ActKill, specs.ActKillThread:
+		// libseccomp's SCMP_ACT_KILL kills the thread.
+		return unix.SECCOMP_RET_KILL_THREAD, nil
+	case specs.ActKillProcess:
+		return unix.SECCOMP_RET_KILL_PROCESS, nil
+	case specs.ActTrap:
+		return unix.SECCOMP_RET_TRAP, nil
+	case specs.ActLog:
+		return unix.SECCOMP_RET_LOG, nil
+	case specs.ActNotify:
+		return 0, fmt.Errorf("%s: user notification is not supported", a)
+	}
+	return 0, fmt.Errorf("unknown action %q", a)
+}
+
+// table is one architecture's part of the program.
+type table struct {
+	info *arch.Info
+	// wide is true for 64-bit ABIs, whose arguments have a high word that
+	// checks must compare; a 32-bit ABI's arguments fit the low word.
+	wide bool
+}
+
+var tables = map[specs.Arch]table{
+	specs.ArchX86_64:  {arch.X86_64, true},
+	specs.ArchX86:     {arch.I386, false},
+	specs.ArchAARCH64: {arch.AARCH64, true},
+	specs.ArchARM:     {arch.ARM, false},
+}
+
+var native = map[string]specs.Arch{
+	"amd64": specs.ArchX86_64,
+	"386":   specs.ArchX86,
+	"arm64": specs.ArchAARCH64,
+	"arm":   specs.ArchARM,
+}
+
+// Compile resolves the profile for a container with capabilities caps
+// (names such as "CAP_CHOWN") and compiles it for this machine.
+func (p *Profile) Compile(caps []string) (*Program, error) {
+	ls, err := p.resolve(caps)
+	if err != nil {
+		return nil, err
+	}
+	return compile(ls, runtime.GOARCH)
+}
+
+func compile(ls *specs.LinuxSeccomp, goarch string) (*Program, error) {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		return nil, fmt.Errorf("seccomp: big-endian machines are not supported")
+	}
+	nat, ok := native[goarch]
+	if !ok {
+		return nil, fmt.Errorf("seccomp: no syscall table for %s", goarch)
+	}
+	def, err := action(ls.DefaultAction, ls.DefaultErrnoRet)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: defaultAction: %w", err)
+	}
+	prog := &Program{}
+	for _, f := range ls.Flags {
+		flag, ok := filterFlags[f]
+		if !ok {
+			return nil, fmt.Errorf("seccomp profile: flag %q is not supported", f)
+		}
+		prog.Flags |= flag
+	}
+	arches := []specs.Arch{nat}
+	for _, a := range ls.Architectures {
+		t, ok := tables[a]
+		// x32 shares x86_64's audit arch: it is refused by number below.
+		if ok && !slices.Contains(arches, a) && t.info.ID != tables[nat].info.ID {
+			arches = append(arches, a)
+		}
+	}
+
+	var as assembler
+	kill := as.newLabel()
+	sections := make([]label, len(arches))
+	as.load(offArch)
+	for i, a := range arches {
+		sections[i] = as.newLabel()
+		as.jump(unix.BPF_JEQ, uint32(tables[a].info.ID), next, skipOne)
+		as.ja(sections[i])
+	}
+	// No profile was written for any other architecture.
+	as.ja(kill)
+	for i, a := range arches {
+		as.bind(sections[i])
+		if err := section(&as, tables[a], ls.Syscalls, def, kill); err != nil {
+			return nil, err
+		}
+	}
+	as.bind(kill)
+	as.ret(unix.SECCOMP_RET_KILL_PROCESS)
+	if prog.Filter, err = as.finish(); err != nil {
+		return nil, err
+	}
+	if len(prog.Filter) > maxInstructions {
+		return nil, fmt.Errorf("seccomp: the profile compiles to %d instructions, more than the kernel's %d", len(prog.Filter), maxInstructions)
+	}
+	return prog, nil
+}
+
+// rule is one profile rule for one syscall number.
+type rule struct {
+	args   []specs.LinuxSeccompArg
+	action uint32
+}
+
+// section compiles the rules for one architecture's table.
+func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32, kill label) error {
+	byNr := map[uint32][]rule{}
+	for _, s := range syscalls {
+		act, err := action(s.Action, s.ErrnoRet)
+		if err != nil {
+			return fmt.Errorf("seccomp profile: %v: %w", s.Names, err)
+		}
+		for _, name := range s.Names {
+			nr, ok := t.info.SyscallNames[name]
+			if !ok {
+				continue // not a syscall of this architecture
+			}
+			n := uint32(nr | t.info.SeccompMask)
+			byNr[n] = append(byNr[n], rule{s.Args, act})
+		}
+	}
+	nrs := make([]uint32, 0, len(byNr))
+	for n := range byNr {
+		nrs = append(nrs, n)
+	}
+	slices.Sort(nrs)
+
+	as.load(offNr)
+	if t.info == arch.X86_64 {
+		// The x32 ABI: same audit arch, numbers with the x32 bit set.
+		as.jump(unix.BPF_JGE, 0x40000000, next, skipOne)
+		as.ja(kill)
+	}
+	bodies := make([]label, len(nrs))
+	for i, n := range nrs {
+		bodies[i] = as.newLabel()
+		as.jump(unix.BPF_JEQ, n, next, skipOne)
+		as.ja(bodies[i])
+	}
+	as.ret(def)
+	for i, n := range nrs {
+		as.bind(bodies[i])
+		final := def
+		haveFinal := false
+		for _, r := range byNr[n] {
+			if len(r.args) == 0 {
+				// The first unconditional rule is the fallback once every
+				// rule with argument checks has failed.
+				if !haveFinal {
+					final, haveFinal = r.action, true
+				}
+				continue
+			}
+			fail := as.newLabel()
+			for _, a := range r.args {
+				argCheck(as, a, t.wide, fail)
+			}
+			as.ret(r.action)
+			as.bind(fail)
+		}
+		as.ret(final)
+	}
+	return nil
+}
+
+// Offsets in struct seccomp_data: nr, arch, instruction_pointer, then six
+// 64-bit arguments, each in the machine's (little-endian) byte order.
+const (
+	offNr   = 0
+	offArch = 4
+	offArgs = 16
+)
+
+// argCheck emits a check of one argument that falls through when it holds
+// and jumps to fail when not.
+func argCheck(as *assembler, a specs.LinuxSeccompArg, wide bool, fail label) {
+	lo, hi := uint32(a.Value), uint32(a.Value>>32)
+	dlo, dhi := uint32(a.ValueTwo), uint32(a.ValueTwo>>32)
+	ok := as.newLabel()
+	if wide {
+		// The high word decides unless it equals the value's.
+		as.load(offArgs + 8*uint32(a.Index) + 4)
+		switch a.Op {
+		case specs.OpEqualTo:
+			as.jump(unix.BPF_JEQ, hi, next, fail)
+		case specs.OpNotEqual:
+			as.jump(unix.BPF_JEQ, hi, next, ok)
+		case specs.OpMaskedEqual:
+			as.and(hi)
+			as.jump(unix.BPF_JEQ, dhi, next, fail)
+		case specs.OpGreaterThan, specs.OpGreaterEqual:
+			as.jump(unix.BPF_JGT, hi, ok, next)
+			as.jump(unix.BPF_JEQ, hi, next, fail)
+		case specs.OpLessThan, specs.OpLessEqual:
+			as.jump(unix.BPF_JGT, hi, fail, next)
+			as.jump(unix.BPF_JEQ, hi, next, ok)
+		}
+	}
+	as.load(offArgs + 8*uint32(a.Index))
+	switch a.Op {
+	case specs.OpEqualTo:
+		as.jump(unix.BPF_JEQ, lo, next, fail)
+	case specs.OpNotEqual:
+		as.jump(unix.BPF_JEQ, lo, fail, next)
+	case specs.OpMaskedEqual:
+		as.and(lo)
+		as.jump(unix.BPF_JEQ, dlo, next, fail)
+	case specs.OpGreaterThan:
+		as.jump(unix.BPF_JGT, lo, next, fail)
+	case specs.OpGreaterEqual:
+		as.jump(unix.BPF_JGE, lo, next, fail)
+	case specs.OpLessThan:
+		as.jump(unix.BPF_JGE, lo, fail, next)
+	case specs.OpLessEqual:
+		as.jump(unix.BPF_JGT, lo, fail, next)
+	}
+	as.bind(ok)
+}
