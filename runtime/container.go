@@ -14,8 +14,6 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/stack-containers/stack/cgroup"
 )
 
 // defaultPath is the PATH a container gets when its Env has none (Docker's).
@@ -141,7 +139,7 @@ var errInitDied = errors.New("init ended before exec")
 
 // handshake follows the init from its configuration to its execve: it
 // places it in its cgroup when asked and returns nil once exec succeeded.
-func handshake(pipe, pid int, cg cgroup.Cgroup) error {
+func handshake(pipe, pid int, cg Cgroup) error {
 	execing := false
 	for {
 		kind, payload, err := receive(pipe)

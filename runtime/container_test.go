@@ -13,8 +13,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/stack-containers/stack/internal/testenv"
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/testenv"
 )
 
 func children(t *testing.T) []string {

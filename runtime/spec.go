@@ -3,8 +3,6 @@ package runtime
 import (
 	"io"
 	"syscall"
-
-	"github.com/stack-containers/stack/cgroup"
 )
 
 // Spec is everything needed to start one container. The supervisor builds
@@ -39,7 +37,7 @@ type Spec struct {
 	CacheDir string
 	// Cgroup, when not nil, receives the user's program before it runs, so
 	// that its memory is charged there and the init's is not.
-	Cgroup cgroup.Cgroup
+	Cgroup Cgroup
 	// ParentDeathSignal, when not 0, is the signal the kernel sends the
 	// container's PID 1 when the process that started it dies
 	// (PR_SET_PDEATHSIG; it must be set again after the init changes its
@@ -50,6 +48,14 @@ type Spec struct {
 	// Stdout and Stderr receive the program's output; nil means /dev/null.
 	// An *os.File is passed through as is.
 	Stdout, Stderr io.Writer
+}
+
+// Cgroup is what the runtime needs of a container's cgroup: to place the
+// init in it, and its path for errors. The supervisor passes the cgroup
+// package's; tests may pass their own.
+type Cgroup interface {
+	AddProc(pid int) error
+	Path() string
 }
 
 // Mount is a bind mount from the host into the container.
