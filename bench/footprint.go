@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times; it is 100
@@ -122,46 +124,21 @@ func (row *footprintRow) measure(ctx context.Context, t *tracker, idle time.Dura
 	return nil
 }
 
-// statFields returns the fields of /proc/PID/stat after the command name,
-// which may itself hold spaces and parentheses; nil if the process is gone.
-func statFields(pid int) []string {
-	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil
-	}
-	i := strings.LastIndexByte(string(raw), ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(string(raw[i+1:]))
-}
-
 // ppid is the parent of pid, 0 if it is gone.
 func ppid(pid int) int {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0
-	}
-	p, err := strconv.Atoi(f[1])
+	st, err := linux.ReadStat(pid)
 	if err != nil {
 		return 0
 	}
-	return p
+	return st.PPid
 }
 
 // cpuTicks sums user and system time of the processes still alive.
 func cpuTicks(pids []int) int64 {
 	var sum int64
 	for _, pid := range pids {
-		// utime and stime are fields 14 and 15 of stat, 12 and 13 here.
-		f := statFields(pid)
-		if len(f) < 13 {
-			continue // gone
-		}
-		u, uerr := strconv.ParseInt(f[11], 10, 64)
-		s, serr := strconv.ParseInt(f[12], 10, 64)
-		if uerr == nil && serr == nil {
-			sum += u + s
+		if st, err := linux.ReadStat(pid); err == nil {
+			sum += int64(st.UTime + st.STime)
 		}
 	}
 	return sum

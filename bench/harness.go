@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/busybox"
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // config is what the command line sets.
@@ -298,18 +298,15 @@ func removeCgroupTrees(name string) ([]string, error) {
 
 // mountsUnder lists the mount points at or below dir.
 func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := linux.Mounts()
 	if err != nil {
-		return nil, fmt.Errorf("read mount table: %w", err)
+		return nil, err
 	}
-	defer f.Close()
 	var found []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) > 4 && (fields[4] == dir || strings.HasPrefix(fields[4], dir+"/")) {
-			found = append(found, fields[4])
+	for _, m := range mounts {
+		if m.Point == dir || strings.HasPrefix(m.Point, dir+"/") {
+			found = append(found, m.Point)
 		}
 	}
-	return found, s.Err()
+	return found, nil
 }

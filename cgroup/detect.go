@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -129,30 +128,24 @@ func isV1Controller(opt string) bool {
 // controllers. A host without v1 controllers is unified wherever its
 // cgroup2 hierarchy is mounted.
 func parseMountinfo(r io.Reader) (Host, error) {
+	mounts, err := linux.ParseMountinfo(r)
+	if err != nil {
+		return Host{}, fmt.Errorf("cgroup: %w", err)
+	}
 	h := Host{V1: make(map[string]string)}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		sep := slices.Index(fields, "-")
-		if sep < 5 || len(fields) < sep+4 {
-			continue
-		}
-		mountPoint := linux.UnescapeMountinfo(fields[4])
-		switch fields[sep+1] {
+	for _, m := range mounts {
+		switch m.FSType {
 		case "cgroup2":
 			if h.V2 == "" {
-				h.V2 = mountPoint
+				h.V2 = m.Point
 			}
 		case "cgroup":
-			for _, opt := range strings.Split(fields[sep+3], ",") {
+			for _, opt := range strings.Split(m.Super, ",") {
 				if _, seen := h.V1[opt]; isV1Controller(opt) && !seen {
-					h.V1[opt] = mountPoint
+					h.V1[opt] = m.Point
 				}
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return Host{}, fmt.Errorf("cgroup: read mountinfo: %w", err)
 	}
 	switch {
 	case len(h.V1) > 0 && h.V2 != "":

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // Process names a process across time: a pid alone may be reused by an
@@ -24,36 +25,11 @@ type Process struct {
 
 // processOf returns pid with its start time.
 func processOf(pid int) (Process, error) {
-	_, start, err := procStat(pid)
+	st, err := linux.ReadStat(pid)
 	if err != nil {
 		return Process{}, err
 	}
-	return Process{Pid: pid, Start: start}, nil
-}
-
-// procStat reads the state (field 3) and the start time (field 22) of
-// /proc/PID/stat.
-func procStat(pid int) (state byte, start uint64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("read /proc/%d/stat: %w", pid, err)
-	}
-	// The command name (field 2) is in parentheses and may itself hold
-	// spaces and parentheses, so the fields are counted after the last ')'.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("read /proc/%d/stat: no command name", pid)
-	}
-	fields := strings.Fields(string(b[i+1:]))
-	// fields[0] is field 3 (state), so field 22 is fields[19].
-	if len(fields) < 20 {
-		return 0, 0, fmt.Errorf("read /proc/%d/stat: %d fields, want at least 22", pid, len(fields)+2)
-	}
-	start, err = strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return 0, 0, fmt.Errorf("read /proc/%d/stat: start time: %w", pid, err)
-	}
-	return fields[0][0], start, nil
+	return Process{Pid: pid, Start: st.Start}, nil
 }
 
 // Alive reports whether p is still the process that was recorded and has
@@ -63,8 +39,8 @@ func (p Process) Alive() bool {
 	if p.Pid <= 0 {
 		return false
 	}
-	state, start, err := procStat(p.Pid)
-	return err == nil && start == p.Start && state != 'Z' && state != 'X'
+	st, err := linux.ReadStat(p.Pid)
+	return err == nil && st.Start == p.Start && st.State != 'Z' && st.State != 'X'
 }
 
 // Signal sends sig to p if p is still the recorded process; a process that

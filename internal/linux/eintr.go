@@ -1,5 +1,6 @@
-// Package linux holds the few syscall helpers that several packages need:
-// retrying on EINTR, and errors that say which operation failed on what.
+// Package linux holds the syscall and /proc helpers that several packages
+// need: retrying on EINTR (eintr.go), /proc/PID/stat (proc.go) and the
+// mount table (mountinfo.go). Their errors name the file they read.
 package linux
 
 import (

@@ -1,7 +1,6 @@
 package stacktest
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -143,14 +142,10 @@ func (e *Env) ownsProcess(pid int) bool {
 	return err == nil && slices.Contains(strings.Split(string(environ), "\x00"), "STACK_STATE_DIR="+e.StateDir)
 }
 
+// isZombie tells whether pid has ended (a process that is gone has too).
 func isZombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// The state follows the command name, which may hold blanks and ')'.
-	i := bytes.LastIndexByte(b, ')')
-	return i < 0 || i+2 >= len(b) || b[i+2] == 'Z'
+	st, err := linux.ReadStat(pid)
+	return err != nil || st.State == 'Z'
 }
 
 // cmdline describes a process for a message; a process that has just ended
@@ -217,30 +212,19 @@ type mount struct {
 // overlay's options name its layers, but its mount point lies in the state
 // directory).
 func (e *Env) leftMounts() []mount {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := linux.Mounts()
 	if err != nil {
 		e.t.Fatalf("stacktest: %v", err)
 	}
-	defer f.Close()
 	var left []mount
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-		fields := strings.Fields(sc.Text())
-		sep := slices.Index(fields, "-")
-		if sep < 5 || sep+2 >= len(fields) {
-			continue
-		}
-		named := []string{linux.UnescapeMountinfo(fields[3]), linux.UnescapeMountinfo(fields[4]), linux.UnescapeMountinfo(fields[sep+2])}
+	for _, m := range mounts {
+		named := []string{m.Root, m.Point, m.Source}
 		for _, dir := range []string{e.StateDir, e.Dir} {
 			if slices.ContainsFunc(named, func(p string) bool { return underDir(p, dir) }) {
-				left = append(left, mount{line: sc.Text(), point: named[1]})
+				left = append(left, mount{line: m.Line, point: m.Point})
 				break
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		e.t.Fatalf("stacktest: read mountinfo: %v", err)
 	}
 	return left
 }
