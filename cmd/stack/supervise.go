@@ -10,6 +10,9 @@ import (
 	"github.com/stack-containers/stack/supervisor"
 )
 
+// superviseName is the hidden command that up -d runs in the background.
+const superviseName = "__supervise"
+
 // superviseCommand is the background supervisor of up -d (see
 // supervisor.Detach): the stack comes on fd 3, the report goes to fd 4.
 func superviseCommand() *command {

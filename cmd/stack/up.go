@@ -17,9 +17,6 @@ import (
 	"github.com/stack-containers/stack/supervisor"
 )
 
-// superviseName is the hidden command that up -d runs in the background.
-const superviseName = "__supervise"
-
 func upCommand() *command {
 	return &command{
 		name:    "up",
