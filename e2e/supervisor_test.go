@@ -143,8 +143,7 @@ func TestE2ELogsKeepEveryLineOnce(t *testing.T) {
 			t.Errorf("ps: %s: %+v, want exited with 0", name, row)
 		}
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func firstDiff(a, b []string) int {
@@ -187,8 +186,7 @@ containers:
 		mem.MemoryLimit != 2000000 || mem.Pid != 0 {
 		t.Errorf("ps: %+v", mem)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestE2ERestartPolicies(t *testing.T) {
@@ -264,8 +262,7 @@ containers:
 			t.Errorf("restart %d came after %v, want %v or a little more", i+1, gaps, want)
 		}
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestE2EAlwaysRestartsUntilDown(t *testing.T) {
@@ -452,8 +449,7 @@ containers:
 	if row := e.PS()["web"]; row.State != "running" || row.Pid != pid {
 		t.Errorf("the running stack changed: %+v, was pid %d", row, pid)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestE2ECtrlC(t *testing.T) {
@@ -519,8 +515,7 @@ containers:
 				t.Errorf("ps: %s is %s, want stopped", name, row.State)
 			}
 		}
-		e.MustRun("down")
-		e.AssertNothingLeft()
+		e.DownLeavingNothing()
 	})
 
 	t.Run("second signal kills", func(t *testing.T) {
@@ -542,8 +537,7 @@ containers:
 		if end.Code != 0 || countContaining(end.Lines(), "still running after") != 0 {
 			t.Errorf("exit %d, output:\n%s", end.Code, end.Stdout)
 		}
-		e.MustRun("down")
-		e.AssertNothingLeft()
+		e.DownLeavingNothing()
 	})
 }
 
@@ -566,8 +560,7 @@ containers:
 	if row := e.PS()["w"]; row.State != "exited" || row.ExitCode == nil || *row.ExitCode != 1 || row.Restarts != 1 {
 		t.Errorf("ps: %+v", row)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestE2EUpAgainStartsAfresh(t *testing.T) {
@@ -604,8 +597,7 @@ containers:
 	if row := e.PS()["once"]; row.State != "running" || row.Pid == first || row.Restarts != 0 {
 		t.Errorf("after up over a killed supervisor: %+v (the first run was pid %d)", row, first)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // TestE2EFiftyContainers measures up -d and down of 50 containers and the

@@ -30,6 +30,15 @@ func (e *Env) AssertNothingLeft() {
 	}
 }
 
+// DownLeavingNothing runs `stack down`, which must succeed, and asserts
+// that nothing of the Env is left: the tail of most end-to-end tests.
+func (e *Env) DownLeavingNothing(args ...string) Result {
+	e.t.Helper()
+	r := e.MustRun(append([]string{"down"}, args...)...)
+	e.AssertNothingLeft()
+	return r
+}
+
 // leftovers describes what of the Env remains, one entry a thing, once its
 // processes have had up to settle to end.
 func (e *Env) leftovers(settle time.Duration) []string {
