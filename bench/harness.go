@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stack-containers/stack/cgroup"
 	"github.com/stack-containers/stack/internal/busybox"
 	"github.com/stack-containers/stack/internal/linux"
 )
@@ -229,17 +230,33 @@ const keepName = "keep"
 // keepCgroups makes the run's cgroup, with its keep child, in every
 // hierarchy.
 func keepCgroups(id string) error {
-	roots, err := filepath.Glob("/sys/fs/cgroup/*/cgroup.procs")
+	h, err := cgroup.Probe()
 	if err != nil {
-		return fmt.Errorf("find the cgroup hierarchies: %w", err)
+		return err
 	}
-	for _, procs := range roots {
-		dir := filepath.Join(filepath.Dir(procs), id, keepName)
+	for _, root := range hierarchies(h) {
+		dir := filepath.Join(root, id, keepName)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("make the run's cgroup %s: %w", dir, err)
 		}
 	}
 	return nil
+}
+
+// hierarchies lists the roots of the host's cgroup hierarchies: each v1
+// controller's, and the cgroup2 one, once each.
+func hierarchies(h cgroup.Host) []string {
+	var roots []string
+	for _, root := range h.V1 {
+		if !slices.Contains(roots, root) {
+			roots = append(roots, root)
+		}
+	}
+	if h.V2 != "" {
+		roots = append(roots, h.V2)
+	}
+	slices.Sort(roots)
+	return roots
 }
 
 // removeCgroups removes the run's cgroup in every hierarchy; any cgroup
@@ -261,39 +278,35 @@ func removeCgroups(id string) error {
 	return err
 }
 
-// removeCgroupTrees removes /sys/fs/cgroup/*/name and everything below it,
-// deepest first, and returns the cgroups it removed below name.
+// removeCgroupTrees removes the cgroup name and everything below it in
+// every hierarchy (with the cgroup package's retries while one is still
+// busy), and returns the cgroups that were there below name.
 func removeCgroupTrees(name string) ([]string, error) {
-	roots, err := filepath.Glob("/sys/fs/cgroup/*/" + name)
+	h, err := cgroup.Probe()
 	if err != nil {
-		return nil, fmt.Errorf("find cgroups %s: %w", name, err)
+		return nil, err
 	}
-	var errs error
-	var removed []string
-	for _, root := range roots {
-		var dirs []string
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
+	var below []string
+	for _, root := range hierarchies(h) {
+		top := filepath.Join(root, name)
+		err := filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
 			}
-			if d.IsDir() {
-				dirs = append(dirs, p)
+			if err == nil && d.IsDir() && p != top {
+				below = append(below, p)
 			}
-			return nil
+			return err
 		})
 		if err != nil {
-			errs = errors.Join(errs, fmt.Errorf("walk cgroup %s: %w", root, err))
-			continue
-		}
-		for i := len(dirs) - 1; i >= 0; i-- {
-			if err := os.Remove(dirs[i]); err != nil {
-				errs = errors.Join(errs, fmt.Errorf("remove cgroup %s: %w", dirs[i], err))
-			} else if dirs[i] != root {
-				removed = append(removed, dirs[i])
-			}
+			return nil, fmt.Errorf("walk cgroup %s: %w", top, err)
 		}
 	}
-	return removed, errs
+	var errs error
+	for _, root := range hierarchies(h) {
+		errs = errors.Join(errs, cgroup.RemoveTree(filepath.Join(root, name)))
+	}
+	return below, errs
 }
 
 // mountsUnder lists the mount points at or below dir.

@@ -168,6 +168,13 @@ func treeProcs(dir string) ([]int, error) {
 	return slices.Compact(all), err
 }
 
+// RemoveTree removes the cgroup directory dir and every cgroup below it,
+// deepest first, waiting while the kernel still holds one busy (a process
+// that has just been killed); a dir that does not exist is not an error.
+// It is for a cgroup tree that no driver made, such as a benchmark's or a
+// test's in every hierarchy; a driver's cgroups go with Destroy.
+func RemoveTree(dir string) error { return removeTree(dir, defaultBackoff()) }
+
 // removeTree removes the cgroup at dir and its descendants, deepest first,
 // since rmdir(2) on cgroupfs refuses a cgroup that has children. A cgroup
 // whose last process has exited can stay busy for a moment while the kernel

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stack-containers/stack/cgroup"
 	"github.com/stack-containers/stack/internal/linux"
 )
 
@@ -91,7 +92,7 @@ func (e *Env) removeLeftovers() {
 	}
 	// Deepest first: cgroupfs refuses to remove a cgroup with children.
 	for _, cg := range slices.Backward(e.LeftCgroups()) {
-		if err := removeCgroup(cg); err != nil {
+		if err := cgroup.RemoveTree(cg); err != nil {
 			e.t.Errorf("remove leftover cgroup %s: %v", cg, err)
 		}
 	}
@@ -194,20 +195,6 @@ func (e *Env) LeftCgroups() []string {
 		}
 	}
 	return left
-}
-
-// removeCgroup removes an empty cgroup; the kernel reports a cgroup busy
-// for a moment after its last process was killed.
-func removeCgroup(dir string) error {
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		err := syscall.Rmdir(dir)
-		if err == nil || errors.Is(err, syscall.ENOENT) {
-			return nil
-		}
-		if !errors.Is(err, syscall.EBUSY) || time.Now().After(deadline) {
-			return err
-		}
-	}
 }
 
 // mount is a line of /proc/self/mountinfo and the mount point it gives.
