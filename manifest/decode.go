@@ -17,6 +17,12 @@ const maxNodes = 100_000
 type decoder struct {
 	file     string
 	problems []Problem
+	// warnings are what the user should know but does not make the
+	// manifest invalid.
+	warnings []Problem
+	// failed holds the values whose interpolation failed: that problem
+	// is reported, and decoding them would only add a confusing second.
+	failed map[*yaml.Node]bool
 	visited  int
 	// exhausted is set once maxNodes is reached; decoding stops then.
 	exhausted bool
@@ -37,7 +43,7 @@ func (d *decoder) resolve(n *yaml.Node) *yaml.Node {
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	if n == nil || d.exhausted {
+	if n == nil || d.exhausted || d.failed[n] {
 		return nil
 	}
 	d.visited++

@@ -31,7 +31,7 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st, err := parse("fuzz.yaml", abs, data)
+		st, _, err := parse("fuzz.yaml", abs, data, variables{})
 		if err != nil {
 			var me *Error
 			if st != nil || !errors.As(err, &me) || len(me.Problems) == 0 {
@@ -52,7 +52,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("the loader accepts what the schema refuses: %v", err)
 		}
 		out := printed(t, st)
-		again, err := parse("fuzz.yaml", abs, out)
+		again, _, err := parse("fuzz.yaml", abs, out, variables{})
 		if err != nil {
 			t.Fatalf("the printed stack does not load:\n%s\n%v", out, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,36 +15,71 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Options carry what Load needs from the stack command's world, which
+// the package does not look up by itself.
+type Options struct {
+	// Environ is the environment ${VAR} is read from first, as KEY=VALUE
+	// (os.Environ()); it wins over the .env file beside the manifest.
+	Environ []string
+}
+
 // Load reads the manifest at path and returns the validated, normalized
-// stack. An invalid manifest yields an *Error listing every problem; a
-// manifest that cannot be read yields the wrapped I/O error.
+// stack, its variables taken from the .env file beside it alone. An
+// invalid manifest yields an *Error listing every problem; a manifest that
+// cannot be read yields the wrapped I/O error.
 func Load(path string) (*Stack, error) {
+	st, _, err := LoadWith(path, Options{})
+	return st, err
+}
+
+// LoadWith is Load with the stack command's environment. Besides the stack
+// it returns the warnings (a variable used without a value), located like
+// problems, for the caller to print.
+func LoadWith(path string, opts Options) (*Stack, []Problem, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return nil, fmt.Errorf("manifest %s: resolve path: %w", path, err)
+		return nil, nil, fmt.Errorf("manifest %s: resolve path: %w", path, err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, nil, fmt.Errorf("read manifest: %w", err)
 	}
-	return parse(path, abs, data)
+	vars := variables{env: environMap(opts.Environ)}
+	envFile := filepath.Join(filepath.Dir(path), dotenvName)
+	dotenv, err := os.ReadFile(envFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, nil, fmt.Errorf("read %s: %w", envFile, err)
+	default:
+		var problems []Problem
+		vars.dotenv, problems = parseDotenv(envFile, dotenv, vars.lookup)
+		if len(problems) > 0 {
+			return nil, nil, &Error{Problems: problems}
+		}
+	}
+	return parse(path, abs, data, vars)
 }
+
+// dotenvName is the file beside the manifest that variables come from.
+const dotenvName = ".env"
 
 // parse runs the loader's phases on the bytes of a manifest: file is how
 // problems name it, abs is its absolute path, against whose directory
-// relative paths are resolved.
-func parse(file, abs string, data []byte) (*Stack, error) {
+// relative paths are resolved; vars are the values of its variables.
+func parse(file, abs string, data []byte, vars variables) (*Stack, []Problem, error) {
 	d := &decoder{file: file}
 	st := &Stack{File: abs}
 	if root := d.document(data); root != nil {
+		d.interpolate(root, "", &expander{lookup: vars.lookup})
 		entries := d.stack(root, filepath.Dir(abs), st)
 		d.link(entries)
 	}
 	if len(d.problems) > 0 {
 		sortProblems(d.problems)
-		return nil, &Error{Problems: slices.Compact(d.problems)}
+		return nil, nil, &Error{Problems: slices.Compact(d.problems)}
 	}
-	return st, nil
+	return st, d.warnings, nil
 }
 
 // syntaxLineRE finds the line in the parser's errors ("yaml: line 3: ...").

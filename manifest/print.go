@@ -1,6 +1,10 @@
 package manifest
 
-import "fmt"
+import (
+	"fmt"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // The shapes below give `stack config` its field names and order (the
 // encoder sorts map keys); they write every value the way Load reads it
@@ -39,7 +43,7 @@ type (
 
 // MarshalYAML writes the normalized manifest: defaults filled in, env as
 // a mapping, durations as "10s", signals by name, memory in bytes and
-// paths absolute. A stack read from a file never names that file, so File
+// paths absolute, every "$" written "$$". A stack read from a file never names that file, so File
 // is left out.
 func (s *Stack) MarshalYAML() (any, error) {
 	out := printedStack{Name: s.Name, Containers: map[string]printedContainer{}}
@@ -76,5 +80,31 @@ func (s *Stack) MarshalYAML() (any, error) {
 		}
 		out.Containers[name] = pc
 	}
-	return out, nil
+	var n yaml.Node
+	if err := n.Encode(out); err != nil {
+		return nil, err
+	}
+	escapeNode(&n)
+	return &n, nil
+}
+
+// escapeNode writes every "$" of the string values under n as "$$", so
+// that the printed manifest, loaded again, does not read the variables
+// the first load has already replaced.
+func escapeNode(n *yaml.Node) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" {
+			n.Value = escapeDollars(n.Value)
+		}
+	case yaml.MappingNode:
+		// Keys are not interpolated, so they stay as they are.
+		for i := 1; i < len(n.Content); i += 2 {
+			escapeNode(n.Content[i])
+		}
+	default:
+		for _, c := range n.Content {
+			escapeNode(c)
+		}
+	}
 }

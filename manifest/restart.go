@@ -8,6 +8,9 @@ import (
 
 var policies = []Policy{RestartNo, RestartOnFailure, RestartOnOOM, RestartAlways}
 
+// unlessStopped is Compose's policy that stack reads as always.
+const unlessStopped = "unless-stopped"
+
 // restart decodes `restart`: a policy name, or a mapping with policy,
 // max_retries, backoff and max_backoff. r holds the defaults on entry.
 func (d *decoder) restart(r *RestartPolicy, n *yaml.Node, path string) {
@@ -35,6 +38,11 @@ func (d *decoder) policy(r *RestartPolicy, n *yaml.Node, path string) {
 		return
 	}
 	s := n.Value
+	if s == unlessStopped {
+		// stack has no daemon that outlives a reboot, so the two do not
+		// differ; Compose files use both.
+		s = string(RestartAlways)
+	}
 	if !slices.Contains(policies, Policy(s)) {
 		d.errorf(n, path, "unknown restart policy %q: use no, on-failure, on-oom or always", s)
 		return

@@ -13,9 +13,11 @@ func configCommand() *command {
 		name:    "config",
 		args:    "[-q] [FILE]",
 		summary: "Validate and print the normalized manifest",
-		help: `Validate the manifest and print it normalized: every default filled in,
-env as a mapping, durations like "10s", signals by name, memory in bytes and
-paths absolute. The output is itself a valid manifest that loads the same.
+		help: `Validate the manifest and print it normalized: variables (${VAR} from the
+environment, then from .env beside the manifest) replaced, every default
+filled in, env as a mapping, durations like "10s", signals by name, memory in
+bytes and paths absolute. The output is itself a valid manifest that loads
+the same (a literal $ in it is written $$).
 
 Every problem is reported at once, one per line, as file:line:col: field: problem;
 the exit status is then 2.`,

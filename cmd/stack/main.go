@@ -227,7 +227,10 @@ func (a *app) loadStack(args []string) (*manifest.Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := manifest.Load(path)
+	st, warnings, err := manifest.LoadWith(path, manifest.Options{Environ: os.Environ()})
+	for _, w := range warnings {
+		fmt.Fprintf(a.stderr, "stack: warning: %v\n", w)
+	}
 	if err != nil {
 		var me *manifest.Error
 		if errors.As(err, &me) {
