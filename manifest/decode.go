@@ -22,8 +22,8 @@ type decoder struct {
 	warnings []Problem
 	// failed holds the values whose interpolation failed: that problem
 	// is reported, and decoding them would only add a confusing second.
-	failed map[*yaml.Node]bool
-	visited  int
+	failed  map[*yaml.Node]bool
+	visited int
 	// exhausted is set once maxNodes is reached; decoding stops then.
 	exhausted bool
 }
