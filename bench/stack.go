@@ -55,11 +55,17 @@ func (s *stackTool) out(b *batch) string {
 
 // writeManifest writes the batch's stack.yaml: a container per b.n running
 // b.argv on the shared rootfs, with extra fields (limits, restart policy)
-// merged into each. JSON is YAML.
+// merged into each. JSON is YAML. Every "$" of the command is written
+// "$$": the manifest would otherwise read the shell's variables ($x) as
+// its own.
 func (s *stackTool) writeManifest(b *batch, extra map[string]any) error {
+	command := make([]string, len(b.argv))
+	for i, arg := range b.argv {
+		command[i] = strings.ReplaceAll(arg, "$", "$$")
+	}
 	containers := map[string]any{}
 	for i := range b.n {
-		c := map[string]any{"rootfs": s.rootfs, "command": b.argv}
+		c := map[string]any{"rootfs": s.rootfs, "command": command}
 		for k, v := range extra {
 			c[k] = v
 		}

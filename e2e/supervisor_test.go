@@ -95,7 +95,7 @@ func TestE2ELogsKeepEveryLineOnce(t *testing.T) {
 		// a few megabytes through their pipes at once.
 		fmt.Fprintf(&m, `  c%d:
     rootfs: {{rootfs}}
-    command: ["sh", "-c", "i=1; while [ $i -le %d ]; do echo \"c%d line $i %s\"; i=$((i+1)); done; printf 'c%d last'"]
+    command: ["sh", "-c", "i=1; while [ $$i -le %d ]; do echo \"c%d line $$i %s\"; i=$((i+1)); done; printf 'c%d last'"]
 `, c, lines, c, strings.Repeat("x", 200), c)
 	}
 	e.manifest(m.String())
