@@ -18,9 +18,9 @@ import (
 // Down stops the named stack and removes every trace of it: cgroups,
 // layers, logs and state. If its supervisor is alive, Down asks it to stop
 // (SIGTERM) and waits for it to let go of the stack's lock, killing it if
-// it is stuck; if it is gone, Down stops and removes what the state file
-// lists by itself. A stack that
-// does not exist is not an error; Down may run any number of times.
+// it is stuck (see stopHolder); if it is gone, Down stops and removes what
+// the state file lists by itself. A stack that does not exist is not an
+// error; Down may run any number of times.
 func Down(ctx context.Context, cfg Config, name string) error {
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
@@ -32,10 +32,7 @@ func Down(ctx context.Context, cfg Config, name string) error {
 	if _, err := os.Stat(paths.Dir); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	lock, err := tryLock(paths.Dir)
-	if errors.Is(err, errLocked) {
-		lock, err = stopSupervisor(ctx, paths)
-	}
+	lock, err := stopHolder(ctx, paths)
 	if err != nil {
 		return fmt.Errorf("stack %q: %w", name, err)
 	}
@@ -52,36 +49,65 @@ func Down(ctx context.Context, cfg Config, name string) error {
 // matters if the supervisor is stuck.
 const supervisorSlack = 30 * time.Second
 
-// stopSupervisor asks the live supervisor of a stack to stop (SIGTERM) and
-// waits for it to let go of the lock. A supervisor that has not stopped
-// well after the longest grace period is stuck: it is killed, and the
-// caller cleans up from the state as after any dead supervisor. The state
-// names the supervisor with its start time, so a stale pid is never
-// signalled.
-func stopSupervisor(ctx context.Context, paths Paths) (*stackLock, error) {
-	st, err := ReadState(paths)
-	if err != nil {
-		// Another down, or an up that has not written its state yet,
-		// holds the lock: wait for it.
-		return waitLock(ctx, paths.Dir)
+// defaultGrace is the grace given to a supervisor whose containers are
+// not known yet (it has written no state): manifest's default
+// stop_timeout.
+const defaultGrace = 10 * time.Second
+
+// stopHolder takes the stack's lock from whoever holds it, and returns it.
+// A supervisor holding it is asked to stop (SIGTERM), and killed if it has
+// not let go well after the longest grace period of its containers; a down
+// holding it is waited for, since it ends by itself. The holder is the one
+// the lock file names, else the supervisor the state names, so that a down
+// never waits on a lock without a deadline: not while an up clears an
+// earlier run's state (which names that run's dead supervisor), nor before
+// an up has written any state. A holder is named with its start time, so a
+// stale pid is never signalled; a new holder (an up that got the lock
+// first) is stopped in its turn.
+func stopHolder(ctx context.Context, paths Paths) (*stackLock, error) {
+	var (
+		stopping Process // the supervisor asked to stop
+		kill     <-chan time.Time
+	)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		lock, err := tryLock(paths.Dir, roleDown)
+		if !errors.Is(err, errLocked) {
+			return lock, err
+		}
+		h, known := readHolder(paths.Dir)
+		st, stErr := ReadState(paths)
+		if !known && stErr == nil && st.Supervisor.Alive() {
+			h, known = lockHolder{Process: st.Supervisor, Role: roleSupervisor}, true
+		}
+		if known && h.Role == roleSupervisor && h.Process != stopping {
+			if err := h.Signal(syscall.SIGTERM); err != nil {
+				return nil, fmt.Errorf("ask the supervisor to stop: %w", err)
+			}
+			stopping = h.Process
+			grace := defaultGrace
+			if stErr == nil {
+				grace = 0
+				for _, c := range st.Containers {
+					grace = max(grace, c.StopTimeout)
+				}
+			}
+			kill = time.After(grace + supervisorSlack)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for the lock of %s: %w", paths.Dir, context.Cause(ctx))
+		case <-kill:
+			// Stuck: killed, and the caller cleans up from the state as
+			// after any dead supervisor.
+			if err := stopping.Signal(syscall.SIGKILL); err != nil {
+				return nil, fmt.Errorf("kill the stuck supervisor: %w", err)
+			}
+			kill = nil
+		case <-tick.C:
+		}
 	}
-	if err := st.Supervisor.Signal(syscall.SIGTERM); err != nil {
-		return nil, fmt.Errorf("ask the supervisor to stop: %w", err)
-	}
-	grace := time.Duration(0)
-	for _, c := range st.Containers {
-		grace = max(grace, c.StopTimeout)
-	}
-	waitCtx, cancel := context.WithTimeout(ctx, grace+supervisorSlack)
-	defer cancel()
-	lock, err := waitLock(waitCtx, paths.Dir)
-	if err == nil || ctx.Err() != nil {
-		return lock, err
-	}
-	if err := st.Supervisor.Signal(syscall.SIGKILL); err != nil {
-		return nil, fmt.Errorf("kill the stuck supervisor: %w", err)
-	}
-	return waitLock(ctx, paths.Dir)
 }
 
 // clearStack stops and removes what the state of an earlier run lists:

@@ -1,12 +1,11 @@
 package supervisor
 
 import (
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -25,9 +24,25 @@ type stackLock struct {
 	path string
 }
 
+// The roles a lock's holder records in the lock file.
+const (
+	roleSupervisor = "supervisor" // up, from its start to its end
+	roleDown       = "down"       // a down, while it clears the stack
+)
+
+// lockHolder is what the holder of a lock writes into the lock file once
+// it has the lock, so that a down can tell whom to stop even before the
+// holder has written a state file (or while it clears an earlier run's,
+// which names an earlier supervisor).
+type lockHolder struct {
+	Process
+	Role string `json:"role"`
+}
+
 // tryLock takes the lock of the stack whose state lives in dir, creating
-// dir if needed, or returns errLocked at once.
-func tryLock(dir string) (*stackLock, error) {
+// dir if needed, and records this process in it as role; or it returns
+// errLocked at once.
+func tryLock(dir, role string) (*stackLock, error) {
 	path := filepath.Join(dir, lockFile)
 	for {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -54,26 +69,46 @@ func tryLock(dir string) (*stackLock, error) {
 		// nobody else will ever find, so it is only kept if the path still
 		// names the locked file.
 		if samePath(f, path) {
-			return &stackLock{f: f, path: path}, nil
+			l := &stackLock{f: f, path: path}
+			l.record(role)
+			return l, nil
 		}
 		f.Close()
 	}
 }
 
-// waitLock takes the lock, waiting for its holder to release it until ctx
-// ends.
-func waitLock(ctx context.Context, dir string) (*stackLock, error) {
-	for {
-		l, err := tryLock(dir)
-		if !errors.Is(err, errLocked) {
-			return l, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for the lock of %s: %w", dir, context.Cause(ctx))
-		case <-time.After(20 * time.Millisecond):
-		}
+// record writes this process and role into the lock file. It is the
+// holder's only write there, so a reader sees it whole, or an empty or
+// partial file which it takes for a holder not known yet. It is best
+// effort: on a full disk a down must still work, and the holder is then
+// found through the state file as a down always found it before.
+func (l *stackLock) record(role string) {
+	self, err := processOf(os.Getpid())
+	if err != nil {
+		return
 	}
+	b, err := json.Marshal(lockHolder{Process: self, Role: role})
+	if err != nil {
+		return
+	}
+	if l.f.Truncate(0) == nil {
+		l.f.WriteAt(b, 0)
+	}
+}
+
+// readHolder returns the live holder that the lock file in dir names. It
+// reports false when the file names none, or a process that has ended (a
+// holder killed before the new one recorded itself).
+func readHolder(dir string) (lockHolder, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, lockFile))
+	if err != nil {
+		return lockHolder{}, false
+	}
+	var h lockHolder
+	if json.Unmarshal(b, &h) != nil || !h.Alive() {
+		return lockHolder{}, false
+	}
+	return h, true
 }
 
 // samePath reports whether path still names the open file f.

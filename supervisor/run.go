@@ -2,7 +2,9 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/stack-containers/stack/manifest"
 )
@@ -19,8 +21,8 @@ func Run(ctx context.Context, st *manifest.Stack, cfg Config, signals <-chan os.
 	if started == nil {
 		started = func(error) {}
 	}
-	startCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	startCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	type result struct {
 		s   *Supervisor
 		err error
@@ -40,9 +42,9 @@ func Run(ctx context.Context, st *manifest.Stack, cfg Config, signals <-chan os.
 				return r.err
 			}
 			s = r.s
-		case <-signals:
+		case sig := <-signals:
 			received++
-			cancel()
+			cancel(fmt.Errorf("%v received", signalText(sig)))
 		}
 	}
 	started(nil)
@@ -71,4 +73,13 @@ func Run(ctx context.Context, st *manifest.Stack, cfg Config, signals <-chan os.
 			onSignal()
 		}
 	}
+}
+
+// signalText names sig as a user knows it: SIGTERM rather than
+// "terminated".
+func signalText(sig os.Signal) string {
+	if s, ok := sig.(syscall.Signal); ok {
+		return signalName(int(s))
+	}
+	return sig.String()
 }

@@ -38,7 +38,7 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	if err != nil {
 		return nil, fmt.Errorf("stack %q: %w", st.Name, err)
 	}
-	lock, err := tryLock(paths.Dir)
+	lock, err := lockForStart(ctx, paths)
 	if errors.Is(err, errLocked) {
 		return nil, fmt.Errorf("stack %q is %w", st.Name, ErrRunning)
 	}
@@ -62,7 +62,7 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	}
 	if err := g.walk(ctx, cfg.StartLimit, s.startFirst); err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			err = fmt.Errorf("stack %q: start interrupted: %w", st.Name, err)
+			err = fmt.Errorf("stack %q: start interrupted: %w", st.Name, context.Cause(ctx))
 		}
 		return nil, s.abort(err)
 	}
@@ -74,6 +74,42 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	}
 	go s.finishWhenEnded()
 	return s, nil
+}
+
+// unknownHolderWait bounds how long a start waits for the holder of the
+// lock to record itself (see stackLock.record): it does so at once, unless
+// its disk is full.
+const unknownHolderWait = 2 * time.Second
+
+// lockForStart takes the stack's lock for a supervisor. A down that holds
+// it is waited for, since it ends by itself and leaves the stack free: an
+// up right after a down, or racing one, starts rather than being told that
+// a stack being torn down is running. A supervisor that holds it, or a
+// holder that does not say who it is, is errLocked.
+func lockForStart(ctx context.Context, paths Paths) (*stackLock, error) {
+	unknownSince := time.Time{}
+	for {
+		lock, err := tryLock(paths.Dir, roleSupervisor)
+		if !errors.Is(err, errLocked) {
+			return lock, err
+		}
+		h, known := readHolder(paths.Dir)
+		switch {
+		case known && h.Role != roleDown:
+			return nil, errLocked
+		case !known && unknownSince.IsZero():
+			unknownSince = time.Now()
+		case !known && time.Since(unknownSince) > unknownHolderWait:
+			return nil, errLocked
+		case known:
+			unknownSince = time.Time{}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("wait for a down of the stack to end: %w", context.Cause(ctx))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // prepare writes the initial state, opens the logs and creates the

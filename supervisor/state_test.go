@@ -3,11 +3,14 @@ package supervisor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,22 +19,28 @@ import (
 
 func TestLockIsExclusiveAndSurvivesRemoval(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	first, err := tryLock(dir)
+	first, err := tryLock(dir, roleSupervisor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tryLock(dir); !errors.Is(err, errLocked) {
+	if _, err := tryLock(dir, roleSupervisor); !errors.Is(err, errLocked) {
 		t.Fatalf("second lock: %v, want errLocked", err)
 	}
 	// A waiter gets the lock once the holder removes the file and lets go,
 	// and holds it on a file that the path names again.
 	got := make(chan *stackLock)
 	go func() {
-		l, err := waitLock(context.Background(), dir)
-		if err != nil {
-			t.Error(err)
+		for {
+			l, err := tryLock(dir, roleSupervisor)
+			if !errors.Is(err, errLocked) {
+				if err != nil {
+					t.Error(err)
+				}
+				got <- l
+				return
+			}
+			time.Sleep(time.Millisecond)
 		}
-		got <- l
 	}()
 	if err := first.removeAndRelease(); err != nil {
 		t.Fatal(err)
@@ -43,7 +52,7 @@ func TestLockIsExclusiveAndSurvivesRemoval(t *testing.T) {
 	if !samePath(second.f, filepath.Join(dir, "lock")) {
 		t.Error("the lock was taken on an unlinked file")
 	}
-	if _, err := tryLock(dir); !errors.Is(err, errLocked) {
+	if _, err := tryLock(dir, roleSupervisor); !errors.Is(err, errLocked) {
 		t.Errorf("lock after handover: %v, want errLocked", err)
 	}
 	if err := second.release(); err != nil {
@@ -51,17 +60,92 @@ func TestLockIsExclusiveAndSurvivesRemoval(t *testing.T) {
 	}
 }
 
-func TestWaitLockGivesUpWithContext(t *testing.T) {
-	dir := t.TempDir()
-	l, err := tryLock(dir)
+func TestStopHolderWaitsForADownUntilContextEnds(t *testing.T) {
+	p, err := PathsOf(t.TempDir(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tryLock(p.Dir, roleDown)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.release()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := waitLock(ctx, dir); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("waitLock = %v, want deadline exceeded", err)
+	if _, err := stopHolder(ctx, p); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("stopHolder = %v, want deadline exceeded", err)
+	}
+}
+
+// TestStopHolderStopsTheRecordedSupervisor is a down that comes while an
+// up holds the lock and clears an earlier run: the state names that run's
+// supervisor, which is dead, and only the lock file names the live one.
+// Down must stop the live one rather than wait for the lock without end.
+func TestStopHolderStopsTheRecordedSupervisor(t *testing.T) {
+	p, err := PathsOf(t.TempDir(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadProc, err := processOf(dead.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Wait()
+	old := &State{Stack: "demo", Supervisor: deadProc,
+		Containers: []ContainerState{{Name: "web", State: StateRunning, StopTimeout: time.Hour}}}
+	b, err := encodeState(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeStateFile(p, b); err != nil {
+		t.Fatal(err)
+	}
+
+	// The live holder: the lock is this test's, the process it names a
+	// child that lets go of it (through the test) when it is signalled.
+	l, err := tryLock(p.Dir, roleSupervisor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("sleep", "1000")
+	if err := holder.Start(); err != nil {
+		l.release()
+		t.Fatal(err)
+	}
+	ended := make(chan *os.ProcessState, 1)
+	t.Cleanup(func() { holder.Process.Kill(); <-ended })
+	hp, err := processOf(holder.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := json.Marshal(lockHolder{Process: hp, Role: roleSupervisor})
+	if err := os.WriteFile(filepath.Join(p.Dir, lockFile), rec, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		holder.Wait()
+		l.release()
+		ended <- holder.ProcessState
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := stopHolder(ctx, p)
+	if err != nil {
+		t.Fatalf("stopHolder: %v (the live holder was never stopped)", err)
+	}
+	defer got.release()
+	ps := <-ended
+	ended <- ps
+	if ps.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Errorf("the holder ended with %v, want SIGTERM", ps)
 	}
 }
 
@@ -239,7 +323,7 @@ func TestStateWriterCloseThenFlush(t *testing.T) {
 func newStateSupervisor(t *testing.T, n int) *Supervisor {
 	t.Helper()
 	w := newTestStateWriter(t, n)
-	lock, err := tryLock(w.paths.Dir)
+	lock, err := tryLock(w.paths.Dir, roleSupervisor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +370,7 @@ func TestStateEndedAfterRelease(t *testing.T) {
 			t.Errorf("state directory holds %s after release", e.Name())
 		}
 	}
-	l, err := tryLock(s.paths.Dir)
+	l, err := tryLock(s.paths.Dir, roleSupervisor)
 	if err != nil {
 		t.Fatalf("lock after release: %v", err)
 	}
