@@ -48,6 +48,11 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	// What an earlier run left is cleared before anything else: should
 	// that fail, its state stays for a later down to finish the job.
 	if err := clearStack(ctx, paths, cfg.Driver, cfg.Clock); err != nil {
+		if ctx.Err() != nil {
+			// Stopped while clearing (by a down, say), which leaves the
+			// rest to whoever stopped it.
+			err = context.Cause(ctx)
+		}
 		err = fmt.Errorf("stack %q: clean up the previous run: %w", st.Name, err)
 		return nil, errors.Join(err, lock.release())
 	}
