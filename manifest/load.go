@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,9 +41,9 @@ func LoadWith(path string, opts Options) (*Stack, []Problem, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest %s: resolve path: %w", path, err)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readManifest(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read manifest: %w", err)
+		return nil, nil, err
 	}
 	vars := variables{env: environMap(opts.Environ)}
 	envFile := filepath.Join(filepath.Dir(path), dotenvName)
@@ -59,6 +60,59 @@ func LoadWith(path string, opts Options) (*Stack, []Problem, error) {
 		}
 	}
 	return parse(path, abs, data, vars)
+}
+
+// maxManifestSize caps what is read of a manifest. The largest real ones
+// are a few hundred KiB (500 containers); decoding costs some 15 times the
+// size in memory, so the cap keeps that bounded for any file given.
+const maxManifestSize = 4 << 20
+
+// readManifest reads the regular file at path, up to maxManifestSize. It
+// opens without blocking, so that a FIFO with no writer is refused rather
+// than waited on forever, and reads nothing but a regular file, so that a
+// device (/dev/zero) cannot feed it without end.
+func readManifest(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read manifest %s: not a regular file (%s)", path, fileKind(st.Mode()))
+	}
+	if st.Size() > maxManifestSize {
+		return nil, fmt.Errorf("read manifest %s: %d bytes; a manifest may have at most %d (4 MiB)", path, st.Size(), maxManifestSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	if len(data) > maxManifestSize {
+		// It grew while read.
+		return nil, fmt.Errorf("read manifest %s: more than %d bytes (4 MiB), the most a manifest may have", path, maxManifestSize)
+	}
+	return data, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
 }
 
 // dotenvName is the file beside the manifest that variables come from.
