@@ -32,8 +32,28 @@ var defaultNamespaces = []Namespace{NamespacePID, NamespaceMount, NamespaceUTS, 
 // joinable are the namespaces a container may share with another.
 var joinable = []Namespace{NamespaceNet, NamespaceIPC, NamespaceUTS}
 
-// minCPUs is the smallest quota the kernel takes: 1ms per 100ms period.
-const minCPUs = 0.01
+// The limits a container may ask for, between what the kernel can honour
+// and what a container's init needs to start at all.
+const (
+	// minCPUs is the smallest quota the kernel takes: 1ms per 100ms period.
+	minCPUs = 0.01
+	// maxCPUs is the largest whole number of cores under the kernel's
+	// largest CFS quota, 2^44-1 µs (max_cfs_runtime) per 100ms period.
+	maxCPUs = 175_921_860
+	// minMemory is the smallest memory limit a container's init starts
+	// under with room to spare: the init (stack's own binary, before it
+	// execs the program) is charged to the container's cgroup, and under
+	// a few hundred KiB the kernel kills it before the program runs.
+	minMemory = 1 << 20
+	// maxMemory is the largest limit the kernel takes as a limit: above
+	// it (LONG_MAX rounded down to a page) it means no limit at all.
+	maxMemory = math.MaxInt64 &^ (4096 - 1)
+	// maxPids is PID_MAX_LIMIT, the most pids.max takes.
+	maxPids = 4 << 20
+	// maxArgLen is execve's limit on one argument or KEY=VALUE string
+	// (MAX_ARG_STRLEN, 32 pages), without its terminating NUL.
+	maxArgLen = 32*4096 - 1
+)
 
 // containerFields are the keys of a container definition.
 var containerFields = []string{
@@ -126,8 +146,8 @@ func (d *decoder) containerField(e *entry, field string, n *yaml.Node, path, dir
 		c.CPUs = d.cpus(n, path)
 	case "pids":
 		if v, ok := d.integer(n, path); ok {
-			if v < 1 {
-				d.errorf(n, path, "must be at least 1, not %d", v)
+			if v < 1 || v > maxPids {
+				d.errorf(n, path, "must be from 1 to %d (the kernel's largest pid limit), not %d", maxPids, v)
 			}
 			c.Pids = v
 		}
@@ -228,6 +248,10 @@ func (d *decoder) command(n *yaml.Node, path string) []string {
 			d.errorf(n, path, "an argument contains a NUL byte, which execve cannot pass")
 			break
 		}
+		if len(w) > maxArgLen {
+			d.errorf(n, path, "an argument is %d bytes; execve takes at most %d (128 KiB) per argument", len(w), maxArgLen)
+			break
+		}
 	}
 	return words
 }
@@ -247,6 +271,8 @@ func (d *decoder) env(n *yaml.Node, path string) map[string]string {
 			d.errorf(k, p, "has no value; write %s=\"\" for an empty one", name)
 		case strings.ContainsRune(value, 0):
 			d.errorf(k, p, "the value contains a NUL byte, which execve cannot pass")
+		case len(name)+1+len(value) > maxArgLen:
+			d.errorf(k, p, "%s=VALUE is %d bytes; execve takes at most %d (128 KiB) per variable", name, len(name)+1+len(value), maxArgLen)
 		}
 		if _, dup := env[name]; dup {
 			d.errorf(k, p, "set twice")
@@ -396,8 +422,9 @@ func (d *decoder) memory(n *yaml.Node, path string) int64 {
 		d.errorf(n, path, "must be bytes or a size like 64M, not %s", kindName(n))
 		return 0
 	}
-	if v < 1 {
-		d.errorf(n, path, "must be at least one byte")
+	if v < minMemory || v > maxMemory {
+		d.errorf(n, path, "must be from %s (the least a container starts under) to %s (the kernel's largest limit), not %s",
+			"1M", "8589934591G", n.Value)
 	}
 	return v
 }
@@ -412,8 +439,9 @@ func (d *decoder) cpus(n *yaml.Node, path string) float64 {
 		d.errorf(n, path, "must be a number of cores like 0.5, not %s", kindName(n))
 		return 0
 	}
-	if math.IsNaN(v) || math.IsInf(v, 0) || v < minCPUs {
-		d.errorf(n, path, "must be a number of cores of at least %v (the kernel's smallest quota), not %s", minCPUs, n.Value)
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < minCPUs || v > maxCPUs {
+		d.errorf(n, path, "must be a number of cores from %v to %d (the kernel's smallest and largest quota), not %s",
+			minCPUs, maxCPUs, n.Value)
 	}
 	return v
 }
