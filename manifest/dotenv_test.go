@@ -107,7 +107,7 @@ containers:
     cpus: ${CPUS:-0.5}
     read_only: $RO
     restart: ${POLICY-unless-stopped}
-`, "GREETING=from the file\nFROM_FILE='only in the file'\nROOTFS=./rootfs\nMEM=64\n")
+`, "GREETING=from the file\nFROM_FILE='only in the file'\nROOTFS=./rootfs\nMEM=67108864\n")
 	st, warnings, err := LoadWith(path, Options{Environ: []string{"GREETING=from the environment", "RO=true", "NOT_A_PAIR"}})
 	if err != nil {
 		t.Fatal(err)
@@ -121,10 +121,10 @@ containers:
 		t.Errorf("rootfs = %q", c.Rootfs)
 	case !reflect.DeepEqual(c.Command, wantCmd):
 		t.Errorf("command = %q, want %q", c.Command, wantCmd)
-	case c.Env["QUOTED"] != "64" || c.Env["EMPTY"] != "":
+	case c.Env["QUOTED"] != "67108864" || c.Env["EMPTY"] != "":
 		t.Errorf("env = %q", c.Env)
-	case c.Memory != 64 || c.CPUs != 0.5 || !c.ReadOnly:
-		t.Errorf("memory %d, cpus %v, read_only %v; want 64, 0.5, true", c.Memory, c.CPUs, c.ReadOnly)
+	case c.Memory != 64<<20 || c.CPUs != 0.5 || !c.ReadOnly:
+		t.Errorf("memory %d, cpus %v, read_only %v; want 64 MiB, 0.5, true", c.Memory, c.CPUs, c.ReadOnly)
 	case c.Restart.Policy != RestartAlways:
 		t.Errorf("restart = %q, want always", c.Restart.Policy)
 	}
