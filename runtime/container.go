@@ -165,8 +165,8 @@ func handshake(pipe, pid int, cg Cgroup) error {
 			}
 		case msgExec:
 			execing = true
-		case msgError:
-			return decodeError(payload)
+		case msgError, msgCommandError:
+			return decodeFailure(kind, payload)
 		default:
 			return fmt.Errorf("unexpected message %q from init", kind)
 		}
@@ -193,10 +193,13 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		Pdeathsig: spec.ParentDeathSignal,
 	}
 	cfg := &initConfig{
-		Args:     spec.Args,
-		Workdir:  spec.Workdir,
-		UID:      spec.UID,
-		GID:      spec.GID,
+		process: process{
+			Args:              spec.Args,
+			Workdir:           spec.Workdir,
+			UID:               spec.UID,
+			GID:               spec.GID,
+			ParentDeathSignal: spec.ParentDeathSignal,
+		},
 		Layer:    spec.LayerDir,
 		ReadOnly: spec.ReadOnly,
 		Mounts:   spec.Mounts,
@@ -204,8 +207,7 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		// the init's own pages (a Go runtime) stay charged where the
 		// supervisor runs, and only the user's program counts against
 		// the container's limits.
-		WaitCgroup:        spec.Cgroup != nil,
-		ParentDeathSignal: spec.ParentDeathSignal,
+		WaitCgroup: spec.Cgroup != nil,
 	}
 	if cfg.Workdir == "" {
 		cfg.Workdir = "/"
@@ -247,10 +249,7 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 			cfg.Hostname = spec.Name
 		}
 	}
-	cfg.Env = spec.Env
-	if !slices.ContainsFunc(spec.Env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
-		cfg.Env = append(slices.Clip(spec.Env), defaultPath)
-	}
+	cfg.Env = withDefaultPath(spec.Env)
 	lower, err := resolveRootfs(spec)
 	if err != nil {
 		return nil, nil, err
@@ -265,6 +264,14 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		}
 	}
 	return cfg, attr, nil
+}
+
+// withDefaultPath is env with Docker's PATH added when it has none.
+func withDefaultPath(env []string) []string {
+	if slices.ContainsFunc(env, func(e string) bool { return strings.HasPrefix(e, "PATH=") }) {
+		return env
+	}
+	return append(slices.Clip(env), defaultPath)
 }
 
 // resolveRootfs returns the directory to use as the rootfs: the spec's own

@@ -24,10 +24,11 @@ var nsFlags = map[string]int{
 }
 
 // MaybeInit returns at once unless the process is a container's init
-// started by Start; then it sets the container up and execs the user's
+// started by Start, or a process entering a container started by Exec;
+// then it sets the container (or the entry) up and execs the user's
 // program, and never returns. main calls it before anything else.
 func MaybeInit() {
-	if len(os.Args) < 2 || os.Args[1] != InitArg {
+	if len(os.Args) < 2 || (os.Args[1] != InitArg && os.Args[1] != ExecArg) {
 		return
 	}
 	// The init's work is done on one thread that stays locked until
@@ -39,8 +40,13 @@ func MaybeInit() {
 	// for another goroutine, which would otherwise run in the joined
 	// namespaces.
 	goruntime.LockOSThread()
-	err := runInit(initPipeFD)
-	if serr := send(initPipeFD, msgError, encodeError(err)); serr != nil {
+	var err error
+	if os.Args[1] == InitArg {
+		err = runInit(initPipeFD)
+	} else {
+		err = runExec(initPipeFD)
+	}
+	if serr := send(initPipeFD, errorKind(err), encodeError(err)); serr != nil {
 		fmt.Fprintf(os.Stderr, "stack init: %v (and reporting it failed: %v)\n", err, serr)
 	}
 	os.Exit(1)
@@ -84,22 +90,13 @@ func runInit(pipe int) error {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
 		}
 	}
-	if err := unix.Chdir(cfg.Workdir); err != nil {
-		return fmt.Errorf("workdir %q: %w", cfg.Workdir, err)
-	}
-	prog, err := lookPath(cfg.Args[0], cfg.Env)
+	prog, err := resolveProgram(&cfg.process)
 	if err != nil {
 		return err
 	}
 	if cfg.WaitCgroup {
-		// Everything so far was charged to the cgroup this process
-		// started in. From here on, and above all the program after
-		// execve, it is charged to the container's.
-		if err := send(pipe, msgReady, nil); err != nil {
-			return fmt.Errorf("report ready: %w", err)
-		}
-		if kind, _, err := receive(pipe); err != nil || kind != msgGo {
-			return fmt.Errorf("wait for cgroup placement: message %q, %v", kind, err)
+		if err := awaitPlacement(pipe); err != nil {
+			return err
 		}
 	}
 	if cfg.NewCgroup {
@@ -109,20 +106,59 @@ func runInit(pipe int) error {
 			return fmt.Errorf("new cgroup namespace: %w", err)
 		}
 	}
-	// Inherited descriptors (the init pipe, namespace handles, anything
-	// the supervisor leaked) close on exec; the pipe stays usable for an
-	// execve failure, and its closing tells the parent exec succeeded.
+	return execProgram(pipe, prog, &cfg.process)
+}
+
+// The tail that the init and every exec'd process share: resolveProgram,
+// then (the caller's own steps in between) execProgram. One path, so that
+// a process started by `stack exec` or a health check is confined exactly
+// as the container's PID 1 is.
+
+// resolveProgram enters the process's workdir and finds its program in the
+// container's PATH. Its failures are a *CommandError: the program cannot
+// be run, as opposed to a container that could not be set up.
+func resolveProgram(p *process) (string, error) {
+	if err := unix.Chdir(p.Workdir); err != nil {
+		return "", &CommandError{err: fmt.Errorf("workdir %q: %w", p.Workdir, err)}
+	}
+	prog, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return "", &CommandError{err: err}
+	}
+	return prog, nil
+}
+
+// awaitPlacement reports the process ready and waits until the parent has
+// put it in the container's cgroup. Everything so far was charged to the
+// cgroup this process started in; from here on, and above all the program
+// after execve, it is charged to the container's.
+func awaitPlacement(pipe int) error {
+	if err := send(pipe, msgReady, nil); err != nil {
+		return fmt.Errorf("report ready: %w", err)
+	}
+	if kind, _, err := receive(pipe); err != nil || kind != msgGo {
+		return fmt.Errorf("wait for cgroup placement: message %q, %v", kind, err)
+	}
+	return nil
+}
+
+// execProgram drops to the process's identity and confinement and execs
+// prog; it returns only on failure.
+func execProgram(pipe int, prog string, p *process) error {
+	// Inherited descriptors (the pipe, namespace handles, anything the
+	// parent leaked) close on exec; the pipe stays usable for an execve
+	// failure, and its closing tells the parent exec succeeded.
 	if err := unix.CloseRange(3, ^uint(0), closeRangeCloexec); err != nil {
 		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
-	if err := dropPrivileges(cfg.UID, cfg.GID); err != nil {
+	if err := dropPrivileges(p.UID, p.GID); err != nil {
 		return err
 	}
-	if cfg.ParentDeathSignal != 0 {
+	if p.ParentDeathSignal != 0 {
 		// Changing credentials cleared the signal set at clone time. If
 		// the parent died in between, the send below fails on the closed
-		// pipe and the init exits instead of running unwatched.
-		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.ParentDeathSignal), 0, 0, 0); err != nil {
+		// pipe and the process exits instead of running unwatched.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(p.ParentDeathSignal), 0, 0, 0); err != nil {
 			return fmt.Errorf("set parent-death signal: %w", err)
 		}
 	}
@@ -130,8 +166,8 @@ func runInit(pipe int) error {
 	if err := send(pipe, msgExec, nil); err != nil {
 		return fmt.Errorf("report exec: %w", err)
 	}
-	err = unix.Exec(prog, cfg.Args, cfg.Env)
-	return fmt.Errorf("exec %q: %w", cfg.Args[0], err)
+	err := unix.Exec(prog, p.Args, p.Env)
+	return &CommandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err)}
 }
 
 // lookPath finds name in the container's PATH when it has no slash; a path

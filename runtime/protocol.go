@@ -22,12 +22,21 @@ import (
 //	parent -> init: msgGo               (the init is now in its cgroup)
 //	init -> parent: msgExec             (execve comes next)
 //	init -> parent: msgError + errno + text, then the init exits
+//	                (msgCommandError when the program itself cannot be
+//	                run: no such workdir or program, not executable)
+//
+// An exec'd process (exec.go) speaks the same protocol with an execConfig,
+// and, when it was asked for a terminal, sends its master before msgExec:
+//
+//	exec -> parent: msgConsole + the pty master as SCM_RIGHTS
 const (
-	msgConfig byte = 'C'
-	msgReady  byte = 'R'
-	msgGo     byte = 'G'
-	msgExec   byte = 'X'
-	msgError  byte = 'E'
+	msgConfig       byte = 'C'
+	msgReady        byte = 'R'
+	msgGo           byte = 'G'
+	msgConsole      byte = 'T'
+	msgExec         byte = 'X'
+	msgError        byte = 'E'
+	msgCommandError byte = 'P'
 )
 
 // initPipeFD is where exec.Cmd puts ExtraFiles[0]; the namespaces to join
@@ -37,11 +46,8 @@ const initPipeFD = 3
 // initConfig is what the init needs to know; it is Spec after the parent
 // resolved the rootfs and opened the namespaces to join.
 type initConfig struct {
-	Args     []string
-	Env      []string
-	Workdir  string
+	process
 	Hostname string // empty: keep the hostname (uts shared or joined)
-	UID, GID uint32
 	// Lower is the rootfs directory; Layer the container's layer dir.
 	Lower, Layer string
 	ReadOnly     bool
@@ -55,6 +61,15 @@ type initConfig struct {
 	// WaitCgroup makes the init stop before exec until the parent has put
 	// it in its cgroup.
 	WaitCgroup bool
+}
+
+// process is what the container's PID 1 and every process exec'd into it
+// run as: their program, identity and confinement, applied by execProgram.
+type process struct {
+	Args     []string
+	Env      []string
+	Workdir  string
+	UID, GID uint32
 	// ParentDeathSignal is set again after the credentials change, which
 	// clears the one given at clone time.
 	ParentDeathSignal syscall.Signal
@@ -121,6 +136,33 @@ func decodeError(payload []byte) error {
 }
 
 func (e *initError) Error() string { return e.msg }
+
+// CommandError is a failure to run the program itself, inside a container
+// that was set up: its workdir or program is missing, or the program
+// cannot be executed. `stack exec` exits 127 for one that matches
+// fs.ErrNotExist and 126 for the others.
+type CommandError struct{ err error }
+
+func (e *CommandError) Error() string { return e.err.Error() }
+func (e *CommandError) Unwrap() error { return e.err }
+
+// errorKind is the message that carries err across the pipe.
+func errorKind(err error) byte {
+	var ce *CommandError
+	if errors.As(err, &ce) {
+		return msgCommandError
+	}
+	return msgError
+}
+
+// decodeFailure rebuilds a failure sent as kind.
+func decodeFailure(kind byte, payload []byte) error {
+	err := decodeError(payload)
+	if _, ok := err.(*initError); ok && kind == msgCommandError {
+		return &CommandError{err: err}
+	}
+	return err
+}
 
 func (e *initError) Unwrap() error {
 	if e.errno == 0 {
