@@ -6,17 +6,14 @@ import (
 	"sort"
 	"syscall"
 
+	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/runtime"
 )
 
 // spec builds the runtime's description of c; c.mu is held.
 func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 	d := c.def
-	env := make([]string, 0, len(d.Env))
-	for k, v := range d.Env {
-		env = append(env, k+"="+v)
-	}
-	sort.Strings(env)
+	env := environ(d)
 	namespaces := make([]string, len(d.Namespaces))
 	for i, ns := range d.Namespaces {
 		namespaces[i] = string(ns)
@@ -55,6 +52,22 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 		// See doc.go, "When the supervisor dies".
 		ParentDeathSignal: syscall.SIGKILL,
 	}, nil
+}
+
+// environ is the container's environment as KEY=VALUE, sorted.
+func environ(d *manifest.Container) []string {
+	env := make([]string, 0, len(d.Env))
+	for k, v := range d.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env)
+	return env
+}
+
+// execConfigOf is what every process exec'd into the container runs with
+// unless asked otherwise.
+func execConfigOf(d *manifest.Container) ExecConfig {
+	return ExecConfig{Env: environ(d), Workdir: d.Workdir, UID: d.UID, GID: d.GID}
 }
 
 // cacheDir is where unpacked rootfs archives are kept for every stack and

@@ -151,6 +151,7 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 			StopTimeout:  def.StopTimeout,
 			PIDNamespace: hasNamespace(def, manifest.NamespacePID),
 			After:        s.graph.after[name],
+			Exec:         execConfigOf(def),
 		})
 	}
 	// The state goes down before anything is created, so that whatever

@@ -60,6 +60,18 @@ type ContainerState struct {
 	After      []string  `json:"after"`
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at"`
+	// Exec is what `stack exec` runs a command with, so that it needs
+	// neither the supervisor nor the manifest.
+	Exec ExecConfig `json:"exec"`
+}
+
+// ExecConfig is the identity a process exec'd into a container gets unless
+// told otherwise: the container's own.
+type ExecConfig struct {
+	Env     []string `json:"env"`
+	Workdir string   `json:"workdir"`
+	UID     uint32   `json:"uid"`
+	GID     uint32   `json:"gid"`
 }
 
 // Paths are the places a stack's state lives.

@@ -35,6 +35,7 @@ func commands() []*command {
 		downCommand(),
 		psCommand(),
 		logsCommand(),
+		execCommand(),
 		configCommand(),
 		versionCommand(),
 		helpCommand(),
@@ -51,6 +52,10 @@ type command struct {
 	// hidden keeps the command out of the list help prints: it is run by
 	// stack itself, not by users.
 	hidden bool
+	// flagsFirst ends the command's flags at its first positional
+	// argument: what follows is another program's command line
+	// (`stack exec web ls -l`).
+	flagsFirst bool
 	// help is the text after the usage line of `stack help NAME`.
 	help string
 	// setup declares the command's flags on fs and returns the function
@@ -133,6 +138,10 @@ func (a *app) runCommand(ctx context.Context, cmd *command, args []string) error
 		if len(rest) == 0 {
 			break
 		}
+		if cmd.flagsFirst {
+			positional = append(positional, rest...)
+			break
+		}
 		// Parse consumes a "--" and stops: everything after it is positional.
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
 			positional = append(positional, rest...)
@@ -155,6 +164,12 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// exitStatus ends stack with a status and nothing printed: another
+// program's own (stack exec), which said what it had to say itself.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
 // usageError is a mistake on the command line: exit status 2.
 func usageError(hint, format string, args ...any) error {
 	return &exitError{code: 2, err: fmt.Errorf(format, args...), hint: hint}
@@ -167,6 +182,10 @@ const rootHint = "stack needs root: it creates namespaces, cgroups and mounts (r
 // report prints err the way every stack error reads and returns the exit
 // status: 2 for usage errors and invalid manifests, 1 for the rest.
 func (a *app) report(err error) int {
+	var status exitStatus
+	if errors.As(err, &status) {
+		return int(status)
+	}
 	code, hint := 1, ""
 	var ee *exitError
 	if errors.As(err, &ee) {
