@@ -165,7 +165,7 @@ func handshake(pipe, pid int, cg Cgroup) error {
 			}
 		case msgExec:
 			execing = true
-		case msgError, msgCommandError:
+		case msgError, msgCommandError, msgProgramError:
 			return decodeFailure(kind, payload)
 		default:
 			return fmt.Errorf("unexpected message %q from init", kind)

@@ -26,6 +26,12 @@
 //     over the pipe as data (message and errno), so Start's error reads
 //     `container "web": exec "/bin/nope": no such file or directory`.
 //
+// Exec (exec.go) starts a further process inside a running container: the
+// parent enters its pid namespace on a locked thread and starts this binary
+// again with ExecArg from there; that process enters the other namespaces,
+// is placed in the container's cgroup and ends through the init's own tail
+// (resolveProgram, execProgram), so both are confined alike.
+//
 // Since every mount lives in the container's mount namespace, the host's
 // mount table never changes and a dead container leaves no mount behind:
 // cleaning up is removing the layer dir (Container.Cleanup, or RemoveLayer

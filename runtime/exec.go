@@ -92,10 +92,7 @@ type ExecSpec struct {
 	UID, GID uint32
 	// Cgroup receives the process before it runs anything of the user's,
 	// so that it counts against the container's limits and device rules.
-	Cgroup interface {
-		AddProc(pid int) error
-		Path() string
-	}
+	Cgroup Cgroup
 	// Tty gives the process a terminal of the container's own /dev/pts as
 	// stdin, stdout and stderr (its controlling terminal); the master is
 	// ExecProcess.Console. Stdin, Stdout and Stderr are then unused.
@@ -340,10 +337,7 @@ func openNamespaces(pid int) (files []*os.File, pidNS *os.File, err error) {
 // execHandshake follows the entering process to its execve: it places it
 // in the cgroup, takes its terminal's master when it sends one, and returns
 // once exec succeeded.
-func execHandshake(pipe, pid int, cg interface {
-	AddProc(int) error
-	Path() string
-}) (console *os.File, err error) {
+func execHandshake(pipe, pid int, cg Cgroup) (console *os.File, err error) {
 	defer func() {
 		if err != nil && console != nil {
 			console.Close()
@@ -379,7 +373,7 @@ func execHandshake(pipe, pid int, cg interface {
 			console = os.NewFile(uintptr(fd), "pty-master")
 		case msgExec:
 			execing = true
-		case msgError, msgCommandError:
+		case msgError, msgCommandError, msgProgramError:
 			return console, decodeFailure(kind, payload)
 		default:
 			return console, fmt.Errorf("unexpected message %q from the entering process", kind)

@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"errors"
-	"io/fs"
 	"strconv"
 	"strings"
 	"syscall"
@@ -82,7 +81,7 @@ func TestExecStatuses(t *testing.T) {
 	}
 	_, _, err = execIn(t, c, ExecSpec{Args: []string{"nope"}})
 	var ce *CommandError
-	if !errors.As(err, &ce) || !errors.Is(err, fs.ErrNotExist) {
+	if !errors.As(err, &ce) || !ce.NotFound() {
 		t.Errorf("missing program: got %v, want a CommandError for a missing file", err)
 	}
 	_, _, err = execIn(t, c, ExecSpec{Args: []string{"/etc/passwd"}})

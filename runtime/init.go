@@ -123,7 +123,7 @@ func resolveProgram(p *process) (string, error) {
 	}
 	prog, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
-		return "", &CommandError{err: err}
+		return "", &CommandError{err: err, program: true}
 	}
 	return prog, nil
 }
@@ -167,7 +167,7 @@ func execProgram(pipe int, prog string, p *process) error {
 		return fmt.Errorf("report exec: %w", err)
 	}
 	err := unix.Exec(prog, p.Args, p.Env)
-	return &CommandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err)}
+	return &CommandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err), program: true}
 }
 
 // lookPath finds name in the container's PATH when it has no slash; a path

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,8 +23,9 @@ import (
 //	parent -> init: msgGo               (the init is now in its cgroup)
 //	init -> parent: msgExec             (execve comes next)
 //	init -> parent: msgError + errno + text, then the init exits
-//	                (msgCommandError when the program itself cannot be
-//	                run: no such workdir or program, not executable)
+//	                (msgCommandError when the workdir is missing,
+//	                msgProgramError when the program is missing or
+//	                cannot be executed)
 //
 // An exec'd process (exec.go) speaks the same protocol with an execConfig,
 // and, when it was asked for a terminal, sends its master before msgExec:
@@ -36,7 +38,8 @@ const (
 	msgConsole      byte = 'T'
 	msgExec         byte = 'X'
 	msgError        byte = 'E'
-	msgCommandError byte = 'P'
+	msgCommandError byte = 'W'
+	msgProgramError byte = 'P'
 )
 
 // initPipeFD is where exec.Cmd puts ExtraFiles[0]; the namespaces to join
@@ -139,17 +142,27 @@ func (e *initError) Error() string { return e.msg }
 
 // CommandError is a failure to run the program itself, inside a container
 // that was set up: its workdir or program is missing, or the program
-// cannot be executed. `stack exec` exits 127 for one that matches
-// fs.ErrNotExist and 126 for the others.
-type CommandError struct{ err error }
+// cannot be executed.
+type CommandError struct {
+	err error
+	// program: the program is at fault, not the workdir.
+	program bool
+}
 
 func (e *CommandError) Error() string { return e.err.Error() }
 func (e *CommandError) Unwrap() error { return e.err }
 
+// NotFound reports whether the program does not exist (`stack exec`
+// exits 127 for it, 126 for any other CommandError).
+func (e *CommandError) NotFound() bool { return e.program && errors.Is(e.err, fs.ErrNotExist) }
+
 // errorKind is the message that carries err across the pipe.
 func errorKind(err error) byte {
 	var ce *CommandError
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce) && ce.program:
+		return msgProgramError
+	case errors.As(err, &ce):
 		return msgCommandError
 	}
 	return msgError
@@ -158,8 +171,8 @@ func errorKind(err error) byte {
 // decodeFailure rebuilds a failure sent as kind.
 func decodeFailure(kind byte, payload []byte) error {
 	err := decodeError(payload)
-	if _, ok := err.(*initError); ok && kind == msgCommandError {
-		return &CommandError{err: err}
+	if _, ok := err.(*initError); ok && kind != msgError {
+		return &CommandError{err: err, program: kind == msgProgramError}
 	}
 	return err
 }

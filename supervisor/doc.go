@@ -102,7 +102,8 @@
 // runtime.Spec; runloop.go: supervision and OOM events; stop.go: stopping;
 // release.go: what an ended stack gives back; statewriter.go: the state in
 // memory and its writer; state.go: the file's format; down.go: down and
-// the supervisor-less cleanup; detach.go: up -d; status.go: ps.
+// the supervisor-less cleanup; detach.go: up -d; status.go: ps; exec.go:
+// a command run in a running container, from the state file alone.
 //
 // # Background supervisor
 //

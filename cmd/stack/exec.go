@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -153,7 +152,7 @@ func execError(container string, err error) error {
 	switch {
 	case errors.Is(err, supervisor.ErrNotRunning):
 		return &exitError{code: 1, err: err, hint: "stack ps shows the containers and their state"}
-	case errors.As(err, &ce) && errors.Is(err, fs.ErrNotExist):
+	case errors.As(err, &ce) && ce.NotFound():
 		return &exitError{code: 127, err: err}
 	case errors.As(err, &ce):
 		return &exitError{code: 126, err: err}

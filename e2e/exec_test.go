@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// execStack is a running stack with a container c to exec into and a
+// container done that has exited.
+func execStack(t *testing.T) *env {
+	e := newEnv(t)
+	e.manifest(`
+name: ex
+containers:
+  c:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    env: {GREETING: hello}
+    memory: 64M
+  done:
+    rootfs: {{rootfs}}
+    command: "true"
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	e.WaitFor("done to exit", func() bool { return e.PS()["done"].State == "exited" })
+	return e
+}
+
+func TestExecRunsInTheContainer(t *testing.T) {
+	e := execStack(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string // the whole of stdout, or a regexp when it starts with ^
+	}{
+		{[]string{"c", "hostname"}, 0, "c\n"},
+		{[]string{"c", "cat", "/proc/1/cmdline"}, 0, "sleep\x001000\x00"},
+		{[]string{"-u", "nobody", "c", "id"}, 0, "uid=65534(nobody) gid=65534(nogroup)\n"},
+		{[]string{"-u", "1000:1001", "c", "id", "-u"}, 0, "1000\n"},
+		{[]string{"-u", "1000:1001", "c", "id", "-g"}, 0, "1001\n"},
+		{[]string{"c", "id", "-u"}, 0, "0\n"},
+		{[]string{"c", "sh", "-c", "echo $GREETING"}, 0, "hello\n"},
+		{[]string{"-e", "GREETING=bye", "-e", "OTHER=x", "c", "sh", "-c", "echo $GREETING $OTHER"}, 0, "bye x\n"},
+		{[]string{"-w", "/tmp", "c", "pwd"}, 0, "/tmp\n"},
+		{[]string{"c", "pwd"}, 0, "/\n"},
+		{[]string{"c", "true"}, 0, ""},
+		{[]string{"c", "sh", "-c", "exit 3"}, 3, ""},
+		{[]string{"c", "/etc/passwd"}, 126, ""},
+		{[]string{"c", "nope"}, 127, ""},
+		{[]string{"c", "/bin/nope"}, 127, ""},
+		{[]string{"-w", "/nope", "c", "true"}, 126, ""},
+		// Flags end at the container: -l is ls's.
+		{[]string{"c", "ls", "-ld", "/"}, 0, `^d\S+ +\d+ root +root `},
+		// Only the container's own processes: its PID 1, and ps.
+		{[]string{"c", "ps", "-o", "pid,comm"}, 0, `^PID +COMMAND\n +1 sleep\n +\d+ ps\n$`},
+	} {
+		r := e.Run(append([]string{"exec"}, tc.args...)...)
+		ok := r.Stdout == tc.out
+		if strings.HasPrefix(tc.out, "^") {
+			ok = regexp.MustCompile(tc.out).MatchString(r.Stdout)
+		}
+		if r.Code != tc.code || !ok {
+			t.Errorf("exec %q: exit %d, stdout %q, stderr %q; want exit %d, stdout %q", tc.args, r.Code, r.Stdout, r.Stderr, tc.code, tc.out)
+		}
+		if tc.code >= 126 && !strings.Contains(r.Stderr, `stack: error: container "c": `) {
+			t.Errorf("exec %q: stderr %q, want the container and the cause", tc.args, r.Stderr)
+		}
+	}
+	r := e.Run("exec", "done", "true")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `stack: error: container "done" is not running`) {
+		t.Errorf("exec into an exited container: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	r = e.Run("exec", "nosuch", "true")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `no container "nosuch"`) {
+		t.Errorf("exec into a container that does not exist: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+}
+
+func TestExecStdinAndTerminal(t *testing.T) {
+	e := execStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	cmd := e.Command(ctx, e.Dir, "exec", "-T", "c", "cat")
+	cmd.Stdin = strings.NewReader("hi\n")
+	out, err := cmd.Output()
+	if err != nil || string(out) != "hi\n" {
+		t.Errorf("echo hi | stack exec -T c cat: %q, %v", out, err)
+	}
+
+	// A terminal when stdin is one: the container's own /dev/pts, its
+	// size the caller's, and the command's exit status.
+	cmd = e.Command(ctx, e.Dir, "exec", "c", "sh", "-c", "tty; stty size; exit 4")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var got bytes.Buffer
+	io.Copy(&got, tty) // ends with EIO when the command is gone
+	err = cmd.Wait()
+	var exit interface{ ExitCode() int }
+	if !errors.As(err, &exit) || exit.ExitCode() != 4 {
+		t.Errorf("exec in a terminal: %v, want exit status 4", err)
+	}
+	if !regexp.MustCompile(`^/dev/pts/\d+\r\n33 77\r\n$`).MatchString(got.String()) {
+		t.Errorf("exec in a terminal wrote %q, want its /dev/pts/N and size 33 77", got.String())
+	}
+
+	// -T: no terminal even when stdin is one.
+	cmd = e.Command(ctx, e.Dir, "exec", "-T", "c", "tty")
+	tty2, err := pty.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty2.Close()
+	got.Reset()
+	io.Copy(&got, tty2)
+	cmd.Wait()
+	if !strings.Contains(got.String(), "not a tty") {
+		t.Errorf("exec -T in a terminal: tty said %q, want not a tty", got.String())
+	}
+}
+
+// TestExecJoinsTheContainer checks from the host that an exec'd process is
+// in the container's cgroup and pid namespace, and dies with it.
+func TestExecJoinsTheContainer(t *testing.T) {
+	e := execStack(t)
+	init := e.PS()["c"].Pid
+	bg := e.Start("exec", "-T", "c", "sleep", "300")
+	procs := filepath.Join(e.cgroupDir(t), e.CgroupParent, "ex", "c", "cgroup.procs")
+	var pid int
+	e.WaitFor("the exec'd sleep in the container's cgroup", func() bool {
+		b, _ := os.ReadFile(procs)
+		for _, f := range strings.Fields(string(b)) {
+			if p, _ := strconv.Atoi(f); p != init && p != 0 {
+				if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", p)); string(comm) == "sleep\n" {
+					pid = p
+				}
+			}
+		}
+		return pid != 0
+	})
+	ns := func(pid int) string {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if ns(pid) != ns(init) {
+		t.Errorf("exec'd process in pid namespace %s, the container's is %s", ns(pid), ns(init))
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if m := regexp.MustCompile(`(?m)^NSpid:\s+\d+\s+(\d+)$`).FindStringSubmatch(string(status)); m == nil || m[1] == "1" {
+		t.Errorf("exec'd process: want a pid other than 1 in the container's namespace: %s", status)
+	}
+	e.MustRun("down")
+	r := bg.Wait()
+	if r.Code != 128+9 {
+		t.Errorf("exec'd process when its container was stopped: exit %d, want 137 (killed)", r.Code)
+	}
+}
+
+// cgroupDir is where the container cgroups' processes are listed: the
+// unified hierarchy, or the pids controller's on v1.
+func (e *env) cgroupDir(t *testing.T) string {
+	for _, d := range []string{"/sys/fs/cgroup/pids", "/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(filepath.Join(d, e.CgroupParent)); err == nil {
+			return d
+		}
+	}
+	t.Fatalf("no cgroup hierarchy holds %s", e.CgroupParent)
+	return ""
+}
