@@ -478,16 +478,9 @@ func (p *ExecProcess) Kill() error {
 // runExec is the entering process's side (MaybeInit, on its locked
 // thread); it returns only on failure: its last step is execve.
 func runExec(pipe int) error {
-	kind, payload, err := receive(pipe)
-	if err != nil {
-		return fmt.Errorf("read the exec configuration: %w", err)
-	}
-	if kind != msgConfig {
-		return fmt.Errorf("read the exec configuration: unexpected message %q", kind)
-	}
 	var cfg execConfig
-	if err := json.Unmarshal(payload, &cfg); err != nil {
-		return fmt.Errorf("decode the exec configuration: %w", err)
+	if err := receiveConfig(pipe, "exec", &cfg); err != nil {
+		return err
 	}
 	// This thread's own filesystem context, without which the kernel
 	// refuses to enter a mount namespace (see the top of this file).
@@ -504,6 +497,7 @@ func runExec(pipe int) error {
 	}
 	if cfg.User != "" {
 		// Looked up now, in the container's root: its own /etc/passwd.
+		var err error
 		if cfg.UID, cfg.GID, err = lookupUser(cfg.User); err != nil {
 			return err
 		}

@@ -54,16 +54,9 @@ func MaybeInit() {
 
 // runInit returns only on failure: its last step is execve.
 func runInit(pipe int) error {
-	kind, payload, err := receive(pipe)
-	if err != nil {
-		return fmt.Errorf("read the init configuration: %w", err)
-	}
-	if kind != msgConfig {
-		return fmt.Errorf("read the init configuration: unexpected message %q", kind)
-	}
 	var cfg initConfig
-	if err := json.Unmarshal(payload, &cfg); err != nil {
-		return fmt.Errorf("decode the init configuration: %w", err)
+	if err := receiveConfig(pipe, "init", &cfg); err != nil {
+		return err
 	}
 	// Device nodes and directories get exactly the modes asked for; the
 	// program gets the usual 022 back before exec.
@@ -168,6 +161,22 @@ func execProgram(pipe int, prog string, p *process) error {
 	}
 	err := unix.Exec(prog, p.Args, p.Env)
 	return &CommandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err), program: true}
+}
+
+// receiveConfig reads the msgConfig that the parent queued before
+// starting this process into cfg; what names it in errors.
+func receiveConfig(pipe int, what string, cfg any) error {
+	kind, payload, err := receive(pipe)
+	if err != nil {
+		return fmt.Errorf("read the %s configuration: %w", what, err)
+	}
+	if kind != msgConfig {
+		return fmt.Errorf("read the %s configuration: unexpected message %q", what, kind)
+	}
+	if err := json.Unmarshal(payload, cfg); err != nil {
+		return fmt.Errorf("decode the %s configuration: %w", what, err)
+	}
+	return nil
 }
 
 // lookPath finds name in the container's PATH when it has no slash; a path
