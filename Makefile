@@ -1,5 +1,7 @@
-# stack's build. Every target runs from a fresh clone; none installs system
-# packages silently (the ones that need busybox say how to get it).
+# stack's build. Every target runs from a fresh clone. demo and test need a
+# few system packages (hack/deps.sh lists them): as root with apt-get they
+# are installed when missing, with one line saying so; elsewhere the target
+# stops with the command to run.
 
 GO        ?= go
 BIN       := bin/stack
@@ -8,7 +10,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
 FUZZTIME  ?= 10m
 
-.PHONY: all build test test-short lint fuzz clean
+.PHONY: all build deps test test-short lint fuzz clean
 
 all: build
 
@@ -16,11 +18,15 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stack
 
-## test: lint, then every test; the container tests need root and busybox-static
+## deps: install the system packages demo and test need, if missing (see hack/deps.sh)
+deps:
+	@hack/deps.sh
+
+## test: lint, then every test; the container tests need root (deps installs busybox-static)
 # One package at a time (-p 1): the tests of several packages compare the
 # host's whole mount table and cgroup trees before and after, and another
 # package's test mounting a tmpfs meanwhile would read as a leak.
-test: lint
+test: deps lint
 	CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout 40m $(PKGS)
 
 ## test-short: lint, then the tests that need neither root nor busybox (seconds)

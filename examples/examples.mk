@@ -1,6 +1,7 @@
-# The examples' targets, included by the top-level Makefile. None installs
-# anything: without a static busybox, mkrootfs skips the shell example's tree
-# and says how to get busybox; the Go-only examples still build and run.
+# The examples' targets, included by the top-level Makefile. Only demo
+# installs anything (deps: busybox-static when missing, as root with
+# apt-get); without a static busybox, mkrootfs skips the shell example's
+# tree and says how to get busybox; the Go-only examples still build and run.
 
 EXAMPLES       := seed web crashloop many
 EXAMPLES_BUILD := examples/build
@@ -13,7 +14,7 @@ rootfs:
 	$(MKROOTFS)
 
 ## demo: build stack and the root filesystems, then a tour of under a minute (as root)
-demo: build rootfs
+demo: deps build rootfs
 	examples/demo.sh $(BIN)
 
 ## example-NAME: run one example in the foreground until it ends or Ctrl-C (as root)
