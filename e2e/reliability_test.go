@@ -5,6 +5,7 @@ package e2e
 // a user meets it.
 
 import (
+	"fmt"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,4 +63,40 @@ containers:
 		e.MustRun("down")
 		e.AssertNothingLeft()
 	}
+}
+
+// TestE2EPsWhileDown runs ps over and over while down stops the stack:
+// containers end and their cgroups go while ps reads them, which must never
+// make ps fail (it used to, with ENODEV, in a few percent of calls).
+func TestE2EPsWhileDown(t *testing.T) {
+	e := newEnv(t)
+	var m strings.Builder
+	m.WriteString("name: ending\ncontainers:\n")
+	for i := range 8 {
+		fmt.Fprintf(&m, "  c%d:\n    rootfs: {{rootfs}}\n    command: sleep 1000\n", i)
+	}
+	e.manifest(m.String())
+	calls := 0
+	for round := range 6 {
+		e.MustRun("up", "-d")
+		down := e.Start("down")
+		for {
+			select {
+			case <-down.Done():
+			default:
+				r := e.Run("-p", "ending", "ps", "--format", "json")
+				calls++
+				if r.Code != 0 {
+					t.Errorf("round %d: ps during down: exit %d: %s", round, r.Code, r.Stderr)
+				}
+				continue
+			}
+			break
+		}
+		if r := down.Wait(); r.Code != 0 {
+			t.Fatalf("down: exit %d: %s", r.Code, r.Stderr)
+		}
+	}
+	t.Logf("%d ps calls during 6 downs", calls)
+	e.AssertNothingLeft()
 }

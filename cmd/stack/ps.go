@@ -41,6 +41,9 @@ when none), memory_usage (bytes) and uptime (seconds, 0 when not running).`,
 				if err != nil {
 					return err
 				}
+				for _, w := range st.Warnings {
+					fmt.Fprintf(a.stderr, "stack: warning: %s\n", w)
+				}
 				if *format == "json" {
 					return printJSON(a, st.Containers)
 				}

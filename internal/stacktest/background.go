@@ -63,6 +63,10 @@ func (b *Background) Lines() []string {
 	return strings.Split(out[:end], "\n")
 }
 
+// Done is closed once the command has ended, for a test that acts until
+// then (Wait still says how it ended).
+func (b *Background) Done() <-chan struct{} { return b.done }
+
 // Wait waits for the command to end and returns how it ended; like Run, it
 // fails the test if the command does not end by itself within the timeout.
 func (b *Background) Wait() Result {
