@@ -274,31 +274,31 @@ func withDefaultPath(env []string) []string {
 	return append(slices.Clip(env), defaultPath)
 }
 
-// resolveRootfs returns the directory to use as the rootfs: the spec's own
-// or its archive's unpacked copy in the cache.
+// resolveRootfs returns the overlay's lowerdir: the rootfs directory, or
+// an image's layers top first, as overlayfs lists them.
 func resolveRootfs(spec *Spec) (string, error) {
-	st, err := os.Stat(spec.Rootfs)
-	if err != nil {
-		return "", fmt.Errorf("rootfs: %w", err)
+	dirs := spec.Layers
+	if len(dirs) == 0 {
+		dirs = []string{spec.Rootfs}
 	}
-	dir := spec.Rootfs
-	if !st.IsDir() {
-		if !isArchive(spec.Rootfs) {
-			return "", fmt.Errorf("rootfs %s: neither a directory nor a .tar, .tar.gz or .tgz archive", spec.Rootfs)
+	lower := make([]string, 0, len(dirs))
+	for i := len(dirs) - 1; i >= 0; i-- {
+		dir := dirs[i]
+		st, err := os.Stat(dir)
+		if err != nil {
+			return "", fmt.Errorf("rootfs: %w", err)
 		}
-		if spec.CacheDir == "" {
-			return "", fmt.Errorf("rootfs %s: an archive needs a cache dir", spec.Rootfs)
+		if !st.IsDir() {
+			return "", fmt.Errorf("rootfs %s: not a directory", dir)
 		}
-		if dir, err = unpackCached(spec.Rootfs, spec.CacheDir); err != nil {
-			return "", err
+		if (!spec.ReadOnly || len(dirs) > 1) && strings.ContainsAny(dir, ":,") {
+			// overlayfs splits lowerdir at ':' and older kernels the
+			// options at ','.
+			return "", fmt.Errorf("rootfs %s: overlayfs cannot take a path with ':' or ','", dir)
 		}
+		lower = append(lower, dir)
 	}
-	if !spec.ReadOnly && strings.ContainsAny(dir, ":,") {
-		// overlayfs splits lowerdir at ':' and older kernels the
-		// options at ','.
-		return "", fmt.Errorf("rootfs %s: overlayfs cannot take a path with ':' or ','", dir)
-	}
-	return dir, nil
+	return strings.Join(lower, ":"), nil
 }
 
 // makeLayer creates the layer dir: the overlay's upper and work

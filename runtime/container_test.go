@@ -532,3 +532,28 @@ func TestLoopbackUp(t *testing.T) {
 		t.Errorf("lo flags %q: want IFF_UP set", lines[0])
 	}
 }
+
+func TestImageLayersStacked(t *testing.T) {
+	testenv.RequireRoot(t)
+	// The top layer adds a file and hides one of the busybox layer's, as
+	// the image store leaves a whiteout: a character device 0:0.
+	top := t.TempDir()
+	if err := os.WriteFile(filepath.Join(top, "hello"), []byte("from the top layer\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(top, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(filepath.Join(top, "etc", "group"), unix.S_IFCHR, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, readOnly := range []bool{false, true} {
+		spec := newSpec(t, "", "sh", "-c", "cat /hello; test -e /etc/group || echo group gone; test -e /etc/passwd && echo passwd kept")
+		spec.Layers = []string{testenv.BusyboxRootfs(t), top}
+		spec.ReadOnly = readOnly
+		out, st := run(t, spec)
+		if want := "from the top layer\ngroup gone\npasswd kept\n"; st.Code != 0 || out != want {
+			t.Errorf("read_only %v: exit %+v, output %q, want %q", readOnly, st, out, want)
+		}
+	}
+}

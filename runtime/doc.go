@@ -3,8 +3,9 @@
 // Start runs in the supervisor and goes through these phases:
 //
 //  1. prepare: check the Spec, resolve the rootfs (a directory, or an
-//     archive unpacked once into CacheDir/<sha256>/), create the layer dir
-//     (upper, work and merged) and open the namespaces to join.
+//     image's layers, which the image store unpacked: they become the
+//     overlay's lower directories), create the layer dir (upper, work and
+//     merged) and open the namespaces to join.
 //  2. clone: re-execute this binary (/proc/self/exe) with InitArg; the
 //     kernel creates the new namespaces at clone time
 //     (SysProcAttr.Cloneflags). The init's configuration is already

@@ -81,7 +81,7 @@ func childPids() ([]string, error) {
 }
 
 // newSpec is a container of the default namespaces running args on rootfs,
-// with a layer and a cache of the test's own.
+// with a layer of the test's own.
 func newSpec(t *testing.T, rootfs string, args ...string) *Spec {
 	t.Helper()
 	dir := t.TempDir()
@@ -91,7 +91,6 @@ func newSpec(t *testing.T, rootfs string, args ...string) *Spec {
 		Args:       args,
 		Namespaces: []string{"pid", "mount", "uts", "ipc", "net"},
 		LayerDir:   filepath.Join(dir, "layer"),
-		CacheDir:   filepath.Join(dir, "cache"),
 	}
 }
 

@@ -51,7 +51,9 @@ const initPipeFD = 3
 type initConfig struct {
 	process
 	Hostname string // empty: keep the hostname (uts shared or joined)
-	// Lower is the rootfs directory; Layer the container's layer dir.
+	// Lower is the overlay's lowerdir (the rootfs directory, or an
+	// image's layers top first, ':'-separated); Layer the container's
+	// layer dir.
 	Lower, Layer string
 	ReadOnly     bool
 	Mounts       []Mount

@@ -1,107 +1,12 @@
 package runtime
 
-import (
-	"errors"
-	"os"
-	"path"
+import "github.com/stack-containers/stack/internal/linux"
 
-	"golang.org/x/sys/unix"
+// The lookups inside the rootfs are internal/linux's, which the image
+// store's unpacker shares; these names keep the mount code short.
 
-	"github.com/stack-containers/stack/internal/linux"
-)
+func openIn(root int, p string, flags int) (int, error) { return linux.OpenInRoot(root, p, flags) }
 
-// openIn opens p inside the tree rooted at the directory root as if root
-// were "/": "..", absolute symlinks and absolute paths all stay inside it
-// (openat2 RESOLVE_IN_ROOT). A rootfs whose /proc is a symlink to a host
-// path therefore resolves to that path inside the rootfs, never on the host.
-func openIn(root int, p string, flags int) (int, error) {
-	how := unix.OpenHow{
-		Flags:   uint64(flags | unix.O_CLOEXEC),
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	fd, err := linux.IgnoringEINTRN(func() (int, error) {
-		for {
-			fd, err := unix.Openat2(root, p, &how)
-			// EAGAIN: a rename elsewhere in the tree raced the lookup,
-			// which RESOLVE_IN_ROOT refuses to guess about; look again.
-			if !errors.Is(err, unix.EAGAIN) {
-				return fd, err
-			}
-		}
-	})
-	if err != nil {
-		return -1, &os.PathError{Op: "open in rootfs", Path: p, Err: err}
-	}
-	return fd, nil
-}
+func mkdirIn(root int, p string, mode uint32) (int, error) { return linux.MkdirInRoot(root, p, mode) }
 
-// mkdirIn returns an O_PATH descriptor of directory p inside root, making
-// it and its missing parents with mode. A dangling symlink on the way is
-// followed as MkdirAll would, its target made inside root.
-func mkdirIn(root int, p string, mode uint32) (int, error) {
-	return mkdirLinks(root, p, mode, 0)
-}
-
-// maxLinks bounds the symlinks mkdirIn follows, as the kernel's ELOOP does.
-const maxLinks = 40
-
-func mkdirLinks(root int, p string, mode uint32, links int) (int, error) {
-	p = path.Clean("/" + p)
-	fd, err := openIn(root, p, unix.O_PATH|unix.O_DIRECTORY)
-	if err == nil || !errors.Is(err, unix.ENOENT) || p == "/" {
-		return fd, err
-	}
-	parent, err := mkdirLinks(root, path.Dir(p), mode, links)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(parent)
-	err = unix.Mkdirat(parent, path.Base(p), mode)
-	if errors.Is(err, unix.EEXIST) {
-		// There is an entry, yet p did not resolve: a symlink to
-		// something missing.
-		buf := make([]byte, unix.PathMax)
-		n, lerr := unix.Readlinkat(parent, path.Base(p), buf)
-		if lerr == nil {
-			if links >= maxLinks {
-				return -1, &os.PathError{Op: "mkdir in rootfs", Path: p, Err: unix.ELOOP}
-			}
-			target := string(buf[:n])
-			if !path.IsAbs(target) {
-				target = path.Join(path.Dir(p), target)
-			}
-			return mkdirLinks(root, target, mode, links+1)
-		}
-	} else if err != nil {
-		return -1, &os.PathError{Op: "mkdir in rootfs", Path: p, Err: err}
-	}
-	// Looked up again from root: whatever now sits at p, the lookup stays
-	// inside root.
-	return openIn(root, p, unix.O_PATH|unix.O_DIRECTORY)
-}
-
-// fileIn returns an O_PATH descriptor of p inside root, creating an empty
-// file there (and its parents) when it does not exist: a mount point for a
-// bind-mounted file.
-func fileIn(root int, p string) (int, error) {
-	p = path.Clean("/" + p)
-	fd, err := openIn(root, p, unix.O_PATH)
-	if err == nil || !errors.Is(err, unix.ENOENT) {
-		return fd, err
-	}
-	parent, err := mkdirIn(root, path.Dir(p), 0o755)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(parent)
-	f, err := unix.Openat(parent, path.Base(p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
-	if err != nil && !errors.Is(err, unix.EEXIST) {
-		return -1, &os.PathError{Op: "create in rootfs", Path: p, Err: err}
-	}
-	if err == nil {
-		if err := unix.Close(f); err != nil {
-			return -1, &os.PathError{Op: "create in rootfs", Path: p, Err: err}
-		}
-	}
-	return openIn(root, p, unix.O_PATH)
-}
+func fileIn(root int, p string) (int, error) { return linux.FileInRoot(root, p) }

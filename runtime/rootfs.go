@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,7 +80,8 @@ func buildRootfs(cfg *initConfig) error {
 }
 
 // mountRoot mounts the rootfs onto the layer's merged directory and returns
-// its root: an overlay whose writes land in the layer, or a read-only bind.
+// its root: an overlay whose writes land in the layer, or, read-only, a
+// bind of the one directory or an overlay of an image's layers alone.
 func mountRoot(cfg *initConfig) (int, error) {
 	merged := filepath.Join(cfg.Layer, "merged")
 	target, err := unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -87,6 +89,14 @@ func mountRoot(cfg *initConfig) (int, error) {
 		return -1, &os.PathError{Op: "open", Path: merged, Err: err}
 	}
 	defer unix.Close(target)
+	if cfg.ReadOnly && strings.Contains(cfg.Lower, ":") {
+		// Without an upper directory overlayfs is read-only itself.
+		opts := []string{"lowerdir=" + cfg.Lower}
+		if cfg.NewUser {
+			opts = append(opts, "userxattr")
+		}
+		return fsMount{fstype: "overlay", source: "overlay", options: opts, attrs: unix.MOUNT_ATTR_RDONLY, target: merged}.mountOn(target)
+	}
 	if cfg.ReadOnly {
 		// Not recursive: a mount under the rootfs directory on the host
 		// is not part of the image.

@@ -10,8 +10,13 @@ import (
 type Spec struct {
 	// Name is the container's name, used in every error.
 	Name string
-	// Rootfs is an absolute path: a directory or a .tar/.tar.gz/.tgz archive.
+	// Rootfs is the root filesystem, an absolute path of a directory
+	// that the container never changes.
 	Rootfs string
+	// Layers, when set, are the root filesystem instead: an image's
+	// unpacked layers, bottom first, stacked as the overlay's lower
+	// directories and shared with every container of the image.
+	Layers []string
 	// Args is the command; Args[0] is resolved inside the container
 	// against PATH when it has no slash.
 	Args []string
@@ -32,9 +37,6 @@ type Spec struct {
 	// (created if needed): it holds the writable overlay layer and is
 	// removed by Cleanup.
 	LayerDir string
-	// CacheDir holds archives unpacked by content hash, shared by every
-	// container and every run.
-	CacheDir string
 	// Cgroup, when not nil, receives the user's program before it runs, so
 	// that its memory is charged there and the init's is not.
 	Cgroup Cgroup

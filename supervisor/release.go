@@ -50,6 +50,8 @@ func (s *Supervisor) release(forget bool) error {
 		s.state.close()
 	}
 	var errs []error
+	// Once the containers are gone; see rootfs.go.
+	defer s.roots.release()
 	for _, name := range s.graph.names() {
 		c := s.ctrs[name]
 		if c == nil {

@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"fmt"
-	"path/filepath"
 	"sort"
 	"syscall"
 
@@ -35,7 +34,7 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 	}
 	return &runtime.Spec{
 		Name:       d.Name,
-		Rootfs:     d.Rootfs,
+		Rootfs:     c.rootfs,
 		Args:       d.Command,
 		Env:        env,
 		Workdir:    d.Workdir,
@@ -47,7 +46,6 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 		ReadOnly:   d.ReadOnly,
 		Mounts:     mounts,
 		LayerDir:   c.layer,
-		CacheDir:   cacheDir(s.cfg.StateDir),
 		Cgroup:     c.cg,
 		// See doc.go, "When the supervisor dies".
 		ParentDeathSignal: syscall.SIGKILL,
@@ -69,7 +67,3 @@ func environ(d *manifest.Container) []string {
 func execConfigOf(d *manifest.Container) ExecConfig {
 	return ExecConfig{Env: environ(d), Workdir: d.Workdir, UID: d.UID, GID: d.GID}
 }
-
-// cacheDir is where unpacked rootfs archives are kept for every stack and
-// run; the leading dot keeps it apart from every stack's directory.
-func cacheDir(stateDir string) string { return filepath.Join(stateDir, ".cache") }

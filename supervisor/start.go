@@ -162,6 +162,9 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	if err := s.state.flush(); err != nil {
 		return err
 	}
+	if err := s.resolveRoots(ctx); err != nil {
+		return err
+	}
 	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color})
 	if err != nil {
 		return err

@@ -30,7 +30,10 @@ type Config struct {
 	// CgroupParent is STACK_CGROUP_PARENT: the stack's cgroups are made
 	// at <CgroupParent>/<stack>/<container>.
 	CgroupParent string
-	Driver       cgroup.Driver
+	// DataDir is STACK_DATA_DIR: the image store lives below it, shared
+	// by every stack.
+	DataDir string
+	Driver  cgroup.Driver
 	// Output receives the aggregated `NAME | LINE` stream; nil for none.
 	Output io.Writer
 	// Color colors the names in Output.
@@ -82,6 +85,8 @@ type Supervisor struct {
 	// state is the stack's state and the writer of its file; set by
 	// prepare.
 	state *stateWriter
+	// roots holds the containers' root filesystems in the image store.
+	roots roots
 }
 
 // container is the supervisor's view of one container.
@@ -91,6 +96,9 @@ type container struct {
 	log       *logs.Log
 	restarter *Restarter
 	layer     string
+	// rootfs is the root filesystem's directory (an archive's, unpacked
+	// in the image store); set by resolveRoots before any start.
+	rootfs string
 	// done is closed when the run loop has returned.
 	done chan struct{}
 

@@ -77,7 +77,7 @@ func withRunningHint(err error, stack string) error {
 }
 
 // supervisorConfig reads the environment (STACK_STATE_DIR,
-// STACK_CGROUP_PARENT) and finds the host's cgroup driver.
+// STACK_CGROUP_PARENT, STACK_DATA_DIR) and finds the host's cgroup driver.
 func (a *app) supervisorConfig() (supervisor.Config, error) {
 	stateDir := os.Getenv("STACK_STATE_DIR")
 	if stateDir == "" {
@@ -95,7 +95,25 @@ func (a *app) supervisorConfig() (supervisor.Config, error) {
 	if err != nil {
 		return supervisor.Config{}, err
 	}
-	return supervisor.Config{StateDir: stateDir, CgroupParent: parent, Driver: drv, Errors: a.stderr}, nil
+	dataDir, err := dataDir()
+	if err != nil {
+		return supervisor.Config{}, err
+	}
+	return supervisor.Config{StateDir: stateDir, CgroupParent: parent, DataDir: dataDir, Driver: drv, Errors: a.stderr}, nil
+}
+
+// dataDir is STACK_DATA_DIR, absolute: what outlives down (the image
+// store).
+func dataDir() (string, error) {
+	dir := os.Getenv("STACK_DATA_DIR")
+	if dir == "" {
+		dir = "/var/lib/stack"
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("STACK_DATA_DIR: %w", err)
+	}
+	return dir, nil
 }
 
 // target is the stack that down, ps and logs act on (-p, or the

@@ -37,6 +37,7 @@ const (
 type Env struct {
 	Bin          string   // the stack binary
 	StateDir     string   // STACK_STATE_DIR
+	DataDir      string   // STACK_DATA_DIR: the image store
 	CgroupParent string   // STACK_CGROUP_PARENT
 	Dir          string   // where commands run (Run); stack.yaml goes here
 	ExtraEnv     []string // added to every command's environment, last
@@ -60,6 +61,7 @@ func New(t testing.TB) *Env {
 	e := &Env{
 		Bin:          Binary(t),
 		StateDir:     t.TempDir(),
+		DataDir:      t.TempDir(),
 		CgroupParent: "stack-test-" + hex.EncodeToString(id[:]),
 		Dir:          t.TempDir(),
 		t:            t,
@@ -76,6 +78,7 @@ func New(t testing.TB) *Env {
 func (e *Env) Environ() []string {
 	env := append(os.Environ(),
 		"STACK_STATE_DIR="+e.StateDir,
+		"STACK_DATA_DIR="+e.DataDir,
 		"STACK_CGROUP_PARENT="+e.CgroupParent,
 		"NO_COLOR=1",
 	)

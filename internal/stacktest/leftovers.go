@@ -17,10 +17,6 @@ import (
 	"github.com/stack-containers/stack/internal/linux"
 )
 
-// archiveCache is the entry of the state directory that every stack shares
-// (unpacked rootfs archives); it outlives the stacks by design.
-const archiveCache = ".cache"
-
 // AssertNothingLeft fails the test for every process, cgroup, mount and
 // state entry of the Env that remains.
 func (e *Env) AssertNothingLeft() {
@@ -230,8 +226,8 @@ func underDir(p, dir string) bool {
 	return p == dir || strings.HasPrefix(p, dir+"/")
 }
 
-// leftState lists the entries of the state directory but the archive
-// cache.
+// leftState lists the entries of the state directory. The image store,
+// which outlives the stacks by design, is in the data directory.
 func (e *Env) leftState() []string {
 	entries, err := os.ReadDir(e.StateDir)
 	if err != nil {
@@ -239,9 +235,7 @@ func (e *Env) leftState() []string {
 	}
 	var left []string
 	for _, ent := range entries {
-		if ent.Name() != archiveCache {
-			left = append(left, filepath.Join(e.StateDir, ent.Name()))
-		}
+		left = append(left, filepath.Join(e.StateDir, ent.Name()))
 	}
 	return left
 }

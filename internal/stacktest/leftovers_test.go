@@ -55,10 +55,6 @@ func TestLeftoversFoundAndRemoved(t *testing.T) {
 	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	// The archive cache is no leftover.
-	if err := os.Mkdir(filepath.Join(e.StateDir, archiveCache), 0o755); err != nil {
-		t.Fatal(err)
-	}
 
 	left := e.leftovers(0)
 	t.Logf("found:\n%s", strings.Join(left, "\n"))

@@ -1,4 +1,4 @@
-package runtime
+package image
 
 import (
 	"archive/tar"
@@ -100,22 +100,22 @@ func tarOf(t *testing.T, hdrs ...*tar.Header) string {
 }
 
 func TestArchiveRootfs(t *testing.T) {
-	testenv.RequireRoot(t)
+	s := newStore(t)
 	archive := writeTar(t, testenv.BusyboxRootfs(t), "rootfs.tar.gz")
-	cache := filepath.Join(t.TempDir(), "cache")
 	var inode uint64
 	for i := range 2 {
-		spec := newSpec(t, archive, "sh", "-c", "echo hello from $(cat /etc/hostname 2>/dev/null || hostname)")
-		spec.CacheDir = cache
-		out, st := run(t, spec)
-		if st.Code != 0 || out != "hello from test\n" {
-			t.Fatalf("run %d: exit %+v, output %q", i, st, out)
+		dir, err := s.Archive(archive)
+		if err != nil {
+			t.Fatal(err)
 		}
-		unpacked := unpackedRootfs(t, cache)
+		if fi, err := os.Stat(filepath.Join(dir, "bin/busybox")); err != nil || fi.Size() == 0 {
+			t.Fatalf("run %d: bin/busybox in the unpacked archive: %v", i, err)
+		}
+		unpacked := unpackedRootfs(t, s)
 		if len(unpacked) != 1 {
-			t.Fatalf("cache holds %v, want one unpacked rootfs", unpacked)
+			t.Fatalf("the store holds %v, want one unpacked rootfs", unpacked)
 		}
-		fi, err := os.Stat(filepath.Join(cache, unpacked[0]))
+		fi, err := os.Stat(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +125,7 @@ func TestArchiveRootfs(t *testing.T) {
 		}
 		inode = ino
 	}
-	if sums, err := os.ReadDir(filepath.Join(cache, sumsDir)); err != nil || len(sums) != 1 {
+	if sums, err := os.ReadDir(filepath.Join(s.Root(), sumsDir)); err != nil || len(sums) != 1 {
 		t.Errorf("remembered sums %v (%v), want the archive's one", sums, err)
 	}
 
@@ -142,27 +142,45 @@ func TestArchiveRootfs(t *testing.T) {
 	if err := os.WriteFile(archive, content, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := newSpec(t, archive, "cat", "/marker")
-	spec.CacheDir = cache
-	if out, st := run(t, spec); st.Code != 0 || out != "second archive\n" {
-		t.Fatalf("after the archive changed: exit %+v, output %q; want the new archive's content", st, out)
+	dir, err := s.Archive(archive)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if unpacked := unpackedRootfs(t, cache); len(unpacked) != 2 {
-		t.Errorf("cache holds %v, want the old and the new rootfs", unpacked)
+	if data, err := os.ReadFile(filepath.Join(dir, "marker")); err != nil || string(data) != "second archive\n" {
+		t.Fatalf("after the archive changed: marker %q, %v; want the new archive's content", data, err)
+	}
+	if unpacked := unpackedRootfs(t, s); len(unpacked) != 2 {
+		t.Errorf("the store holds %v, want the old and the new rootfs", unpacked)
+	}
+
+	// Prune keeps an archive in use, and then removes it.
+	use, err := s.ArchiveInUse(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pruned, err := s.Prune(nil); err != nil || pruned.Archives != 1 {
+		t.Errorf("prune with one archive in use: %+v, %v; want the other removed", pruned, err)
+	}
+	use.Release()
+	if pruned, err := s.Prune(nil); err != nil || pruned.Archives != 1 {
+		t.Errorf("prune with no archive in use: %+v, %v", pruned, err)
+	}
+	if sums, err := os.ReadDir(filepath.Join(s.Root(), sumsDir)); err != nil || len(sums) != 0 {
+		t.Errorf("remembered sums %v (%v) after prune, want none", sums, err)
 	}
 }
 
-// unpackedRootfs lists the unpacked archives in cache, leaving out the
+// unpackedRootfs lists the unpacked archives in the store, leaving out the
 // remembered sums.
-func unpackedRootfs(t *testing.T, cache string) []string {
+func unpackedRootfs(t *testing.T, s *Store) []string {
 	t.Helper()
-	entries, err := os.ReadDir(cache)
+	entries, err := os.ReadDir(filepath.Join(s.Root(), archivesDir))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Name() != sumsDir {
+		if e.Name() != filepath.Base(sumsDir) {
 			names = append(names, e.Name())
 		}
 	}
@@ -170,7 +188,6 @@ func unpackedRootfs(t *testing.T, cache string) []string {
 }
 
 func TestArchiveEscapesRefused(t *testing.T) {
-	testenv.RequireRoot(t)
 	outside := t.TempDir()
 	tests := []struct {
 		name string
@@ -180,26 +197,25 @@ func TestArchiveEscapesRefused(t *testing.T) {
 		{"dot-dot", []*tar.Header{{Name: "../evil", Typeflag: tar.TypeReg}}, `entry "../evil": ".." refused`},
 		{"dot-dot inside", []*tar.Header{{Name: "a/../../evil", Typeflag: tar.TypeReg}}, `".." refused`},
 		{"absolute", []*tar.Header{{Name: outside + "/evil", Typeflag: tar.TypeReg}}, "absolute path refused"},
-		{"symlink out", []*tar.Header{{Name: "bin/evil", Typeflag: tar.TypeSymlink, Linkname: "../../evil"}}, "points outside the rootfs"},
-		{"hard link out", []*tar.Header{{Name: "evil", Typeflag: tar.TypeLink, Linkname: "../evil"}}, "points outside the rootfs"},
+		{"symlink out", []*tar.Header{{Name: "bin/evil", Typeflag: tar.TypeSymlink, Linkname: "../../evil"}}, "points outside the root"},
+		{"hard link out", []*tar.Header{{Name: "evil", Typeflag: tar.TypeLink, Linkname: "../evil"}}, "points outside the root"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			spec := newSpec(t, tarOf(t, tt.hdrs...), "true")
-			spec.Name = "web"
-			c, err := Start(spec)
+			s := newStore(t)
+			archive := tarOf(t, tt.hdrs...)
+			_, err := s.Archive(archive)
 			if err == nil {
-				c.Cleanup()
-				t.Fatal("Start succeeded")
+				t.Fatal("Archive succeeded")
 			}
-			if !strings.HasPrefix(err.Error(), `container "web": rootfs `) || !strings.Contains(err.Error(), tt.want) {
+			if !strings.HasPrefix(err.Error(), "rootfs "+archive+": ") || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q, want it to say %q", err, tt.want)
 			}
-			if entries, err := os.ReadDir(spec.CacheDir); err != nil || len(entries) != 0 {
-				t.Errorf("cache left with %v (%v)", entries, err)
+			if unpacked := unpackedRootfs(t, s); len(unpacked) != 0 {
+				t.Errorf("the store left with %v", unpacked)
 			}
-			if _, err := os.Stat(spec.LayerDir); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("layer dir left behind (stat: %v)", err)
+			if left := tmpEntries(t, s); len(left) != 0 {
+				t.Errorf("tmp/ left with %v", left)
 			}
 		})
 	}
@@ -209,7 +225,7 @@ func TestArchiveEscapesRefused(t *testing.T) {
 }
 
 func TestArchiveWritesStayInside(t *testing.T) {
-	testenv.RequireRoot(t)
+	s := newStore(t)
 	// An absolute symlink is legitimate in an image (it means the
 	// container's root); an entry written through it must land inside.
 	outside := t.TempDir()
@@ -217,7 +233,7 @@ func TestArchiveWritesStayInside(t *testing.T) {
 		&tar.Header{Name: "link", Typeflag: tar.TypeSymlink, Linkname: outside},
 		&tar.Header{Name: "link/evil", Typeflag: tar.TypeReg},
 	)
-	dir, err := unpackCached(archive, filepath.Join(t.TempDir(), "cache"))
+	dir, err := s.Archive(archive)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,5 +242,23 @@ func TestArchiveWritesStayInside(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, outside, "evil")); err != nil {
 		t.Errorf("the entry did not land inside the rootfs: %v", err)
+	}
+}
+
+func TestArchiveDeviceNodesSkipped(t *testing.T) {
+	s := newStore(t)
+	archive := tarOf(t,
+		&tar.Header{Name: "dev", Typeflag: tar.TypeDir},
+		&tar.Header{Name: "dev/sda", Typeflag: tar.TypeBlock, Devmajor: 8},
+		&tar.Header{Name: "kmem", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 2},
+	)
+	dir, err := s.Archive(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"dev/sda", "kmem"} {
+		if _, err := os.Lstat(filepath.Join(dir, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: %v, want it skipped", p, err)
+		}
 	}
 }
