@@ -12,57 +12,33 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stack-containers/stack/internal/imagetest"
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
 // writeTar archives the tree at dir, gzip-compressed when the name says so.
 func writeTar(t *testing.T, dir, name string) string {
 	t.Helper()
+	data, err := imagetest.TarDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := filepath.Join(t.TempDir(), name)
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var w io.Writer = f
+	var w io.WriteCloser = f
 	if strings.HasSuffix(name, "gz") {
-		gz := gzip.NewWriter(f)
-		defer gz.Close()
-		w = gz
+		w = gzip.NewWriter(f)
 	}
-	tw := tar.NewWriter(w)
-	defer tw.Close()
-	err = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		link := ""
-		if fi.Mode()&os.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		hdr.Name = "./" + filepath.ToSlash(rel)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			src, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			_, err = io.Copy(tw, src)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil && w != f {
 		t.Fatal(err)
 	}
 	return p

@@ -182,7 +182,7 @@ func BaseLayer(t testing.TB) v1.Layer {
 		if baseErr = busybox.Install(dir); baseErr != nil {
 			return
 		}
-		baseLayer, baseErr = tarDir(dir)
+		baseLayer, baseErr = TarDir(dir)
 	})
 	if baseErr != nil {
 		testenv.SkipOrFail(t, "busybox layer: "+baseErr.Error())
@@ -190,8 +190,9 @@ func BaseLayer(t testing.TB) v1.Layer {
 	return layerOf(t, baseLayer)
 }
 
-// tarDir archives the tree at dir, entries in lexical order, owned by root.
-func tarDir(dir string) ([]byte, error) {
+// TarDir archives the tree at dir, entries in lexical order, owned by
+// root, stamped busybox.Epoch.
+func TarDir(dir string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	err := filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
@@ -370,7 +371,7 @@ func WriteOCIArchive(t testing.TB, file, tag string, img v1.Image) {
 	t.Helper()
 	dir := t.TempDir()
 	WriteOCILayout(t, dir, tag, img)
-	data, err := tarDir(dir)
+	data, err := TarDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
