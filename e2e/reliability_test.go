@@ -6,6 +6,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,5 +101,92 @@ func TestE2EPsWhileDown(t *testing.T) {
 		}
 	}
 	t.Logf("%d ps calls during 6 downs", calls)
+	e.AssertNothingLeft()
+}
+
+// TestE2EFullStateDisk fills the state directory's file system while a
+// stack runs: the lost log lines are said at once in the stream (and that
+// they are written again once there is room), and a container killed
+// meanwhile, whose end the state file cannot record, is not shown running
+// by ps, which says the disk is full. The state directory is a small
+// tmpfs in a mount namespace of the test's own, which every command of the
+// test runs in: the host's mount table is every test's to compare.
+func TestE2EFullStateDisk(t *testing.T) {
+	e := newEnv(t)
+	holder := exec.Command("unshare", "--mount", "--propagation", "private", "sleep", "1000")
+	if err := holder.Start(); err != nil {
+		t.Fatalf("unshare: %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	ns := fmt.Sprintf("/proc/%d/ns/mnt", holder.Process.Pid)
+	e.WaitFor("the test's mount namespace", func() bool {
+		own, err1 := os.Readlink("/proc/self/ns/mnt")
+		its, err2 := os.Readlink(ns)
+		return err1 == nil && err2 == nil && own != its
+	})
+	inNS := func(args ...string) ([]byte, error) {
+		return exec.Command("nsenter", append([]string{"--mount=" + ns, "--"}, args...)...).CombinedOutput()
+	}
+	if out, err := inNS("mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", e.StateDir); err != nil {
+		t.Fatalf("mount the state tmpfs: %v\n%s", err, out)
+	}
+	wrapper := filepath.Join(t.TempDir(), "stack")
+	script := fmt.Sprintf("#!/bin/sh\nexec nsenter --mount=%s --wd=\"$PWD\" -- %s \"$@\"\n", ns, e.Bin)
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.Bin = wrapper
+	e.manifest(`
+name: full
+containers:
+  talker:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "i=0; while :; do echo line $$i; i=$$((i+1)); sleep 0.05; done"]
+  victim:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+`)
+	up := e.Start("up")
+	var victim int
+	e.WaitFor("both containers to run", func() bool {
+		ps := e.PS()
+		victim = ps["victim"].Pid
+		return ps["talker"].State == "running" && ps["victim"].State == "running"
+	})
+	fill := filepath.Join(e.StateDir, "fill")
+	inNS("sh", "-c", "cat /dev/zero > "+fill) // ends with ENOSPC, as meant
+	e.WaitFor("the stream to say the log lines are lost", func() bool {
+		return strings.Contains(strings.Join(up.Lines(), "\n"), "talker * log file cannot be written")
+	})
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var psErr string
+	e.WaitFor("ps to show the killed container as not running", func() bool {
+		r := e.Run("ps", "--format", "json")
+		psErr = r.Stderr
+		return r.Code == 0 && !strings.Contains(r.Stdout, `"pid": `+fmt.Sprint(victim))
+	})
+	if !strings.Contains(psErr, "is full") {
+		t.Errorf("ps on a full disk does not say so; stderr:\n%s", psErr)
+	}
+	if out, err := inNS("rm", fill); err != nil {
+		t.Fatalf("rm: %v\n%s", err, out)
+	}
+	e.WaitFor("the stream to say the log is written again", func() bool {
+		return strings.Contains(strings.Join(up.Lines(), "\n"), "talker * log file written again")
+	})
+	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	end := up.Wait()
+	t.Logf("up's warnings:\n%s", end.Stderr)
+	if !strings.Contains(end.Stderr, "no space left on device") {
+		t.Errorf("up did not warn of the full disk on stderr")
+	}
+	if r := e.Run("logs", "talker"); !strings.Contains(r.Stdout, "lines were lost") {
+		t.Errorf("the persisted log does not say where lines went missing:\n%s", r.Stdout)
+	}
+	e.MustRun("down")
 	e.AssertNothingLeft()
 }

@@ -165,7 +165,7 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	if err := s.resolveRoots(ctx); err != nil {
 		return err
 	}
-	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color})
+	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color, Warn: s.warn})
 	if err != nil {
 		return err
 	}

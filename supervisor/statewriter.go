@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"sync"
 	"time"
 )
@@ -31,6 +32,10 @@ type stateWriter struct {
 	written uint64
 	// writes counts the state file's writes.
 	writes int
+
+	// failing is set from a background write that failed to the next one
+	// that did not; only the writer's loop uses it.
+	failing bool
 
 	// dirty wakes the writer (see loop) after a change.
 	dirty chan struct{}
@@ -103,9 +108,22 @@ func (w *stateWriter) loop() {
 			return
 		case <-delay.C:
 		}
-		if err := w.flush(); err != nil {
-			w.warn(err)
-		}
+		w.reportFlush(w.flush())
+	}
+}
+
+// reportFlush warns of a failed background write, once until a write
+// succeeds again (a full disk fails every one of them), and then says it
+// succeeded: until then ps shows what the file says, checked against the
+// processes it names.
+func (w *stateWriter) reportFlush(err error) {
+	switch {
+	case err != nil && !w.failing:
+		w.failing = true
+		w.warn(fmt.Errorf("%w; ps shows the last state written until the file can be written again", err))
+	case err == nil && w.failing:
+		w.failing = false
+		w.warn(fmt.Errorf("state file %s written again", w.paths.State()))
 	}
 }
 

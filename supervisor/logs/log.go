@@ -50,6 +50,10 @@ type Config struct {
 	// lines are dropped from it (never from the files); 0 means
 	// DefaultOutputBuffer.
 	OutputBuffer int
+	// Warn, if not nil, is told at once when a log file stops taking
+	// lines (a full disk) and when it takes them again; the same is an
+	// event in Output, and the second one in the file too.
+	Warn func(error)
 }
 
 // Aggregator writes the logs of the containers of one stack: each to its
@@ -171,6 +175,14 @@ type Log struct {
 	lost    int       // records not written since errors were last taken
 	lostErr error     // why the first of them was not
 	closed  bool      // by Aggregator.Close: no file is opened again
+
+	warn func(error) // Config.Warn
+	// losing is set from a write that failed to the next that does not;
+	// streak counts the records lost meanwhile, and notice is what to
+	// tell about a change of losing, once the batch is written.
+	losing bool
+	streak int
+	notice string
 }
 
 func openLog(cfg Config, f formatter, name string) (*Log, error) {
@@ -182,6 +194,7 @@ func openLog(cfg Config, f formatter, name string) (*Log, error) {
 		fmt:         f,
 		linePrefix:  f.linePrefix(name),
 		eventPrefix: f.eventPrefix(name),
+		warn:        cfg.Warn,
 	}
 	if err := l.open(); err != nil {
 		return nil, err
@@ -301,6 +314,20 @@ func (l *Log) write(s Stream, lines func(yield func([]byte, bool) bool)) {
 	}
 	l.flush(l.batch)
 	l.batch = l.batch[:0]
+	if msg := l.notice; msg != "" {
+		l.notice = ""
+		if !l.losing {
+			// Written again: the file says where its lines went missing.
+			l.flush(appendRecord(l.batch, appendRecordHead(head[:0], now, Event), []byte(msg), false))
+		}
+		if l.term != nil {
+			*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, Event, now, []byte(msg), false)
+			l.lines++
+		}
+		if l.warn != nil {
+			l.warn(fmt.Errorf("container %q: %s", l.name, msg))
+		}
+	}
 	if l.term != nil && l.lines > 0 {
 		if l.out.put(l.term, l.lines, s == Event) {
 			l.term = l.out.buffer()
@@ -332,6 +359,11 @@ func (l *Log) flush(b []byte) {
 	n, err := l.file.Write(b)
 	if err == nil {
 		l.size += int64(n)
+		if l.losing {
+			l.losing = false
+			l.notice = fmt.Sprintf("log file written again; %d lines were lost", l.streak)
+			l.streak = 0
+		}
 		return
 	}
 	if n > 0 {
@@ -348,7 +380,15 @@ func (l *Log) lose(b []byte, err error) {
 	if l.lost == 0 {
 		l.lostErr = err
 	}
-	l.lost += bytes.Count(b, []byte{'\n'})
+	n := bytes.Count(b, []byte{'\n'})
+	l.lost += n
+	l.streak += n
+	if !l.losing {
+		// Said once, not for every line, and at once: a line that is
+		// lost without a word is what a full disk must never cause.
+		l.losing = true
+		l.notice = fmt.Sprintf("log file cannot be written (%v); its lines are lost until it can", err)
+	}
 }
 
 // takeErrs returns and forgets the errors met so far.

@@ -240,3 +240,28 @@ func TestFullDisk(t *testing.T) {
 		t.Errorf("output: %d lines, want %d", got, n)
 	}
 }
+
+// TestFullDiskSaysSoAtOnce: lines that cannot be written are said to be
+// lost as it happens, once, in the output and to Config.Warn, not only in
+// the error at the end.
+func TestFullDiskSaysSoAtOnce(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "web.log")); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	var warnings []error
+	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, Output: &out, Warn: func(err error) { warnings = append(warnings, err) }})
+	web, _ := a.Container("web")
+	web.Capture(Stdout, strings.NewReader(strings.Repeat("x\n", 50)))
+	web.Wait()
+	web.Event("exited with status 0")
+	a.Close()
+	if len(warnings) != 1 || !strings.Contains(warnings[0].Error(), "no space left on device") {
+		t.Errorf("warnings: %v, want one, saying the disk is full", warnings)
+	}
+	if got := strings.Count(out.String(), "web * log file cannot be written"); got != 1 {
+		t.Errorf("output says the lines are lost %d times, want once:\n%s", got, out.String())
+	}
+}
