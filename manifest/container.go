@@ -59,7 +59,7 @@ const (
 var containerFields = []string{
 	"rootfs", "command", "env", "workdir", "hostname", "user", "namespaces", "join",
 	"memory", "cpus", "pids", "restart", "depends_on", "stop_signal", "stop_timeout",
-	"read_only", "mounts",
+	"read_only", "mounts", "healthcheck",
 }
 
 // entry is a decoded container with the nodes that checks spanning
@@ -154,7 +154,9 @@ func (d *decoder) containerField(e *entry, field string, n *yaml.Node, path, dir
 	case "restart":
 		d.restart(&c.Restart, n, path)
 	case "depends_on":
-		c.DependsOn, e.dependsOn = d.names(n, path)
+		d.dependsOn(e, n, path)
+	case "healthcheck":
+		c.Healthcheck = d.healthcheck(n, path)
 	case "stop_signal":
 		c.StopSignal = d.signal(n, path)
 	case "stop_timeout":

@@ -23,6 +23,7 @@ func (d *decoder) link(entries []*entry) {
 		for _, target := range e.c.DependsOn {
 			d.checkTarget(e, target, e.dependsOn[target], join(e.path, "depends_on"), byName, names)
 		}
+		d.checkConditions(e, byName)
 		d.hostname(e)
 	}
 	d.cycles(byName, names)

@@ -27,7 +27,8 @@ type (
 		CPUs        float64              `yaml:"cpus,omitempty"`
 		Pids        int64                `yaml:"pids,omitempty"`
 		Restart     printedRestart       `yaml:"restart"`
-		DependsOn   []string             `yaml:"depends_on,omitempty"`
+		DependsOn   any                  `yaml:"depends_on,omitempty"`
+		Healthcheck *printedHealthcheck  `yaml:"healthcheck,omitempty"`
 		StopSignal  any                  `yaml:"stop_signal"`
 		StopTimeout string               `yaml:"stop_timeout"`
 		ReadOnly    bool                 `yaml:"read_only"`
@@ -66,7 +67,8 @@ func (s *Stack) MarshalYAML() (any, error) {
 				Backoff:    c.Restart.Backoff.String(),
 				MaxBackoff: c.Restart.MaxBackoff.String(),
 			},
-			DependsOn:   c.DependsOn,
+			DependsOn:   printConditions(c),
+			Healthcheck: printHealthcheck(c.Healthcheck),
 			StopSignal:  formatSignal(c.StopSignal),
 			StopTimeout: c.StopTimeout.String(),
 			ReadOnly:    c.ReadOnly,

@@ -59,7 +59,12 @@ type Container struct {
 	Pids    int64
 	Restart RestartPolicy
 	// DependsOn lists the containers started before this one, sorted.
-	DependsOn   []string
+	DependsOn []string
+	// Conditions says what this one waits for of each of DependsOn
+	// before it starts; a name missing from it is ConditionStarted.
+	Conditions map[string]Condition
+	// Healthcheck is nil without one.
+	Healthcheck *Healthcheck
 	StopSignal  syscall.Signal
 	StopTimeout time.Duration
 	ReadOnly    bool
