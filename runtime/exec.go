@@ -205,8 +205,11 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 			// A session of its own: the leader of the terminal it may
 			// be given, and out of reach of the caller's terminal's
 			// signals (the caller passes them on).
-			Setsid:    true,
-			Pdeathsig: spec.ParentDeathSignal,
+			Setsid: true,
+			// No Pdeathsig here: Go's child checks after setting it that
+			// getppid() is still the parent, and in the container's pid
+			// namespace getppid() is 0, so the child would kill itself.
+			// runExec sets it instead.
 		},
 		// Only for writers that are not files: a child of the command
 		// that keeps its output open must not hold up Wait.
@@ -257,29 +260,66 @@ func (p *ExecProcess) containerAlive(spec *ExecSpec) bool {
 }
 
 // start starts the entering process from a thread inside the container's
-// pid namespace (see the top of this file), and waits for it on the same
-// thread, which ends with it.
+// pid namespace (see the top of this file), and waits for it.
 func (p *ExecProcess) start(pidNS *os.File) error {
 	started := make(chan error, 1)
 	go func() {
-		goruntime.LockOSThread()
-		// Never unlocked: the thread's children go to the container's
-		// pid namespace, and Go ends a thread whose goroutine returns
-		// while locked to it.
-		if pidNS != nil {
-			if err := unix.Setns(int(pidNS.Fd()), unix.CLONE_NEWPID); err != nil {
-				started <- fmt.Errorf("enter pid namespace: %w", err)
-				return
+		retire, err := p.startIn(pidNS)
+		started <- err
+		if retire {
+			// Never expected (the kernel refused to undo its own
+			// setns): the thread, still locked to this goroutine, is
+			// parked for the rest of the process's life, so that it
+			// neither ends nor puts another goroutine's children in the
+			// container.
+			if err == nil {
+				go p.wait()
 			}
+			select {}
 		}
-		if err := p.cmd.Start(); err != nil {
-			started <- fmt.Errorf("start the entering process: %w", err)
-			return
+		if err == nil {
+			p.wait()
 		}
-		started <- nil
-		p.wait()
 	}()
 	return <-started
+}
+
+// startIn starts the process on a locked thread whose children go to
+// pidNS, then gives the thread back as it found it. The thread must not
+// end: an earlier goroutine of the supervisor may have started a
+// container's init from it, and that init's parent-death signal fires
+// when its forking thread exits; Go ends a thread whose goroutine returns
+// while locked to it, so the thread is unlocked again, never left locked.
+// retire says the thread could not be given back (see start).
+func (p *ExecProcess) startIn(pidNS *os.File) (retire bool, err error) {
+	if pidNS == nil {
+		if err := p.cmd.Start(); err != nil {
+			return false, fmt.Errorf("start the entering process: %w", err)
+		}
+		return false, nil
+	}
+	own, err := unix.Open("/proc/self/ns/pid", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("open the own pid namespace: %w", err)
+	}
+	defer unix.Close(own)
+	goruntime.LockOSThread()
+	if err := unix.Setns(int(pidNS.Fd()), unix.CLONE_NEWPID); err != nil {
+		goruntime.UnlockOSThread()
+		return false, fmt.Errorf("enter pid namespace: %w", err)
+	}
+	serr := p.cmd.Start()
+	if err := unix.Setns(own, unix.CLONE_NEWPID); err != nil {
+		if serr == nil {
+			return true, nil
+		}
+		return true, fmt.Errorf("start the entering process: %w", serr)
+	}
+	goruntime.UnlockOSThread()
+	if serr != nil {
+		return false, fmt.Errorf("start the entering process: %w", serr)
+	}
+	return false, nil
 }
 
 func (p *ExecProcess) wait() {
@@ -481,6 +521,13 @@ func runExec(pipe int) error {
 	var cfg execConfig
 	if err := receiveConfig(pipe, "exec", &cfg); err != nil {
 		return err
+	}
+	if cfg.ParentDeathSignal != 0 {
+		// Should the parent have died before this, the wait for its
+		// cgroup placement below fails on the closed pipe.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.ParentDeathSignal), 0, 0, 0); err != nil {
+			return fmt.Errorf("set parent-death signal: %w", err)
+		}
 	}
 	// This thread's own filesystem context, without which the kernel
 	// refuses to enter a mount namespace (see the top of this file).

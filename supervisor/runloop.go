@@ -30,14 +30,23 @@ func (s *Supervisor) runLoop(c *container, r *run) {
 		ending, err := s.waitRun(c, r)
 		if err != nil {
 			s.fail(c, err)
-			s.state.update(name, func(cs *ContainerState) { cs.State = StateExited; cs.Process = Process{} })
+			s.state.update(name, func(cs *ContainerState) { cs.State = StateExited; cs.Process = Process{}; cs.Health = HealthNone })
 			c.log.Event("%v", err)
+			c.changeProgress(func(p *progress) { p.ended, p.exit = true, err.Error() })
 			return
 		}
 		why := describeEnding(ending)
 		c.log.Event("%s", why)
 		d := c.restarter.Ended(ending)
+		c.changeProgress(func(p *progress) {
+			p.health = HealthNone
+			p.completed = p.completed || (ending.Code == 0 && !ending.Signaled)
+			if !d.Restart {
+				p.ended, p.exit = true, why
+			}
+		})
 		s.state.update(name, func(cs *ContainerState) {
+			cs.Health = HealthNone
 			code := ending.Code
 			cs.ExitCode = &code
 			cs.Process = Process{}
@@ -75,6 +84,7 @@ func (s *Supervisor) runLoop(c *container, r *run) {
 			return
 		}
 		if err != nil {
+			c.changeProgress(func(p *progress) { p.ended, p.exit = true, "failed to restart: "+err.Error() })
 			c.log.Event("restart failed: %v", err)
 			s.fail(c, err)
 			s.state.update(name, func(cs *ContainerState) { cs.State = StateExited })
@@ -88,6 +98,7 @@ func (s *Supervisor) runLoop(c *container, r *run) {
 func (s *Supervisor) waitRun(c *container, r *run) (Ending, error) {
 	name := c.def.Name
 	status, werr := r.rc.Wait()
+	r.checks.stop()
 	// PID 1 is gone; without a pid namespace its children may not be, and
 	// they hold the output pipes open: the cgroup is emptied before the
 	// captures are awaited.

@@ -140,6 +140,7 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 			layer:     s.paths.Layer(name),
 			done:      make(chan struct{}),
 			stop:      make(chan struct{}),
+			changed:   make(chan struct{}),
 		}
 		state.Containers = append(state.Containers, ContainerState{
 			Name:         name,
@@ -204,6 +205,9 @@ func (s *Supervisor) abort(cause error) error {
 // startFirst starts a container's first run and its run loop.
 func (s *Supervisor) startFirst(ctx context.Context, name string) error {
 	c := s.ctrs[name]
+	if err := s.awaitConditions(ctx, c); err != nil {
+		return err
+	}
 	r, err := s.startRun(c)
 	if err != nil {
 		return err
@@ -253,6 +257,7 @@ func (s *Supervisor) startRun(c *container) (*run, error) {
 	c.log.Capture(logs.Stderr, r.stderr)
 	c.cur = r
 	c.restarter.Started()
+	s.startChecks(c, r)
 	proc, perr := processOf(rc.Pid())
 	if perr != nil {
 		// The program may end before its start time is read; it is then

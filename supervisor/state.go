@@ -40,6 +40,8 @@ type State struct {
 type ContainerState struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
+	// Health is the current run's: "" without a check (health.go).
+	Health string `json:"health"`
 	// Process is PID 1 of the current run, zero when not running.
 	Process  Process `json:"process"`
 	Restarts int     `json:"restarts"`

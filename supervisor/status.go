@@ -15,6 +15,8 @@ import (
 type Status struct {
 	Name  string `json:"name"`
 	State string `json:"state"`
+	// Health is "" without a check, else starting, healthy or unhealthy.
+	Health string `json:"health"`
 	// Pid is PID 1's pid on the host, 0 when not running.
 	Pid      int    `json:"pid"`
 	Restarts int    `json:"restarts"`
@@ -79,6 +81,7 @@ func ReadStatus(cfg Config, name string, now time.Time) (*StackStatus, error) {
 			stale = append(stale, c.Name)
 		}
 		if s.State == StateRunning {
+			s.Health = c.Health
 			s.Pid = c.Process.Pid
 			s.ExitCode = nil
 			s.Uptime = int64(now.Sub(c.StartedAt) / time.Second)

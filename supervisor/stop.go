@@ -45,6 +45,8 @@ func (s *Supervisor) stopContainer(c *container) {
 		return
 	}
 	if r != nil {
+		// A check under way is killed: none keeps the stop waiting.
+		r.checks.stop()
 		s.signalStop(c, r)
 	}
 	<-c.done

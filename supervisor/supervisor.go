@@ -112,6 +112,10 @@ type container struct {
 	cur      *run          // the current run; nil between runs
 	oomSeen  uint64        // OOM kills already reported
 	failure  error         // why the container's final end counts as a failure
+	// progress is what depends_on conditions wait for (health.go);
+	// changed is closed and replaced whenever it changes.
+	progress progress
+	changed  chan struct{}
 }
 
 // run is one start of a container, until its PID 1 ends.
@@ -119,6 +123,8 @@ type run struct {
 	rc             *runtime.Container
 	stdout, stderr *os.File
 	oomBefore      uint64
+	// checks runs the run's health checks; nil without any.
+	checks *checker
 }
 
 // Wait waits until the stack has ended (by itself or by Stop) and its

@@ -21,7 +21,8 @@ func psCommand() *command {
 stopped), pid on the host (0 when not running), restarts, OOM kills, memory
 used/limit, and uptime or exit code.
 
---format json prints one JSON array; each element has name, state, pid,
+--format json prints one JSON array; each element has name, state, health
+("" without a health check, else starting, healthy or unhealthy), pid,
 restarts, oom_kills, exit_code (null while running), memory_limit (bytes, 0
 when none), memory_usage (bytes) and uptime (seconds, 0 when not running).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
@@ -79,6 +80,9 @@ func printTable(a *app, rows []supervisor.Status) error {
 		switch {
 		case r.State == supervisor.StateRunning:
 			status = "up " + (time.Duration(r.Uptime) * time.Second).String()
+			if r.Health != "" {
+				status += " (" + r.Health + ")"
+			}
 		case r.ExitCode != nil:
 			status = "exit " + strconv.Itoa(*r.ExitCode)
 		}
