@@ -131,7 +131,7 @@ func (s *Supervisor) checkLoop(ctx context.Context, c *container, r *run, hc *ma
 		}
 		health = next
 		c.changeProgress(func(p *progress) { p.health = next })
-		s.state.update(c.def.Name, func(cs *ContainerState) { cs.Health = next })
+		s.state.update(c.def.Name, func(cs *ContainerState) { cs.Health, cs.HealthOutput = next, output })
 		if next == HealthUnhealthy {
 			c.log.Event("unhealthy: %s", output)
 		} else {

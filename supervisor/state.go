@@ -42,6 +42,8 @@ type ContainerState struct {
 	State string `json:"state"`
 	// Health is the current run's: "" without a check (health.go).
 	Health string `json:"health"`
+	// HealthOutput is the last failed check's output, on one line.
+	HealthOutput string `json:"health_output,omitempty"`
 	// Process is PID 1 of the current run, zero when not running.
 	Process  Process `json:"process"`
 	Restarts int     `json:"restarts"`

@@ -17,6 +17,8 @@ type Status struct {
 	State string `json:"state"`
 	// Health is "" without a check, else starting, healthy or unhealthy.
 	Health string `json:"health"`
+	// HealthOutput is the last failed check's output while unhealthy.
+	HealthOutput string `json:"health_output,omitempty"`
 	// Pid is PID 1's pid on the host, 0 when not running.
 	Pid      int    `json:"pid"`
 	Restarts int    `json:"restarts"`
@@ -82,6 +84,9 @@ func ReadStatus(cfg Config, name string, now time.Time) (*StackStatus, error) {
 		}
 		if s.State == StateRunning {
 			s.Health = c.Health
+			if s.Health == HealthUnhealthy {
+				s.HealthOutput = c.HealthOutput
+			}
 			s.Pid = c.Process.Pid
 			s.ExitCode = nil
 			s.Uptime = int64(now.Sub(c.StartedAt) / time.Second)

@@ -10,17 +10,19 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/supervisor"
 )
 
 func upCommand() *command {
 	return &command{
 		name:    "up",
-		args:    "[-d] [FILE]",
+		args:    "[-d] [--wait] [--wait-timeout D] [FILE]",
 		summary: "Start the stack",
 		help: `Validate the manifest, then start every container concurrently, each once
 the containers it depends on (depends_on, join) are running, each in its own
@@ -32,13 +34,28 @@ its exit status is 0 when every container's last run exited 0 or was stopped,
 1 otherwise. ps and logs keep working until down.
 
 With -d, up returns once every container runs and leaves a background
-supervisor; stop it with down.
+supervisor; stop it with down. A container with depends_on conditions starts
+once they hold (service_healthy: the dependency's health check passed;
+service_completed_successfully: it exited 0); one whose condition can no
+longer be met fails up, naming both.
+
+--wait implies -d and returns only once every container runs and every one
+with a health check is healthy; it exits 1, leaving the stack up, when one
+exits or turns unhealthy, or when --wait-timeout (default none) passes.
 
 If a container fails to start, up stops what it started, removes everything,
 says why and exits 1. A stack that is already running is refused.`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			detach := fs.Bool("d", false, "start in the background; return once every container runs")
+			wait := fs.Bool("wait", false, "like -d, then wait until every container runs and is healthy")
+			waitTimeout := fs.Duration("wait-timeout", 0, "with --wait: give up after `D` (default: never)")
 			return func(ctx context.Context, a *app, args []string) error {
+				if *waitTimeout < 0 {
+					return usageError("", "up: --wait-timeout %v is negative", *waitTimeout)
+				}
+				if *waitTimeout > 0 && !*wait {
+					return usageError("add --wait", "up: --wait-timeout needs --wait")
+				}
 				st, err := a.loadStack(args)
 				if err != nil {
 					return err
@@ -47,9 +64,12 @@ says why and exits 1. A stack that is already running is refused.`,
 				if err != nil {
 					return err
 				}
-				if *detach {
+				if *detach || *wait {
 					if err := supervisor.Detach(st, cfg, []string{"stack", superviseName}); err != nil {
 						return withRunningHint(err, st.Name)
+					}
+					if *wait {
+						return waitReady(ctx, a, cfg, st, *waitTimeout)
 					}
 					_, err := fmt.Fprintf(a.stdout, "stack %q is up: %d containers running\n", st.Name, len(st.Containers))
 					return err
@@ -65,6 +85,23 @@ says why and exits 1. A stack that is already running is refused.`,
 			}
 		},
 	}
+}
+
+// waitReady is up --wait after the stack has started.
+func waitReady(ctx context.Context, a *app, cfg supervisor.Config, st *manifest.Stack, timeout time.Duration) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if err := supervisor.WaitReady(ctx, cfg, st); err != nil {
+		return &exitError{code: 1, err: fmt.Errorf("stack %q: %w", st.Name, err),
+			hint: fmt.Sprintf("the stack is left up: stack -p %s ps and logs show why; stack -p %s down stops it", st.Name, st.Name)}
+	}
+	_, err := fmt.Fprintf(a.stdout, "stack %q is up: every container running and healthy\n", st.Name)
+	return err
 }
 
 // withRunningHint adds to the refusal of a stack that is already running
