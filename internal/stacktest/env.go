@@ -162,6 +162,7 @@ func (e *Env) MustRun(args ...string) Result {
 type PSRow struct {
 	Name        string `json:"name"`
 	State       string `json:"state"`
+	Health      string `json:"health"` // "" without a health check
 	Pid         int    `json:"pid"`
 	Restarts    int    `json:"restarts"`
 	OOMKills    int    `json:"oom_kills"`
