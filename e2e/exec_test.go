@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -185,4 +188,57 @@ func (e *env) cgroupDir(t *testing.T) string {
 	}
 	t.Fatalf("no cgroup hierarchy holds %s", e.CgroupParent)
 	return ""
+}
+
+func TestExecPassesSignalsAndResizes(t *testing.T) {
+	e := execStack(t)
+	bg := e.Start("exec", "-T", "c", "sh", "-c", `trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done`)
+	e.WaitFor("the command to be ready", func() bool { return slices.Contains(bg.Lines(), "ready") })
+	if err := bg.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if r := bg.Wait(); r.Code != 7 || !strings.Contains(r.Stdout, "got TERM") {
+		t.Errorf("SIGTERM to stack exec: exit %d, stdout %q; want it passed on (exit 7)", r.Code, r.Stdout)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := e.Command(ctx, e.Dir, "exec", "c", "sh", "-c", `stty size; while [ "$(stty size)" = "33 77" ]; do sleep 0.1; done; stty size`)
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 33, Cols: 77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var got lockedOutput
+	copied := make(chan struct{})
+	go func() { io.Copy(&got, tty); close(copied) }()
+	e.WaitFor("the first size", func() bool { return strings.Contains(got.String(), "33 77") })
+	if err := pty.Setsize(tty, &pty.Winsize{Rows: 40, Cols: 100}); err != nil {
+		t.Fatal(err)
+	}
+	<-copied
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exec after a resize: %v", err)
+	}
+	if !strings.HasSuffix(got.String(), "40 100\r\n") {
+		t.Errorf("after the resize the command saw %q, want the new size 40 100", got.String())
+	}
+}
+
+// lockedOutput is a buffer one goroutine writes while the test reads it.
+type lockedOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedOutput) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedOutput) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -243,3 +243,27 @@ containers:
 	t.Logf("down during a check took %v", r.Took)
 	e.AssertNothingLeft()
 }
+
+func TestRestartingDependencyLeavesDependantsAlone(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: restarts
+containers:
+  db:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "sleep 0.3; exit 1"]
+    restart: {policy: on-failure, backoff: 100ms}
+  app:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    depends_on: [db]
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	e.WaitFor("db to restart twice", func() bool { return e.PS()["db"].Restarts >= 2 })
+	if app := e.PS()["app"]; app.Restarts != 0 || app.State != "running" {
+		t.Errorf("app after db restarted: %+v, want running and never restarted", app)
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}
