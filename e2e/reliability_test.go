@@ -5,6 +5,7 @@ package e2e
 // a user meets it.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -186,6 +187,53 @@ containers:
 	}
 	if r := e.Run("logs", "talker"); !strings.Contains(r.Stdout, "lines were lost") {
 		t.Errorf("the persisted log does not say where lines went missing:\n%s", r.Stdout)
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}
+
+// TestE2EUpIntoClosedPipe runs `stack up | head -1`: once head has its line
+// and leaves, up's output is closed. That stops the stack as a first
+// SIGTERM would, gracefully (the containers get their stop signal and
+// grace) and cleaned up, and up says why; it used to die of SIGPIPE,
+// killing the containers and leaving their cgroups and state.
+func TestE2EUpIntoClosedPipe(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: piped
+containers:
+  talker:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "trap 'echo got TERM; exit 0' TERM; while :; do echo tick; sleep 0.1; done"]
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sh := exec.CommandContext(ctx, "sh", "-c", `"$STACK" up | head -1`)
+	sh.Dir = e.Dir
+	sh.Env = append(e.Environ(), "STACK="+e.Bin)
+	var stdout, stderr strings.Builder
+	sh.Stdout, sh.Stderr = &stdout, &stderr
+	err := sh.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("stack up | head -1 has not ended: %s", stderr.String())
+	}
+	if err != nil {
+		t.Errorf("stack up | head -1: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "the output was closed: stopping the stack") {
+		t.Errorf("up does not say why it stops:\n%s", stderr.String())
+	}
+	logs := e.MustRun("logs").Stdout
+	if !strings.Contains(logs, "talker | got TERM") {
+		t.Errorf("talker did not get its stop signal (no grace period):\n%s", logs)
+	}
+	if row := e.PS()["talker"]; row.State != "stopped" {
+		t.Errorf("ps: talker is %s, want stopped", row.State)
+	}
+	// Stopped and cleaned up by up itself: only the state and logs, which
+	// stay for ps and logs, are left for down.
+	if left := e.LeftCgroups(); len(left) > 0 {
+		t.Errorf("cgroups left after up stopped: %v", left)
 	}
 	e.MustRun("down")
 	e.AssertNothingLeft()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -29,8 +30,8 @@ the containers it depends on (depends_on, join) are running, each in its own
 cgroup. In the foreground the containers' output is shown as NAME | LINE and
 stack's own events as NAME * EVENT; the first Ctrl-C (or SIGTERM) stops the
 stack gracefully (stop signal, stop_timeout, then SIGKILL), a second one kills
-at once. up returns when no container is left running or to be restarted;
-its exit status is 0 when every container's last run exited 0 or was stopped,
+at once; a closed output (stack up | head -1) stops it gracefully too. up
+returns when no container is left running or to be restarted; its exit status is 0 when every container's last run exited 0 or was stopped,
 1 otherwise. ps and logs keep working until down.
 
 With -d, up returns once every container runs and leaves a background
@@ -71,16 +72,33 @@ says why and exits 1. A stack that is already running is refused.`,
 					if *wait {
 						return waitReady(ctx, a, cfg, st, *waitTimeout)
 					}
-					_, err := fmt.Fprintf(a.stdout, "stack %q is up: %d containers running\n", st.Name, len(st.Containers))
+					_, err := fmt.Fprintf(a.stdout, "stack %q is up: %s running\n", st.Name, plural(len(st.Containers), "container"))
 					return err
 				}
-				cfg.Output = a.stdout
 				cfg.Color = colorFor(a.stdout)
 				// A closed terminal (SIGHUP) stops the stack as Ctrl-C
 				// does, rather than leave it to die with the supervisor.
-				sigs := make(chan os.Signal, 2)
+				sigs := make(chan os.Signal, 3)
 				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 				defer signal.Stop(sigs)
+				// So does a closed output (`stack up | head -1`): left to
+				// Go's default, its SIGPIPE would kill the supervisor and
+				// with it every container, without their grace periods
+				// and with their cgroups left for down. Kept running,
+				// the stack would hold the pipeline open with nothing to
+				// show. Handling SIGPIPE makes the write fail instead
+				// (EPIPE), which stops the stack once; handled, not
+				// ignored, so that the containers still get the default.
+				pipe := make(chan os.Signal, 1)
+				signal.Notify(pipe, syscall.SIGPIPE)
+				defer signal.Stop(pipe)
+				cfg.Output = &stopOnClose{w: a.stdout, stop: func() {
+					fmt.Fprintln(a.stderr, "stack: the output was closed: stopping the stack")
+					select {
+					case sigs <- outputClosed{}:
+					default: // a stop is already on its way
+					}
+				}}
 				return withRunningHint(supervisor.Run(ctx, st, cfg, sigs, nil), st.Name)
 			}
 		},
@@ -102,6 +120,37 @@ func waitReady(ctx context.Context, a *app, cfg supervisor.Config, st *manifest.
 	}
 	_, err := fmt.Fprintf(a.stdout, "stack %q is up: every container running and healthy\n", st.Name)
 	return err
+}
+
+// plural is "1 container", "2 containers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// outputClosed is what a foreground up's stream receives when its output
+// is closed: it stops the stack as a first SIGTERM does.
+type outputClosed struct{}
+
+func (outputClosed) String() string { return "closed output" }
+func (outputClosed) Signal()        {}
+
+// stopOnClose passes writes to w until one finds w closed (EPIPE), and then
+// calls stop, once.
+type stopOnClose struct {
+	w    io.Writer
+	stop func()
+	once sync.Once
+}
+
+func (s *stopOnClose) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if errors.Is(err, syscall.EPIPE) {
+		s.once.Do(s.stop)
+	}
+	return n, err
 }
 
 // withRunningHint adds to the refusal of a stack that is already running
