@@ -83,7 +83,7 @@ func TestUpAlreadyRunning(t *testing.T) {
 	// finds nothing to do), before the Env checks that nothing is left.
 	t.Cleanup(func() { ran(e.Run("down")).expect(t, 0) })
 
-	ran(e.Run("up", "-d")).expect(t, 0, "stdout", `^stack "demo" is up: 1 containers running$`)
+	ran(e.Run("up", "-d")).expect(t, 0, "stdout", `^stack "demo" is up: 1 container running$`)
 	fg := ran(e.Run("up"))
 	fg.expect(t, 1, "stderr", `^stack: error: stack "demo" is already running$`, "stderr", `^hint: stop it first: stack -p demo down$`)
 	bg := ran(e.Run("up", "-d"))

@@ -537,6 +537,10 @@ containers:
 		if end.Code != 0 || countContaining(end.Lines(), "still running after") != 0 {
 			t.Errorf("exit %d, output:\n%s", end.Code, end.Stdout)
 		}
+		// The kill is said in the stream, as every other end is.
+		if _, events := outputLines(end.Lines()); countContaining(events["stubborn"], "killing it at once") != 1 {
+			t.Errorf("the stream does not say stubborn was killed by the second signal:\n%s", end.Stdout)
+		}
 		e.DownLeavingNothing()
 	})
 }

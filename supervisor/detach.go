@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 
 	"github.com/stack-containers/stack/manifest"
@@ -132,8 +133,30 @@ func Detach(st *manifest.Stack, cfg Config, argv []string) error {
 	if rerr == nil {
 		return rep.err()
 	}
-	return fmt.Errorf("stack %q: the supervisor ended before every container ran (%w); see %s",
-		st.Name, errors.Join(exit, werr, cerr, rerr), paths.SupervisorLog())
+	// The empty report (rerr, io.EOF) only follows from how the supervisor
+	// ended, which is the cause to give, on one line.
+	cause := describeExit(exit)
+	if err := errors.Join(werr, cerr); err != nil {
+		cause = fmt.Sprintf("%s; sending it the stack: %v", cause, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return fmt.Errorf("stack %q: the supervisor ended before every container ran (%s); see %s",
+		st.Name, cause, paths.SupervisorLog())
+}
+
+// describeExit says how a process that was waited for ended: "killed by
+// SIGKILL", "exit status 1".
+func describeExit(err error) string {
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) {
+		if err == nil {
+			return "exit status 0"
+		}
+		return err.Error()
+	}
+	if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by " + signalName(int(ws.Signal()))
+	}
+	return fmt.Sprintf("exit status %d", exit.ExitCode())
 }
 
 // ServeDetached is the background supervisor that Detach starts: it reads

@@ -71,6 +71,7 @@ func (s *Supervisor) signalStop(c *container, r *run) {
 		case <-c.done:
 			return
 		case <-s.kill:
+			c.log.Event("killing it at once: asked to stop a second time")
 		case <-s.cfg.Clock.After(grace):
 			c.log.Event("still running after %v, killing it", grace)
 		}
