@@ -31,8 +31,9 @@ cgroup. In the foreground the containers' output is shown as NAME | LINE and
 stack's own events as NAME * EVENT; the first Ctrl-C (or SIGTERM) stops the
 stack gracefully (stop signal, stop_timeout, then SIGKILL), a second one kills
 at once; a closed output (stack up | head -1) stops it gracefully too. up
-returns when no container is left running or to be restarted; its exit status is 0 when every container's last run exited 0 or was stopped,
-1 otherwise. ps and logs keep working until down.
+returns when no container is left running or to be restarted; its exit
+status is 0 when every container's last run exited 0 or was stopped, 1
+otherwise. ps and logs keep working until down.
 
 With -d, up returns once every container runs and leaves a background
 supervisor; stop it with down. A container with depends_on conditions starts
