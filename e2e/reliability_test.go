@@ -238,3 +238,39 @@ containers:
 	e.MustRun("down")
 	e.AssertNothingLeft()
 }
+
+// TestE2ESupervisorOutgrowsALowFileLimit starts more containers than a
+// low soft RLIMIT_NOFILE allows descriptors for (5 each): the supervisor
+// runs with the soft limit raised to the hard one (the Go runtime does
+// it, to one below), while the containers keep the limit stack was
+// started with, as the README says.
+func TestE2ESupervisorOutgrowsALowFileLimit(t *testing.T) {
+	e := newEnv(t)
+	var m strings.Builder
+	m.WriteString("name: fds\ncontainers:\n")
+	for i := range 30 {
+		fmt.Fprintf(&m, "  c%02d:\n    rootfs: {{rootfs}}\n    command: [\"sh\", \"-c\", \"ulimit -n; exec sleep 1000\"]\n", i)
+	}
+	e.manifest(m.String())
+	sh := exec.Command("sh", "-c", `ulimit -Sn 64 && exec "$STACK" up -d`)
+	sh.Dir = e.Dir
+	sh.Env = append(e.Environ(), "STACK="+e.Bin)
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("up -d of 30 containers under a soft limit of 64 descriptors: %v\n%s", err, out)
+	}
+	limits := string(mustRead(t, fmt.Sprintf("/proc/%d/limits", e.supervisorPid("fds"))))
+	var soft, hard uint64
+	for _, l := range strings.Split(limits, "\n") {
+		if rest, ok := strings.CutPrefix(l, "Max open files"); ok {
+			fmt.Sscan(rest, &soft, &hard)
+		}
+	}
+	if soft < hard-1 || hard == 0 {
+		t.Errorf("the supervisor's open files limit is %d (hard %d), want the hard one", soft, hard)
+	}
+	e.WaitFor("every container to print its limit", func() bool {
+		return strings.Count(e.MustRun("logs").Stdout, " | 64\n") == 30
+	})
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}
