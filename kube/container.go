@@ -1,0 +1,203 @@
+package kube
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/manifest"
+)
+
+// containerFields map a container's fields, one function per field (or
+// pair of fields that Kubernetes maps together). A field the manifest
+// gains is one more function here.
+var containerFields = []func(*podBuild, *manifest.Container, *corev1.Container){
+	(*podBuild).image,
+	(*podBuild).command,
+	(*podBuild).env,
+	(*podBuild).workdir,
+	(*podBuild).resources,
+	(*podBuild).pids,
+	(*podBuild).security,
+	(*podBuild).mounts,
+	(*podBuild).stopSignal,
+	(*podBuild).dependsOn,
+}
+
+func (b *podBuild) container(c *manifest.Container) corev1.Container {
+	k := corev1.Container{Name: b.cv.names[c.Name]}
+	for _, f := range containerFields {
+		f(b, c, &k)
+	}
+	return k
+}
+
+func path(c *manifest.Container, field string) string { return "containers." + c.Name + "." + field }
+
+// image names the image a rootfs was packed into, by digest; the caller
+// packed and pushed it.
+func (b *podBuild) image(c *manifest.Container, k *corev1.Container) {
+	if c.Rootfs == "" {
+		return
+	}
+	ref, ok := b.cv.opts.Images[c.Rootfs]
+	if !ok {
+		b.cv.problem(path(c, "rootfs"), false, "a rootfs has to be packed into an image and pushed to a registry the cluster can pull from: give --image-registry")
+		return
+	}
+	k.Image = ref
+	k.ImagePullPolicy = corev1.PullIfNotPresent
+}
+
+// command maps the command. A rootfs has no image config, so the whole
+// command is the container's command (the image's entrypoint in
+// Kubernetes's words).
+//
+// Kubernetes expands $(VAR) in command, args and env values and turns $$
+// into $; stack passes them as written, so every '$' is doubled.
+func (b *podBuild) command(c *manifest.Container, k *corev1.Container) {
+	k.Command = escapeAll(c.Command)
+}
+
+func escape(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+func escapeAll(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = escape(s)
+	}
+	return out
+}
+
+func (b *podBuild) env(c *manifest.Container, k *corev1.Container) {
+	for _, name := range slices.Sorted(maps.Keys(c.Env)) {
+		k.Env = append(k.Env, corev1.EnvVar{Name: name, Value: escape(c.Env[name])})
+	}
+}
+
+func (b *podBuild) workdir(c *manifest.Container, k *corev1.Container) {
+	k.WorkingDir = c.Workdir
+}
+
+// resources maps memory and cpus to limits, and to requests of the same
+// amount: stack reserves nothing beyond the limit, and a request below it
+// would let the scheduler put the Pod where the limit does not fit.
+// Kubernetes counts CPU in thousandths of a core: cpus is rounded up to one.
+func (b *podBuild) resources(c *manifest.Container, k *corev1.Container) {
+	list := corev1.ResourceList{}
+	if c.Memory > 0 {
+		list[corev1.ResourceMemory] = *resource.NewQuantity(c.Memory, resource.BinarySI)
+	}
+	if c.CPUs > 0 {
+		milli := int64(math.Ceil(c.CPUs * 1000))
+		if float64(milli) != c.CPUs*1000 {
+			b.notes.add(path(c, "cpus"), "%g: Kubernetes counts CPU in thousandths of a core, so it is %dm", c.CPUs, milli)
+		}
+		list[corev1.ResourceCPU] = *resource.NewMilliQuantity(milli, resource.DecimalSI)
+	}
+	if len(list) == 0 {
+		return
+	}
+	k.Resources.Limits = list
+	k.Resources.Requests = list.DeepCopy()
+}
+
+func (b *podBuild) pids(c *manifest.Container, _ *corev1.Container) {
+	if c.Pids > 0 {
+		b.notes.add(path(c, "pids"), "%d: Kubernetes limits processes per Pod only on the node, for all Pods at once (the kubelet's podPidsLimit): not carried over", c.Pids)
+	}
+}
+
+// security gives the container what stack gives every container: no new
+// privileges, the runtime's default seccomp profile (Docker's, on the
+// usual runtimes; Kubernetes's own default is none), and the user and
+// read-only root of the manifest. A packed rootfs has no user in its
+// image, so the user is root unless the manifest says otherwise.
+func (b *podBuild) security(c *manifest.Container, k *corev1.Container) {
+	sc := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: new(false),
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	if c.UID != 0 {
+		sc.RunAsUser = new(int64(c.UID))
+	}
+	if c.GID != 0 {
+		sc.RunAsGroup = new(int64(c.GID))
+	}
+	if c.ReadOnly {
+		sc.ReadOnlyRootFilesystem = new(true)
+	}
+	k.SecurityContext = sc
+}
+
+// mounts maps bind mounts to hostPath volumes. They read the node's files,
+// not this machine's, hence the note. A missing host path is created as a
+// directory, as stack does.
+func (b *podBuild) mounts(c *manifest.Container, k *corev1.Container) {
+	for i, m := range c.Mounts {
+		b.volumes++
+		name := fmt.Sprintf("bind-%d", b.volumes)
+		hostType := corev1.HostPathDirectoryOrCreate
+		if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
+			hostType = corev1.HostPathFile
+		}
+		b.spec.Volumes = append(b.spec.Volumes, corev1.Volume{
+			Name:         name,
+			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: m.Source, Type: &hostType}},
+		})
+		k.VolumeMounts = append(k.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: m.Target, ReadOnly: m.ReadOnly})
+		b.notes.add(fmt.Sprintf("%s[%d]", path(c, "mounts"), i),
+			"bind mount of %s: a hostPath volume, which is the node's %s, not this machine's: put the files there, or use a PersistentVolumeClaim or a ConfigMap", m.Source, m.Source)
+	}
+}
+
+// stopSignal: Kubernetes sends SIGTERM (a per-container stop signal is
+// behind a feature gate that clusters do not have on by default).
+func (b *podBuild) stopSignal(c *manifest.Container, _ *corev1.Container) {
+	if c.StopSignal != 0 && c.StopSignal != syscall.SIGTERM {
+		b.notes.add(path(c, "stop_signal"), "%s: Kubernetes stops a container with SIGTERM: make the program stop on it", signalName(c.StopSignal))
+	}
+}
+
+// dependsOn: Kubernetes starts Pods in no order; a join's order is
+// the Pod's, so only other dependencies are noted.
+func (b *podBuild) dependsOn(c *manifest.Container, _ *corev1.Container) {
+	var others []string
+	for _, d := range c.DependsOn {
+		if !slices.Contains(slices.Collect(maps.Values(c.Join)), d) {
+			others = append(others, d)
+		}
+	}
+	if len(others) > 0 {
+		b.notes.add(path(c, "depends_on"), "%s: Kubernetes starts Pods in no order: the container must retry until what it needs answers", strings.Join(others, ", "))
+	}
+}
+
+func signalName(s syscall.Signal) string {
+	if name := unix.SignalName(s); name != "" {
+		return name
+	}
+	return fmt.Sprintf("signal %d", int(s))
+}
+
+// validationLabel returns why Kubernetes refuses s as a DNS-1123 label, or
+// "".
+func validationLabel(s string) string {
+	if errs := validation.IsDNS1123Label(s); len(errs) > 0 {
+		return errs[0]
+	}
+	return ""
+}
