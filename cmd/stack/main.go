@@ -37,6 +37,7 @@ func commands() []*command {
 		logsCommand(),
 		execCommand(),
 		configCommand(),
+		exportCommand(),
 		versionCommand(),
 		helpCommand(),
 		superviseCommand(),
