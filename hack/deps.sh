@@ -28,6 +28,10 @@ static_busybox() {
 }
 
 need busybox-static static_busybox
+# hack/apiserver.sh: certificates, the readiness probe, free ports.
+need openssl command -v openssl
+need curl command -v curl
+need iproute2 command -v ss
 
 [ -n "$missing" ] || exit 0
 install="apt-get install -y$missing"

@@ -99,7 +99,13 @@ func (b *podBuild) workdir(c *manifest.Container, k *corev1.Container) {
 func (b *podBuild) resources(c *manifest.Container, k *corev1.Container) {
 	list := corev1.ResourceList{}
 	if c.Memory > 0 {
-		list[corev1.ResourceMemory] = *resource.NewQuantity(c.Memory, resource.BinarySI)
+		// In the form the API server writes back: Mi and Gi where they
+		// are exact, else decimal (2000000 is "2M").
+		format := resource.DecimalSI
+		if c.Memory%1024 == 0 {
+			format = resource.BinarySI
+		}
+		list[corev1.ResourceMemory] = *resource.NewQuantity(c.Memory, format)
 	}
 	if c.CPUs > 0 {
 		milli := int64(math.Ceil(c.CPUs * 1000))
