@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -243,7 +244,7 @@ func subset(path string, want, got any) []string {
 // checks that every workload names the pushed image by its digest.
 func TestKubernetesExamples(t *testing.T) {
 	c := requireCluster(t)
-	reg := httptest.NewServer(registry.New(registry.Logger(nil)))
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	registryRef := strings.TrimPrefix(reg.URL, "http://") + "/stack"
 	for _, ex := range exampleNames(t) {
