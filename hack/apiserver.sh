@@ -16,7 +16,7 @@
 # Nothing listens on anything but 127.0.0.1. Ports are picked free unless set.
 # Environment (all optional):
 #   APISERVER_BIN   where the binaries go (default ${XDG_CACHE_HOME:-$HOME/.cache}/stack-apiserver/bin:
-#                   kept across clones, so only the first build is cold, about 9 minutes on 2 cores)
+#                   kept across clones, so only the first build is cold: 9 to 20 minutes on 2 cores)
 #   APISERVER_RUN   pki, kubeconfig, etcd data, logs, pids (default: a fresh temporary directory
 #                   for start/run; stop and status need it set to what start printed)
 #   K8S_VERSION     k8s.io/kubernetes tag (default v1.37.2)
