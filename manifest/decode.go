@@ -22,7 +22,11 @@ type decoder struct {
 	warnings []Problem
 	// failed holds the values whose interpolation failed: that problem
 	// is reported, and decoding them would only add a confusing second.
-	failed  map[*yaml.Node]bool
+	failed map[*yaml.Node]bool
+	// declared are the names of the top-level volumes.
+	declared map[string]bool
+	// home is the invoking user's home directory, for ~ in host paths.
+	home    string
 	visited int
 	// exhausted is set once maxNodes is reached; decoding stops then.
 	exhausted bool

@@ -146,7 +146,7 @@ containers:
 	if !strings.Contains(string(out), "$$literal") {
 		t.Errorf("the printed stack does not escape $:\n%s", out)
 	}
-	again, _, err := parse(path, path, out, variables{})
+	again, _, err := parse(path, path, out, variables{}, "")
 	if err != nil {
 		t.Fatalf("the printed stack does not load: %v\n%s", err, out)
 	}

@@ -31,7 +31,7 @@ func FuzzLoad(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		st, _, err := parse("fuzz.yaml", abs, data, variables{})
+		st, _, err := parse("fuzz.yaml", abs, data, variables{}, "/home/fuzz")
 		if err != nil {
 			var me *Error
 			if st != nil || !errors.As(err, &me) || len(me.Problems) == 0 {
@@ -52,7 +52,7 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("the loader accepts what the schema refuses: %v", err)
 		}
 		out := printed(t, st)
-		again, _, err := parse("fuzz.yaml", abs, out, variables{})
+		again, _, err := parse("fuzz.yaml", abs, out, variables{}, "/home/fuzz")
 		if err != nil {
 			t.Fatalf("the printed stack does not load:\n%s\n%v", out, err)
 		}
@@ -110,7 +110,9 @@ func checkInvariants(t *testing.T, st *Stack) {
 			}
 		}
 		for _, m := range c.Mounts {
-			if !filepath.IsAbs(m.Source) || !strings.HasPrefix(m.Target, "/") || m.Target == "/" {
+			bind := filepath.IsAbs(m.Source) && m.Volume == ""
+			volume := m.Source == "" && slices.Contains(st.Volumes, m.Volume)
+			if bind == volume || !strings.HasPrefix(m.Target, "/") || m.Target == "/" {
 				fail("%s: mount %+v", name, m)
 			}
 		}

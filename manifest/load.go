@@ -22,6 +22,10 @@ type Options struct {
 	// Environ is the environment ${VAR} is read from first, as KEY=VALUE
 	// (os.Environ()); it wins over the .env file beside the manifest.
 	Environ []string
+	// Home is the invoking user's home directory, which "~" in a bind
+	// mount's host path stands for; empty when unknown (a "~" is then a
+	// problem).
+	Home string
 }
 
 // Load reads the manifest at path and returns the validated, normalized
@@ -59,7 +63,7 @@ func LoadWith(path string, opts Options) (*Stack, []Problem, error) {
 			return nil, nil, &Error{Problems: problems}
 		}
 	}
-	return parse(path, abs, data, vars)
+	return parse(path, abs, data, vars, opts.Home)
 }
 
 // maxManifestSize caps what is read of a manifest. The largest real ones
@@ -120,9 +124,10 @@ const dotenvName = ".env"
 
 // parse runs the loader's phases on the bytes of a manifest: file is how
 // problems name it, abs is its absolute path, against whose directory
-// relative paths are resolved; vars are the values of its variables.
-func parse(file, abs string, data []byte, vars variables) (*Stack, []Problem, error) {
-	d := &decoder{file: file}
+// relative paths are resolved; vars are the values of its variables, home
+// what ~ stands for.
+func parse(file, abs string, data []byte, vars variables, home string) (*Stack, []Problem, error) {
+	d := &decoder{file: file, home: home}
 	st := &Stack{File: abs}
 	if root := d.document(data); root != nil {
 		d.interpolate(root, "", &expander{lookup: vars.lookup})
@@ -193,7 +198,7 @@ func (d *decoder) syntaxError(err error) {
 // stack decodes the top mapping into st and returns the containers'
 // entries for the checks that span containers.
 func (d *decoder) stack(root *yaml.Node, dir string, st *Stack) []*entry {
-	f := d.fields(root, "", []string{"name", "containers"})
+	f := d.fields(root, "", []string{"name", "volumes", "containers"})
 	st.Name = DefaultName(dir)
 	if n, ok := f["name"]; ok {
 		if name, ok := d.str(n, "name"); ok {
@@ -202,6 +207,10 @@ func (d *decoder) stack(root *yaml.Node, dir string, st *Stack) []*entry {
 			}
 			st.Name = name
 		}
+	}
+	// Before the containers, whose mounts name them.
+	if n, ok := f["volumes"]; ok {
+		st.Volumes = d.volumes(n)
 	}
 	n, ok := f["containers"]
 	if !ok {

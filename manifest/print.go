@@ -12,6 +12,7 @@ import (
 type (
 	printedStack struct {
 		Name       string                      `yaml:"name"`
+		Volumes    map[string]struct{}         `yaml:"volumes,omitempty"`
 		Containers map[string]printedContainer `yaml:"containers"`
 	}
 	printedContainer struct {
@@ -48,6 +49,12 @@ type (
 // is left out.
 func (s *Stack) MarshalYAML() (any, error) {
 	out := printedStack{Name: s.Name, Containers: map[string]printedContainer{}}
+	for _, v := range s.Volumes {
+		if out.Volumes == nil {
+			out.Volumes = map[string]struct{}{}
+		}
+		out.Volumes[v] = struct{}{}
+	}
 	for name, c := range s.Containers {
 		pc := printedContainer{
 			Rootfs:     c.Rootfs,
@@ -78,7 +85,11 @@ func (s *Stack) MarshalYAML() (any, error) {
 			if m.ReadOnly {
 				mode = "ro"
 			}
-			pc.Mounts = append(pc.Mounts, m.Source+":"+m.Target+":"+mode)
+			source := m.Source
+			if m.Volume != "" {
+				source = m.Volume
+			}
+			pc.Mounts = append(pc.Mounts, source+":"+m.Target+":"+mode)
 		}
 		out.Containers[name] = pc
 	}

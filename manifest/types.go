@@ -13,6 +13,8 @@ type Stack struct {
 	Name string
 	// File is the absolute path of the manifest the stack was loaded from.
 	File string
+	// Volumes are the names of the stack's named volumes, sorted.
+	Volumes []string
 	// Containers maps a container's name to its definition.
 	Containers map[string]*Container
 }
@@ -93,10 +95,15 @@ type RestartPolicy struct {
 	MaxBackoff time.Duration
 }
 
-// Mount is a bind mount from the host into the container.
+// Mount is a bind mount from the host, or a named volume, into the
+// container.
 type Mount struct {
-	// Source is the absolute host path.
+	// Source is the absolute host path of a bind mount ("~" expanded);
+	// empty for a named volume. It may not exist yet: up creates it.
 	Source string
+	// Volume is the name of a named volume of the stack; empty for a bind
+	// mount.
+	Volume string
 	// Target is the absolute path inside the container.
 	Target   string
 	ReadOnly bool
