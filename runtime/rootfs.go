@@ -299,6 +299,13 @@ func mountBind(root int, m Mount) error {
 	if err != nil {
 		return fmt.Errorf("bind mount %s on %s: source: %w", m.Source, m.Target, err)
 	}
+	if m.CopyUp && st.IsDir() {
+		// Before the target is made (which would make the rootfs's
+		// directory there, empty, when it has none) and bound over.
+		if err := copyUp(root, m.Target, m.Source); err != nil {
+			return fmt.Errorf("volume %s: copy %s of the rootfs into it: %w", m.Source, m.Target, err)
+		}
+	}
 	var target int
 	if st.IsDir() {
 		target, err = mkdirIn(root, m.Target, 0o755)

@@ -64,6 +64,10 @@ type Cgroup interface {
 type Mount struct {
 	Source, Target string
 	ReadOnly       bool
+	// CopyUp, for a named volume: when Source is an empty directory, what
+	// the rootfs holds at Target is copied into it before it is mounted
+	// (see copyup.go).
+	CopyUp bool
 }
 
 // ExitStatus says how a container's PID 1 ended.
