@@ -108,7 +108,7 @@ func Detach(st *manifest.Stack, cfg Config, argv []string) error {
 	// A background process keeps no directory busy (the user's may be
 	// removed or unmounted); the state directory it needs is absolute.
 	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), "STACK_STATE_DIR="+cfg.StateDir)
+	cmd.Env = append(os.Environ(), "STACK_STATE_DIR="+cfg.StateDir, "STACK_DATA_DIR="+cfg.DataDir)
 	cmd.ExtraFiles = []*os.File{cfgR, repW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()

@@ -14,9 +14,13 @@
 //     to clean up by itself.
 //  2. Clear. What an earlier run left (it ended, or its supervisor was
 //     killed) is stopped and removed from its state file, as down does.
-//  3. Record and create. The state file is written before anything is
-//     created, so that a down can find whatever follows even if this
-//     process dies half-way; then the logs are opened and a cgroup is made
+//  3. Record and create. First what outlives the run (volumes.go): the
+//     named volumes the containers mount, under
+//     STACK_DATA_DIR/volumes/<stack>/<volume>, and the missing host paths
+//     of bind mounts, owned by the invoking user. Then the state file is
+//     written before anything else is created, so that a down can find
+//     whatever follows even if this process dies half-way; then the logs
+//     are opened and a cgroup is made
 //     per container at <STACK_CGROUP_PARENT>/<stack>/<container>, each
 //     watched for OOM events.
 //  4. Start. The containers start concurrently, at most Config.StartLimit

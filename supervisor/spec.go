@@ -31,6 +31,10 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 	mounts := make([]runtime.Mount, len(d.Mounts))
 	for i, m := range d.Mounts {
 		mounts[i] = runtime.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+		if m.Volume != "" {
+			mounts[i].Source = VolumeDir(s.cfg.DataDir, s.stack.Name, m.Volume)
+			mounts[i].CopyUp = true
+		}
 	}
 	return &runtime.Spec{
 		Name:       d.Name,

@@ -125,6 +125,10 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 		return err
 	}
 	names := s.graph.names()
+	// Made first: they are no part of the run, and outlive it.
+	if err := s.makeMountSources(); err != nil {
+		return err
+	}
 	state := State{
 		Stack:      s.stack.Name,
 		File:       s.stack.File,

@@ -30,10 +30,14 @@ type Config struct {
 	// CgroupParent is STACK_CGROUP_PARENT: the stack's cgroups are made
 	// at <CgroupParent>/<stack>/<container>.
 	CgroupParent string
-	// DataDir is STACK_DATA_DIR: the image store lives below it, shared
-	// by every stack.
+	// DataDir is STACK_DATA_DIR, an absolute path: what outlives down,
+	// shared by every stack (the image store) or a stack's own (its named
+	// volumes, VolumeDir).
 	DataDir string
-	Driver  cgroup.Driver
+	// Owner owns the host directories made for bind mounts whose host
+	// path is missing: the user who ran stack.
+	Owner  Owner
+	Driver cgroup.Driver
 	// Output receives the aggregated `NAME | LINE` stream; nil for none.
 	Output io.Writer
 	// Color colors the names in Output.

@@ -247,7 +247,7 @@ func (a *app) loadStack(args []string) (*manifest.Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, warnings, err := manifest.LoadWith(path, manifest.Options{Environ: os.Environ()})
+	st, warnings, err := manifest.LoadWith(path, manifest.Options{Environ: os.Environ(), Home: invokerHome()})
 	for _, w := range warnings {
 		fmt.Fprintf(a.stderr, "stack: warning: %v\n", w)
 	}

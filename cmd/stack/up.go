@@ -164,7 +164,8 @@ func withRunningHint(err error, stack string) error {
 }
 
 // supervisorConfig reads the environment (STACK_STATE_DIR,
-// STACK_CGROUP_PARENT, STACK_DATA_DIR) and finds the host's cgroup driver.
+// STACK_CGROUP_PARENT, STACK_DATA_DIR, and SUDO_UID and SUDO_GID for who
+// invoked stack) and finds the host's cgroup driver.
 func (a *app) supervisorConfig() (supervisor.Config, error) {
 	stateDir := os.Getenv("STACK_STATE_DIR")
 	if stateDir == "" {
@@ -186,11 +187,14 @@ func (a *app) supervisorConfig() (supervisor.Config, error) {
 	if err != nil {
 		return supervisor.Config{}, err
 	}
-	return supervisor.Config{StateDir: stateDir, CgroupParent: parent, DataDir: dataDir, Driver: drv, Errors: a.stderr}, nil
+	return supervisor.Config{
+		StateDir: stateDir, CgroupParent: parent, DataDir: dataDir, Owner: invoker(),
+		Driver: drv, Errors: a.stderr,
+	}, nil
 }
 
 // dataDir is STACK_DATA_DIR, absolute: what outlives down (the image
-// store).
+// store, the named volumes).
 func dataDir() (string, error) {
 	dir := os.Getenv("STACK_DATA_DIR")
 	if dir == "" {

@@ -6,8 +6,10 @@
 //  1. Build: Binary builds cmd/stack once per test binary, in a temporary
 //     directory that Cleanup (called from TestMain after m.Run) removes.
 //  2. Run: New gives the test an Env, a world of its own: a state directory
-//     (STACK_STATE_DIR) and a working directory from t.TempDir(), and a
-//     cgroup parent (STACK_CGROUP_PARENT) named stack-test-<random hex>.
+//     (STACK_STATE_DIR), a data directory (STACK_DATA_DIR, whose named
+//     volumes may outlive down, as they do for users) and a working
+//     directory from t.TempDir(), and a cgroup parent
+//     (STACK_CGROUP_PARENT) named stack-test-<random hex>.
 //     Run, RunIn and MustRun run stack to its end and return its output,
 //     exit status and duration; Start leaves it running in the background,
 //     with its process for signals (Ctrl-C is SIGINT). PS reads

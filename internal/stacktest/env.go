@@ -37,7 +37,7 @@ const (
 type Env struct {
 	Bin          string   // the stack binary
 	StateDir     string   // STACK_STATE_DIR
-	DataDir      string   // STACK_DATA_DIR: the image store
+	DataDir      string   // STACK_DATA_DIR: the image store, named volumes
 	CgroupParent string   // STACK_CGROUP_PARENT
 	Dir          string   // where commands run (Run); stack.yaml goes here
 	ExtraEnv     []string // added to every command's environment, last
