@@ -268,18 +268,24 @@ func TestDestroyBusy(t *testing.T) {
 		if err := cg.AddProc(ch.cmd.Process.Pid); err != nil {
 			t.Fatal(err)
 		}
-		short := backoff{first: time.Millisecond, max: 10 * time.Millisecond, total: 100 * time.Millisecond}
-		switch c := cg.(type) {
-		case *v1Cgroup:
-			c.wait = short
-		case *v2Cgroup:
-			c.wait = short
+		setWait := func(b backoff) {
+			switch c := cg.(type) {
+			case *v1Cgroup:
+				c.wait = b
+			case *v2Cgroup:
+				c.wait = b
+			}
 		}
+		// A short wait for the Destroy that must fail; Kill then gets the
+		// usual one, since on a busy machine the kernel may take longer
+		// than the short one to empty the cgroup.
+		setWait(backoff{first: time.Millisecond, max: 10 * time.Millisecond, total: 100 * time.Millisecond})
 		err = cg.Destroy()
 		if !errors.Is(err, unix.EBUSY) {
 			t.Fatalf("Destroy of a cgroup in use: %v, want EBUSY", err)
 		}
 		t.Logf("Destroy of a cgroup in use: %v", err)
+		setWait(defaultBackoff())
 		if err := cg.Kill(); err != nil {
 			t.Fatal(err)
 		}
