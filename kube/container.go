@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -31,6 +32,7 @@ var containerFields = []func(*podBuild, *manifest.Container, *corev1.Container){
 	(*podBuild).security,
 	(*podBuild).mounts,
 	(*podBuild).stopSignal,
+	(*podBuild).healthcheck,
 	(*podBuild).dependsOn,
 }
 
@@ -178,17 +180,53 @@ func (b *podBuild) stopSignal(c *manifest.Container, _ *corev1.Container) {
 	}
 }
 
-// dependsOn: Kubernetes starts Pods in no order; a join's order is
-// the Pod's, so only other dependencies are noted.
+// dependsOn: Kubernetes starts Pods in no order, and a join's order is
+// its Pod's, so the other dependencies are notes. An init container that
+// waits is not written: it would need an image of its own (a shell and a
+// client for the dependency's protocol) that the stack does not have.
 func (b *podBuild) dependsOn(c *manifest.Container, _ *corev1.Container) {
 	var others []string
 	for _, d := range c.DependsOn {
-		if !slices.Contains(slices.Collect(maps.Values(c.Join)), d) {
-			others = append(others, d)
+		if slices.Contains(slices.Collect(maps.Values(c.Join)), d) {
+			continue
 		}
+		if cond := c.Conditions[d]; cond != "" && cond != manifest.ConditionStarted {
+			d += " (" + string(cond) + ")"
+		}
+		others = append(others, d)
 	}
 	if len(others) > 0 {
-		b.notes.add(path(c, "depends_on"), "%s: Kubernetes starts Pods in no order: the container must retry until what it needs answers", strings.Join(others, ", "))
+		b.notes.add(path(c, "depends_on"), "%s: Kubernetes starts Pods in no order and waits for no other Pod: the container must retry until what it needs answers", strings.Join(others, ", "))
+	}
+}
+
+// healthcheck maps a health check to a readiness probe that runs the same
+// command. Kubernetes counts in whole seconds (rounded up, at least 1). A
+// Pod is not ready until the probe first succeeds, as a container is
+// "starting" until its check first passes, so failures while it starts do
+// not count either; what is lost is start_interval, the faster pace of
+// checks during start_period.
+func (b *podBuild) healthcheck(c *manifest.Container, k *corev1.Container) {
+	h := c.Healthcheck
+	if h == nil || h.Disabled || len(h.Test) == 0 {
+		return
+	}
+	secs := func(field string, d time.Duration) int32 {
+		s := int32(max(1, math.Ceil(d.Seconds())))
+		if time.Duration(s)*time.Second != d {
+			b.notes.add(path(c, "healthcheck."+field), "%s: Kubernetes counts probe times in whole seconds, so it is %ds", d, s)
+		}
+		return s
+	}
+	k.ReadinessProbe = &corev1.Probe{
+		ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: h.Test}},
+		PeriodSeconds:    secs("interval", h.Interval),
+		TimeoutSeconds:   secs("timeout", h.Timeout),
+		FailureThreshold: int32(min(max(h.Retries, 1), math.MaxInt32)),
+		SuccessThreshold: 1,
+	}
+	if h.StartPeriod > 0 {
+		b.notes.add(path(c, "healthcheck.start_period"), "%s: Kubernetes probes every %ds from the start, not every start_interval (%s) while the container starts", h.StartPeriod, k.ReadinessProbe.PeriodSeconds, h.StartInterval)
 	}
 }
 
