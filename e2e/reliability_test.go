@@ -274,3 +274,39 @@ func TestE2ESupervisorOutgrowsALowFileLimit(t *testing.T) {
 	e.MustRun("down")
 	e.AssertNothingLeft()
 }
+
+// TestE2EUnpackLimit starts a container from an archive that unpacks to
+// more than STACK_UNPACK_LIMIT: up fails naming the container and the
+// limit, and leaves nothing (no half-unpacked tree in the store); a malformed
+// limit is a usage error.
+func TestE2EUnpackLimit(t *testing.T) {
+	e := newEnv(t)
+	data := t.TempDir()
+	e.ExtraEnv = append(e.ExtraEnv, "STACK_DATA_DIR="+data)
+	archive := filepath.Join(e.Dir, "big.tar")
+	if out, err := exec.Command("tar", "-C", e.rootfs, "-cf", archive, ".").CombinedOutput(); err != nil {
+		t.Fatalf("tar: %v\n%s", err, out)
+	}
+	e.manifest(`
+name: bomb
+containers:
+  big:
+    rootfs: ./big.tar
+    command: ["true"]
+`)
+	e.ExtraEnv = append(e.ExtraEnv, "STACK_UNPACK_LIMIT=64k")
+	r := e.Run("up")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `container "big"`) || !strings.Contains(r.Stderr, "more than 64K") {
+		t.Errorf("up past the unpack limit: exit %d, stderr:\n%s", r.Code, r.Stderr)
+	}
+	t.Logf("up past the unpack limit says:\n%s", r.Stderr)
+	if left, _ := os.ReadDir(filepath.Join(data, "images", "tmp")); len(left) != 0 {
+		t.Errorf("images/tmp left with %v", left)
+	}
+	e.AssertNothingLeft()
+	e.ExtraEnv = append(e.ExtraEnv, "STACK_UNPACK_LIMIT=lots")
+	if r := e.Run("up"); r.Code != 2 || !strings.Contains(r.Stderr, "STACK_UNPACK_LIMIT") {
+		t.Errorf("up with STACK_UNPACK_LIMIT=lots: exit %d, stderr:\n%s", r.Code, r.Stderr)
+	}
+	e.AssertNothingLeft()
+}

@@ -85,7 +85,7 @@ func (s *Store) unpackArchive(archive, sum, dir string) error {
 	defer f.Close()
 	r, err := decompressed(bufio.NewReader(f))
 	if err == nil {
-		_, err = unpackTar(r, tmp, asRootfs)
+		_, err = unpackTar(r, tmp, asRootfs, s.unpackLimit)
 	}
 	if err != nil {
 		return errors.Join(fmt.Errorf("rootfs %s: %w", archive, err), os.RemoveAll(tmp))

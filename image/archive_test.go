@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -237,4 +238,56 @@ func TestArchiveDeviceNodesSkipped(t *testing.T) {
 			t.Errorf("%s: %v, want it skipped", p, err)
 		}
 	}
+}
+
+// TestArchiveUnpackBounded unpacks a tar bomb (a few KiB of gzip holding
+// MiBs of zeros) and a tar of many empty files, each past the store's
+// unpack limit: the unpack fails naming the limit, and leaves nothing in
+// the store.
+func TestArchiveUnpackBounded(t *testing.T) {
+	bomb := filepath.Join(t.TempDir(), "bomb.tar.gz")
+	f, err := os.Create(bomb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := gzip.NewWriter(f)
+	tw := tar.NewWriter(zw)
+	const size = 8 << 20
+	if err := tw.WriteHeader(&tar.Header{Name: "zeros", Typeflag: tar.TypeReg, Mode: 0o644, Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(tw, zeroReader{}, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(tw.Close(), zw.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	var many []*tar.Header
+	for i := range 3000 {
+		many = append(many, &tar.Header{Name: fmt.Sprintf("f%d", i), Typeflag: tar.TypeReg, Mode: 0o644})
+	}
+	for name, archive := range map[string]string{"bomb": bomb, "many files": tarOf(t, many...)} {
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			s.SetUnpackLimit(1 << 20)
+			_, err := s.Archive(archive)
+			var limit *UnpackLimitError
+			if !errors.As(err, &limit) || !strings.Contains(err.Error(), "more than 1M") {
+				t.Fatalf("Archive = %v, want the unpack limit of 1M", err)
+			}
+			if unpacked := unpackedRootfs(t, s); len(unpacked) != 0 {
+				t.Errorf("the store left with %v", unpacked)
+			}
+			if left := tmpEntries(t, s); len(left) != 0 {
+				t.Errorf("tmp/ left with %v", left)
+			}
+		})
+	}
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }

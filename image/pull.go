@@ -308,7 +308,7 @@ func (s *Store) ociArchiveImage(p, tag string, platform v1.Platform) (v1.Image, 
 	cleanup := func() { os.RemoveAll(dir) }
 	r, err := decompressed(bufio.NewReader(f))
 	if err == nil {
-		_, err = unpackTar(r, dir, asRootfs)
+		_, err = unpackTar(r, dir, asRootfs, s.unpackLimit)
 	}
 	if err != nil {
 		cleanup()
@@ -428,7 +428,7 @@ func (s *Store) unpackLayer(ctx context.Context, layer v1.Layer, diffID string, 
 		return 0, err
 	}
 	tee := io.TeeReader(tr, tarHash)
-	size, err := unpackTar(tee, fsDir, asLayer)
+	size, err := unpackTar(tee, fsDir, asLayer, s.unpackLimit)
 	if err != nil {
 		return 0, err
 	}

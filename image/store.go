@@ -45,7 +45,13 @@ const (
 // Store is the image store of one STACK_DATA_DIR.
 type Store struct {
 	root string
+	// unpackLimit bounds what one unpack writes (see unpackTar).
+	unpackLimit int64
 }
+
+// SetUnpackLimit bounds what one unpack of an archive or a layer may
+// write, in bytes; Open sets DefaultUnpackLimit.
+func (s *Store) SetUnpackLimit(n int64) { s.unpackLimit = n }
 
 // Open opens (making it if need be) the store under dataDir.
 func Open(dataDir string) (*Store, error) {
@@ -62,7 +68,7 @@ func Open(dataDir string) (*Store, error) {
 			return nil, fmt.Errorf("image store: %w", err)
 		}
 	}
-	return &Store{root: root}, nil
+	return &Store{root: root, unpackLimit: DefaultUnpackLimit}, nil
 }
 
 // Root is the store's directory.

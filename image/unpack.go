@@ -50,7 +50,12 @@ const (
 // container gets its /dev from stack, never from its image, and a device
 // node in the store (on the host's filesystem) would be one more way to
 // reach a host device.
-func unpackTar(r io.Reader, dir string, mode unpackMode) (int64, error) {
+//
+// limit bounds what one unpack may write: file content, and a tar block
+// (512 bytes) per entry, so that neither one huge file nor millions of
+// empty ones can fill the disk (a few MiB of gzip can hold GiBs of zeros).
+// Past it the unpack fails with an *UnpackLimitError.
+func unpackTar(r io.Reader, dir string, mode unpackMode, limit int64) (int64, error) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return 0, err
 	}
@@ -59,7 +64,7 @@ func unpackTar(r io.Reader, dir string, mode unpackMode) (int64, error) {
 		return 0, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(root)
-	u := unpacker{root: root, dir: dir, mode: mode}
+	u := unpacker{root: root, dir: dir, mode: mode, limit: limit}
 	tr := tar.NewReader(r)
 	for {
 		hdr, err := tr.Next()
@@ -68,6 +73,9 @@ func unpackTar(r io.Reader, dir string, mode unpackMode) (int64, error) {
 		}
 		if err != nil {
 			return u.size, err
+		}
+		if u.written += tarBlock; u.written > u.limit {
+			return u.size, &UnpackLimitError{Limit: u.limit}
 		}
 		if err := u.entry(hdr, tr); err != nil {
 			return u.size, fmt.Errorf("entry %q: %w", hdr.Name, err)
@@ -82,11 +90,44 @@ func unpackTar(r io.Reader, dir string, mode unpackMode) (int64, error) {
 	return u.size, nil
 }
 
+// tarBlock is what each entry counts toward an unpack's limit besides its
+// content: the size of its header in the tar.
+const tarBlock = 512
+
+// DefaultUnpackLimit is what one unpack may write unless the store is told
+// otherwise (SetUnpackLimit): well above the largest common images.
+const DefaultUnpackLimit = 16 << 30
+
+// UnpackLimitError is an unpack that would write more than its limit.
+type UnpackLimitError struct {
+	Limit int64
+}
+
+func (e *UnpackLimitError) Error() string {
+	return fmt.Sprintf("unpacking writes more than %s, the most one unpack may write (set STACK_UNPACK_LIMIT to allow more)", formatSize(e.Limit))
+}
+
+// formatSize is n in the largest binary unit that divides it, as
+// STACK_UNPACK_LIMIT may be written: 16G, 512M, 1000.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"G", 30}, {"M", 20}, {"K", 10}} {
+		if n > 0 && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.suffix)
+		}
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 type unpacker struct {
 	root int
 	dir  string
 	mode unpackMode
 	size int64
+	// written counts toward limit: content and a tar block per entry.
+	written, limit int64
 	// dirs get their mtimes once everything is in them.
 	dirs []dirTime
 }
@@ -188,8 +229,13 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 			return err
 		}
 		f := os.NewFile(uintptr(fd), name)
-		n, err := io.Copy(f, r)
+		// One byte past the limit is enough to know it is passed.
+		n, err := io.Copy(f, io.LimitReader(r, u.limit-u.written+1))
 		u.size += n
+		u.written += n
+		if err == nil && u.written > u.limit {
+			err = &UnpackLimitError{Limit: u.limit}
+		}
 		if err != nil {
 			f.Close()
 			return err

@@ -85,6 +85,11 @@ func checkHostname(h string) error {
 // "64mb" and "64MiB" are the same).
 var sizeRE = lazyRegexp(`^([0-9]+)$|^([0-9]+(?:\.[0-9]+)?)([kKmMgG])[iI]?[bB]?$`)
 
+// ParseSize reads a size as the manifest's memory takes it ("64M",
+// "2000000"), for the settings outside it that take one
+// (STACK_UNPACK_LIMIT).
+func ParseSize(s string) (int64, error) { return parseSize(s) }
+
 // parseSize reads a size. A fraction is allowed with a suffix ("1.5g") and
 // the result is rounded down to whole bytes.
 func parseSize(s string) (int64, error) {

@@ -52,7 +52,7 @@ func (s *Supervisor) resolveRoots(ctx context.Context) error {
 		// no data directory.
 		if store == nil {
 			var err error
-			if store, err = openStore(s.cfg.DataDir); err != nil {
+			if store, err = openStore(s.cfg.DataDir, s.cfg.UnpackLimit); err != nil {
 				return err
 			}
 		}
@@ -73,9 +73,16 @@ func (s *Supervisor) resolveRoots(ctx context.Context) error {
 	return g.Wait()
 }
 
-func openStore(dataDir string) (*image.Store, error) {
+func openStore(dataDir string, unpackLimit int64) (*image.Store, error) {
 	if dataDir == "" {
 		return nil, fmt.Errorf("no data directory for the image store (STACK_DATA_DIR)")
 	}
-	return image.Open(dataDir)
+	store, err := image.Open(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if unpackLimit > 0 {
+		store.SetUnpackLimit(unpackLimit)
+	}
+	return store, nil
 }

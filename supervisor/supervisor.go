@@ -36,8 +36,11 @@ type Config struct {
 	DataDir string
 	// Owner owns the host directories made for bind mounts whose host
 	// path is missing: the user who ran stack.
-	Owner  Owner
-	Driver cgroup.Driver
+	Owner Owner
+	// UnpackLimit bounds what one unpack of an archive or image layer may
+	// write (STACK_UNPACK_LIMIT); 0 means image.DefaultUnpackLimit.
+	UnpackLimit int64
+	Driver      cgroup.Driver
 	// Output receives the aggregated `NAME | LINE` stream; nil for none.
 	Output io.Writer
 	// Color colors the names in Output.

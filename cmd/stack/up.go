@@ -187,10 +187,31 @@ func (a *app) supervisorConfig() (supervisor.Config, error) {
 	if err != nil {
 		return supervisor.Config{}, err
 	}
+	unpackLimit, err := unpackLimit()
+	if err != nil {
+		return supervisor.Config{}, err
+	}
 	return supervisor.Config{
 		StateDir: stateDir, CgroupParent: parent, DataDir: dataDir, Owner: invoker(),
-		Driver: drv, Errors: a.stderr,
+		UnpackLimit: unpackLimit, Driver: drv, Errors: a.stderr,
 	}, nil
+}
+
+// unpackLimit is STACK_UNPACK_LIMIT, a size as the manifest's memory takes
+// it; 0 when unset (the store's default).
+func unpackLimit() (int64, error) {
+	v := os.Getenv("STACK_UNPACK_LIMIT")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := manifest.ParseSize(v)
+	if err == nil && n < 1 {
+		err = fmt.Errorf("%q: must be at least one byte", v)
+	}
+	if err != nil {
+		return 0, usageError("write it as bytes or with k, m or g: STACK_UNPACK_LIMIT=32G", "STACK_UNPACK_LIMIT: %v", err)
+	}
+	return n, nil
 }
 
 // dataDir is STACK_DATA_DIR, absolute: what outlives down (the image
