@@ -45,17 +45,17 @@ func LoadWith(path string, opts Options) (*Stack, []Problem, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest %s: resolve path: %w", path, err)
 	}
-	data, err := readManifest(path)
+	data, err := readBounded(path, "manifest")
 	if err != nil {
 		return nil, nil, err
 	}
 	vars := variables{env: environMap(opts.Environ)}
 	envFile := filepath.Join(filepath.Dir(path), dotenvName)
-	dotenv, err := os.ReadFile(envFile)
+	dotenv, err := readBounded(envFile, dotenvName)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return nil, nil, fmt.Errorf("read %s: %w", envFile, err)
+		return nil, nil, err
 	default:
 		var problems []Problem
 		vars.dotenv, problems = parseDotenv(envFile, dotenv, vars.lookup)
@@ -66,38 +66,40 @@ func LoadWith(path string, opts Options) (*Stack, []Problem, error) {
 	return parse(path, abs, data, vars, opts.Home)
 }
 
-// maxManifestSize caps what is read of a manifest. The largest real ones
-// are a few hundred KiB (500 containers); decoding costs some 15 times the
-// size in memory, so the cap keeps that bounded for any file given.
+// maxManifestSize caps what is read of a manifest (and of its .env). The
+// largest real ones are a few hundred KiB (500 containers); decoding costs
+// some 15 times the size in memory, so the cap keeps that bounded for any
+// file given.
 const maxManifestSize = 4 << 20
 
-// readManifest reads the regular file at path, up to maxManifestSize. It
-// opens without blocking, so that a FIFO with no writer is refused rather
-// than waited on forever, and reads nothing but a regular file, so that a
-// device (/dev/zero) cannot feed it without end.
-func readManifest(path string) ([]byte, error) {
+// readBounded reads the regular file at path, up to maxManifestSize; what
+// names it in errors ("manifest", ".env"). It opens without blocking, so
+// that a FIFO with no writer is refused rather than waited on forever, and
+// reads nothing but a regular file, so that a device (/dev/zero) cannot
+// feed it without end.
+func readBounded(path, what string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read manifest %s: not a regular file (%s)", path, fileKind(st.Mode()))
+		return nil, fmt.Errorf("read %s %s: not a regular file (%s)", what, path, fileKind(st.Mode()))
 	}
 	if st.Size() > maxManifestSize {
-		return nil, fmt.Errorf("read manifest %s: %d bytes; a manifest may have at most %d (4 MiB)", path, st.Size(), maxManifestSize)
+		return nil, fmt.Errorf("read %s %s: %d bytes; a %s may have at most %d (4 MiB)", what, path, st.Size(), what, maxManifestSize)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxManifestSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	if len(data) > maxManifestSize {
 		// It grew while read.
-		return nil, fmt.Errorf("read manifest %s: more than %d bytes (4 MiB), the most a manifest may have", path, maxManifestSize)
+		return nil, fmt.Errorf("read %s %s: more than %d bytes (4 MiB), the most a %s may have", what, path, maxManifestSize, what)
 	}
 	return data, nil
 }

@@ -45,4 +45,25 @@ func TestLoadRefusesWhatIsNotAManifestFile(t *testing.T) {
 			t.Fatalf("Load(%s) has not returned: it reads what never ends", c.path)
 		}
 	}
+	// The .env beside a manifest is read the same way.
+	app := t.TempDir()
+	if err := os.WriteFile(filepath.Join(app, "stack.yaml"), []byte("containers:\n  a:\n    rootfs: .\n    command: [x]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(app, ".env"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Load(filepath.Join(app, "stack.yaml"))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "read .env") || !strings.Contains(err.Error(), "a FIFO") {
+			t.Errorf("Load with a FIFO as .env = %v, want it refused", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Load has not returned: it waits on a FIFO .env")
+	}
 }
