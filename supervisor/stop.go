@@ -38,6 +38,9 @@ func (s *Supervisor) stopContainer(c *container) {
 	if !c.stopping {
 		c.stopping = true
 		close(c.stop)
+		// A container waiting for a condition of this one gives up.
+		close(c.changed)
+		c.changed = make(chan struct{})
 	}
 	looping, r := c.looping, c.cur
 	c.mu.Unlock()
