@@ -234,7 +234,7 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 		}
 		<-p.done
 		if errors.Is(err, errInitDied) {
-			err = fmt.Errorf("entering the container ended before exec: %v", p.err)
+			err = fmt.Errorf("the process entering the container ended before exec (%s)", describeStatus(p.status))
 			if !p.containerAlive(spec) {
 				err = errNotRunning
 			}
@@ -243,6 +243,14 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	}
 	p.console = console
 	return p, nil
+}
+
+// describeStatus says how a process ended, for an error.
+func describeStatus(st ExitStatus) string {
+	if st.Signaled {
+		return fmt.Sprintf("killed by signal %d", st.Signal)
+	}
+	return fmt.Sprintf("exit status %d", st.Code)
 }
 
 // errNotRunning means the container's PID 1 is gone.
