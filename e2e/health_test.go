@@ -267,3 +267,54 @@ containers:
 	e.MustRun("down")
 	e.AssertNothingLeft()
 }
+
+func TestUpWaitFailsOnExitAndTimeout(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: waitfail
+containers:
+  quits:
+    rootfs: {{rootfs}}
+    command: ["sh", "-c", "sleep 0.5; exit 2"]
+    # Not healthy before it exits, so that up --wait is still waiting.
+    healthcheck: {test: ["CMD", "false"], start_period: 1h, start_interval: 100ms}
+  stays:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+`)
+	r := e.Run("up", "--wait")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `container "quits" exited with status 2`) || !strings.Contains(r.Stderr, "hint: the stack is left up") {
+		t.Errorf("up --wait with a container that exits: exit %d, stderr %q\n%s", r.Code, r.Stderr, e.MustRun("logs").Stdout)
+	}
+	if row := e.PS()["stays"]; row.State != "running" {
+		t.Errorf("the stack must be left up: stays is %+v", row)
+	}
+	e.MustRun("down")
+
+	// Never healthy, never unhealthy either (its start period outlasts
+	// the wait): only the timeout ends the wait.
+	e.manifest(`
+name: waitfail
+containers:
+  slow:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    healthcheck:
+      test: ["CMD", "false"]
+      interval: 100ms
+      start_period: 1h
+      start_interval: 100ms
+`)
+	r = e.Run("up", "--wait", "--wait-timeout", "2s")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `timed out waiting for "slow" to be running and healthy`) {
+		t.Errorf("up --wait --wait-timeout 2s: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if row := e.PS()["slow"]; row.State != "running" || row.Health != "starting" {
+		t.Errorf("after the timeout: %+v, want running and starting", row)
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+	if r := e.Run("up", "--wait-timeout", "1s"); r.Code != 2 {
+		t.Errorf("--wait-timeout without --wait: exit %d, want 2", r.Code)
+	}
+}

@@ -43,6 +43,10 @@ func WaitReady(ctx context.Context, cfg Config, st *manifest.Stack) error {
 			checked := def != nil && def.Healthcheck != nil && !def.Healthcheck.Disabled
 			ended := c.State == StateExited || c.State == StateStopped
 			switch {
+			case ended && c.ExitCode == nil && status.Running:
+				// Its PID 1 has ended, and the supervisor is about to
+				// record how: asked again in a moment.
+				pending = append(pending, c.Name)
 			case ended && jobs[c.Name] && c.ExitCode != nil && *c.ExitCode == 0:
 			case ended:
 				code := "no status"
