@@ -557,3 +557,19 @@ func TestImageLayersStacked(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeEnvironment starts a container whose environment is near what
+// execve takes (values of up to 128 KiB each, some MiB in all), larger
+// than a socket's default send buffer: the configuration must still reach
+// the init, and the program see every value whole.
+func TestLargeEnvironment(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `echo ${#V0} ${#V9}`)
+	for i := range 10 {
+		spec.Env = append(spec.Env, fmt.Sprintf("V%d=%s", i, strings.Repeat("x", 100<<10)))
+	}
+	out, st := run(t, spec)
+	if st.Code != 0 || strings.TrimSpace(out) != fmt.Sprintf("%d %d", 100<<10, 100<<10) {
+		t.Errorf("exit %+v, output:\n%s", st, out)
+	}
+}

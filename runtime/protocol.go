@@ -88,8 +88,35 @@ type nsJoin struct {
 // send writes one message.
 func send(fd int, kind byte, payload []byte) error {
 	msg := append([]byte{kind}, payload...)
+	if err := fitMessage(fd, len(msg)); err != nil {
+		return err
+	}
 	_, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Write(fd, msg) })
 	return err
+}
+
+// messageSlack is what the kernel's accounting of one message takes from
+// a socket's send buffer besides the message itself, with room to spare.
+const messageSlack = 64 << 10
+
+// fitMessage lets the socket fd send one message of n bytes. A
+// SOCK_SEQPACKET message must fit the send buffer whole, and the default
+// (net.core.wmem_default, some 208 KiB) is less than a configuration
+// whose arguments and environment come near execve's own limits (128 KiB
+// each, a few MiB in all) needs: such a send would fail with EMSGSIZE.
+// SO_SNDBUFFORCE passes net.core.wmem_max, and needs CAP_NET_ADMIN, which
+// the supervisor has.
+func fitMessage(fd, n int) error {
+	have, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err == nil && n+messageSlack <= have {
+		return nil
+	}
+	// The kernel doubles the value asked for, for its bookkeeping.
+	want := (n + messageSlack) / 2
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, want); err != nil {
+		return fmt.Errorf("make room for a message of %d bytes (SO_SNDBUFFORCE): %w", n, err)
+	}
+	return nil
 }
 
 // receive reads one message whatever its size; io.EOF when the other end
