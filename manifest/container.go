@@ -59,7 +59,7 @@ const (
 var containerFields = []string{
 	"rootfs", "command", "env", "workdir", "hostname", "user", "namespaces", "join",
 	"memory", "cpus", "pids", "restart", "depends_on", "stop_signal", "stop_timeout",
-	"read_only", "mounts", "healthcheck",
+	"read_only", "mounts", "healthcheck", "network", "ports",
 }
 
 // entry is a decoded container with the nodes that checks spanning
@@ -73,6 +73,8 @@ type entry struct {
 	join       map[Namespace]*yaml.Node
 	dependsOn  map[string]*yaml.Node
 	hostname   *yaml.Node
+	network    *yaml.Node
+	ports      *yaml.Node
 }
 
 // container decodes one container definition; dir is the manifest's
@@ -140,6 +142,10 @@ func (d *decoder) containerField(e *entry, field string, n *yaml.Node, path, dir
 		c.Namespaces, e.namespaces = d.namespaces(n, path)
 	case "join":
 		c.Join, e.join = d.join(n, path)
+	case "network":
+		c.Network, e.network = d.networkMode(n, path), n
+	case "ports":
+		c.Ports, e.ports = d.ports(n, path), n
 	case "memory":
 		c.Memory = d.memory(n, path)
 	case "cpus":

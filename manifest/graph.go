@@ -25,7 +25,9 @@ func (d *decoder) link(entries []*entry) {
 		}
 		d.checkConditions(e, byName)
 		d.hostname(e)
+		d.linkNetwork(e)
 	}
+	d.linkPorts(entries)
 	d.cycles(byName, names)
 }
 

@@ -200,7 +200,7 @@ func (d *decoder) syntaxError(err error) {
 // stack decodes the top mapping into st and returns the containers'
 // entries for the checks that span containers.
 func (d *decoder) stack(root *yaml.Node, dir string, st *Stack) []*entry {
-	f := d.fields(root, "", []string{"name", "volumes", "containers"})
+	f := d.fields(root, "", []string{"name", "network", "volumes", "containers"})
 	st.Name = DefaultName(dir)
 	if n, ok := f["name"]; ok {
 		if name, ok := d.str(n, "name"); ok {
@@ -209,6 +209,9 @@ func (d *decoder) stack(root *yaml.Node, dir string, st *Stack) []*entry {
 			}
 			st.Name = name
 		}
+	}
+	if n, ok := f["network"]; ok {
+		d.stackNetwork(n, st)
 	}
 	// Before the containers, whose mounts name them.
 	if n, ok := f["volumes"]; ok {

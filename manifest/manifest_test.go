@@ -148,6 +148,7 @@ func TestDefaults(t *testing.T) {
 			Restart:     RestartPolicy{Policy: RestartNo, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
 			StopSignal:  syscall.SIGTERM,
 			StopTimeout: 10 * time.Second,
+			Network:     NetworkStack,
 		}},
 	}
 	if !reflect.DeepEqual(st, want) {

@@ -12,8 +12,12 @@ import (
 type (
 	printedStack struct {
 		Name       string                      `yaml:"name"`
+		Network    *printedNetwork             `yaml:"network,omitempty"`
 		Volumes    map[string]struct{}         `yaml:"volumes,omitempty"`
 		Containers map[string]printedContainer `yaml:"containers"`
+	}
+	printedNetwork struct {
+		Subnet string `yaml:"subnet"`
 	}
 	printedContainer struct {
 		Rootfs      string               `yaml:"rootfs"`
@@ -34,6 +38,8 @@ type (
 		StopTimeout string               `yaml:"stop_timeout"`
 		ReadOnly    bool                 `yaml:"read_only"`
 		Mounts      []string             `yaml:"mounts,omitempty"`
+		Network     NetworkMode          `yaml:"network,omitempty"`
+		Ports       []string             `yaml:"ports,omitempty"`
 	}
 	printedRestart struct {
 		Policy     Policy `yaml:"policy"`
@@ -49,6 +55,9 @@ type (
 // is left out.
 func (s *Stack) MarshalYAML() (any, error) {
 	out := printedStack{Name: s.Name, Containers: map[string]printedContainer{}}
+	if s.Network.Subnet.IsValid() {
+		out.Network = &printedNetwork{Subnet: s.Network.Subnet.String()}
+	}
 	for _, v := range s.Volumes {
 		if out.Volumes == nil {
 			out.Volumes = map[string]struct{}{}
@@ -79,6 +88,10 @@ func (s *Stack) MarshalYAML() (any, error) {
 			StopSignal:  formatSignal(c.StopSignal),
 			StopTimeout: c.StopTimeout.String(),
 			ReadOnly:    c.ReadOnly,
+			Network:     c.Network,
+		}
+		for _, p := range c.Ports {
+			pc.Ports = append(pc.Ports, p.String())
 		}
 		for _, m := range c.Mounts {
 			mode := "rw"

@@ -17,6 +17,8 @@ type Stack struct {
 	Volumes []string
 	// Containers maps a container's name to its definition.
 	Containers map[string]*Container
+	// Network is the stack network's configuration.
+	Network Network
 }
 
 // Namespace is the name of a Linux namespace as written in a manifest.
@@ -71,6 +73,11 @@ type Container struct {
 	StopTimeout time.Duration
 	ReadOnly    bool
 	Mounts      []Mount
+	// Network is stack (the default) or none for a container with a net
+	// namespace of its own, and "" for one without.
+	Network NetworkMode
+	// Ports are the published ports, one per port (ranges expanded).
+	Ports []Port
 }
 
 // Policy is a restart policy's name.
