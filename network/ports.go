@@ -48,6 +48,15 @@ func (p Port) containerAddr() string {
 	return net.JoinHostPort(p.Address.String(), strconv.Itoa(int(p.ContainerPort)))
 }
 
+// PortError is why a port could not be published.
+type PortError struct {
+	Port Port
+	Err  error
+}
+
+func (e *PortError) Error() string { return fmt.Sprintf("publish %s: %v", e.Port, e.Err) }
+func (e *PortError) Unwrap() error { return e.Err }
+
 // Published is the set of listeners of a stack's published ports.
 type Published struct {
 	cancel  context.CancelFunc
@@ -74,7 +83,7 @@ func (n *Network) Publish(ports []Port) (_ *Published, err error) {
 		case TCP:
 			l, err := net.Listen("tcp4", p.hostAddr())
 			if err != nil {
-				return nil, fmt.Errorf("publish %s: %w", p, err)
+				return nil, &PortError{Port: p, Err: err}
 			}
 			pub.closers = append(pub.closers, l)
 			tcp = append(tcp, l)
@@ -85,7 +94,7 @@ func (n *Network) Publish(ports []Port) (_ *Published, err error) {
 			}
 			l, err := net.ListenUDP("udp4", a)
 			if err != nil {
-				return nil, fmt.Errorf("publish %s: %w", p, err)
+				return nil, &PortError{Port: p, Err: err}
 			}
 			pub.closers = append(pub.closers, l)
 			udp = append(udp, l)

@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/network"
 )
 
 // defaultPath is the PATH a container gets when its Env has none (Docker's).
@@ -115,7 +117,14 @@ func start(spec *Spec) (_ *Container, err error) {
 		f.Close()
 	}
 	files = nil
-	if err := handshake(pipe, cmd.Process.Pid, spec.Cgroup); err != nil {
+	err = nil
+	if spec.Interface != nil {
+		err = moveInterface(pipe, cmd.Process.Pid, spec.Interface)
+	}
+	if err == nil {
+		err = handshake(pipe, cmd.Process.Pid, spec.Cgroup)
+	}
+	if err != nil {
 		// The init exits by itself after reporting; the kill covers an
 		// init stuck or killed halfway. Killing a pid namespace's PID 1
 		// ends the whole namespace.
@@ -131,6 +140,18 @@ func start(spec *Spec) (_ *Container, err error) {
 	c := &Container{name: spec.Name, layerDir: spec.LayerDir, cmd: cmd, done: make(chan struct{})}
 	go c.wait()
 	return c, nil
+}
+
+// moveInterface moves the container's end of its veth pair into the new
+// net namespace of the init, and tells the init to configure it.
+func moveInterface(pipe, pid int, iface *network.Interface) error {
+	if err := network.MoveLink(iface.Link, pid); err != nil {
+		return err
+	}
+	if err := send(pipe, msgLinked, nil); err != nil {
+		return fmt.Errorf("tell init the interface is there: %w", err)
+	}
+	return nil
 }
 
 // errInitDied means the init ended without saying why (killed, or crashed
@@ -234,6 +255,12 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		}
 	}
 	cfg.NewNet = slices.Contains(spec.Namespaces, "net")
+	if spec.Interface != nil {
+		if !cfg.NewNet {
+			return nil, nil, errors.New("a network interface needs a net namespace of the container's own")
+		}
+		cfg.Interface = spec.Interface
+	}
 	cfg.NewUser = slices.Contains(spec.Namespaces, "user")
 	if cfg.NewUser {
 		// The identity mapping: uid 0 in the container is uid 0 on the

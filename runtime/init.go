@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/network"
 )
 
 // InitArg is the hidden argument with which Start re-executes the stack
@@ -72,6 +74,16 @@ func runInit(pipe int) error {
 		// A new network namespace starts with lo down; programs expect
 		// to reach 127.0.0.1, as they do under runc and Docker.
 		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	if cfg.Interface != nil {
+		// The parent moves the interface in once this process, and so
+		// its namespace, exists.
+		if kind, _, err := receive(pipe); err != nil || kind != msgLinked {
+			return fmt.Errorf("wait for the network interface: message %q, %v", kind, err)
+		}
+		if err := network.ConfigureInside(cfg.Interface); err != nil {
 			return err
 		}
 	}

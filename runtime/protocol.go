@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/linux"
+	"github.com/stack-containers/stack/network"
 )
 
 // The parent and the init talk over one SOCK_SEQPACKET socket pair, so that
@@ -19,6 +20,8 @@ import (
 // succeeds the parent reads end-of-file.
 //
 //	parent -> init: msgConfig + JSON initConfig
+//	parent -> init: msgLinked           (only with an interface: it has been
+//	                                     moved into the init's namespace)
 //	init -> parent: msgReady            (only when a cgroup is to be joined)
 //	parent -> init: msgGo               (the init is now in its cgroup)
 //	init -> parent: msgExec             (execve comes next)
@@ -33,6 +36,7 @@ import (
 //	exec -> parent: msgConsole + the pty master as SCM_RIGHTS
 const (
 	msgConfig       byte = 'C'
+	msgLinked       byte = 'L'
 	msgReady        byte = 'R'
 	msgGo           byte = 'G'
 	msgConsole      byte = 'T'
@@ -62,7 +66,9 @@ type initConfig struct {
 	// NewNet and NewUser say which namespaces the clone created, which
 	// decides how /sys and /dev are made.
 	NewNet, NewUser bool
-	NewCgroup       bool
+	// Interface is configured as eth0 once the parent has moved it in.
+	Interface *network.Interface
+	NewCgroup bool
 	// WaitCgroup makes the init stop before exec until the parent has put
 	// it in its cgroup.
 	WaitCgroup bool

@@ -3,6 +3,8 @@ package runtime
 import (
 	"io"
 	"syscall"
+
+	"github.com/stack-containers/stack/network"
 )
 
 // Spec is everything needed to start one container. The supervisor builds
@@ -47,6 +49,10 @@ type Spec struct {
 	// container that outlived it would have nobody to read its output or
 	// apply its restart policy.
 	ParentDeathSignal syscall.Signal
+	// Interface, when not nil, is the container's end of a veth pair in
+	// the host's namespace (network.Attach): it is moved into the new net
+	// namespace ("net" must be among Namespaces) and becomes its eth0.
+	Interface *network.Interface
 	// Stdout and Stderr receive the program's output; nil means /dev/null.
 	// An *os.File is passed through as is.
 	Stdout, Stderr io.Writer

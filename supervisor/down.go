@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
 )
 
@@ -129,6 +130,9 @@ func clearStack(ctx context.Context, paths Paths, drv cgroup.Driver, clock Clock
 	for _, c := range st.Containers {
 		cg := drv.Load(c.Cgroup)
 		errs = append(errs, wrapName(c.Name, errors.Join(cg.Kill(), cg.Destroy(), runtime.RemoveLayer(c.LayerDir))))
+	}
+	if st.Network != nil {
+		errs = append(errs, network.Remove(st.Network.ID))
 	}
 	errs = append(errs, drv.Load(st.Cgroup).Destroy(), drv.Prune(path.Dir(st.Cgroup)))
 	if err := errors.Join(errs...); err != nil {

@@ -62,6 +62,9 @@ func (s *Supervisor) release(forget bool) error {
 		}
 		errs = append(errs, wrapName(name, runtime.RemoveLayer(c.layer)))
 	}
+	// The containers are gone, and with their namespaces their ends of
+	// the veth pairs.
+	errs = append(errs, s.removeNetwork(s.netPlan))
 	if s.parent != nil {
 		// STACK_CGROUP_PARENT goes too once no other stack uses it:
 		// stack made it, and leaves nothing behind.

@@ -28,13 +28,16 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 		}
 		join[string(ns)] = pid
 	}
-	mounts := make([]runtime.Mount, len(d.Mounts))
-	for i, m := range d.Mounts {
-		mounts[i] = runtime.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
+	// The name files first: a mount of the user's over /etc wins, as in
+	// Compose.
+	mounts := s.netMounts(d.Name)
+	for _, m := range d.Mounts {
+		rm := runtime.Mount{Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly}
 		if m.Volume != "" {
-			mounts[i].Source = VolumeDir(s.cfg.DataDir, s.stack.Name, m.Volume)
-			mounts[i].CopyUp = true
+			rm.Source = VolumeDir(s.cfg.DataDir, s.stack.Name, m.Volume)
+			rm.CopyUp = true
 		}
+		mounts = append(mounts, rm)
 	}
 	return &runtime.Spec{
 		Name:       d.Name,

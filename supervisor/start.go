@@ -136,6 +136,8 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 		Cgroup:     s.cfg.CgroupParent + "/" + s.stack.Name,
 	}
 	s.parent = s.cfg.Driver.Load(state.Cgroup)
+	s.netPlan = s.networkPlan()
+	state.Network = s.netPlan
 	for _, name := range names {
 		def := s.stack.Containers[name]
 		s.ctrs[name] = &container{
@@ -169,6 +171,13 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	}
 	if err := s.resolveRoots(ctx); err != nil {
 		return err
+	}
+	// Before any container: a taken port fails the start with nothing
+	// started, and every name file is complete from a container's start.
+	if s.netPlan != nil {
+		if err := s.createNetwork(s.netPlan); err != nil {
+			return err
+		}
 	}
 	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color, Warn: s.warn})
 	if err != nil {
@@ -235,6 +244,9 @@ func (s *Supervisor) startRun(c *container) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec.Interface, err = s.attach(c); err != nil {
+		return nil, err
+	}
 	r := &run{}
 	if r.oomBefore, err = c.cg.OOMKills(); err != nil {
 		return nil, fmt.Errorf("container %q: %w", c.def.Name, err)
@@ -251,6 +263,9 @@ func (s *Supervisor) startRun(c *container) (*run, error) {
 		s.warn(fmt.Errorf("container %q: close output pipes: %w", c.def.Name, cerr))
 	}
 	if err != nil {
+		if spec.Interface != nil {
+			err = errors.Join(err, s.net.net.Detach(spec.Interface))
+		}
 		return nil, errors.Join(err, r.closePipes())
 	}
 	r.rc = rc

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stack-containers/stack/manifest"
+	"github.com/stack-containers/stack/network"
 )
 
 // The states of a container, as ps shows them.
@@ -32,7 +33,10 @@ type State struct {
 	Cgroup string `json:"cgroup"`
 	// Ended is set once no container is left running or to be restarted;
 	// the state stays for ps and logs until down.
-	Ended      bool             `json:"ended"`
+	Ended bool `json:"ended"`
+	// Network is the stack's network (devices, subnet), nil when no
+	// container is on it.
+	Network    *network.Network `json:"network,omitempty"`
 	Containers []ContainerState `json:"containers"`
 }
 
@@ -67,6 +71,11 @@ type ContainerState struct {
 	// Exec is what `stack exec` runs a command with, so that it needs
 	// neither the supervisor nor the manifest.
 	Exec ExecConfig `json:"exec"`
+	// IP is the container's address on the stack's network (its net
+	// owner's, for a joiner), "" when it is not on it; Ports its
+	// published ports.
+	IP    string         `json:"ip,omitempty"`
+	Ports []network.Port `json:"ports,omitempty"`
 }
 
 // ExecConfig is the identity a process exec'd into a container gets unless
@@ -95,6 +104,10 @@ func PathsOf(stateDir, stack string) (Paths, error) {
 
 // State is the path of the state file.
 func (p Paths) State() string { return filepath.Join(p.Dir, "state.json") }
+
+// NetFiles is the directory of a container's /etc/hosts and
+// /etc/resolv.conf.
+func (p Paths) NetFiles(container string) string { return filepath.Join(p.Dir, "net", container) }
 
 // Logs is the directory of the persisted container logs.
 func (p Paths) Logs() string { return filepath.Join(p.Dir, "logs") }

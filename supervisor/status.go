@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/network"
 )
 
 // Status is one container as ps shows it.
@@ -32,6 +34,9 @@ type Status struct {
 	// Uptime is how long the current run has lasted, in whole seconds; 0
 	// when not running.
 	Uptime int64 `json:"uptime"`
+	// IP is the address on the stack's network, "" when none.
+	IP    string         `json:"ip"`
+	Ports []network.Port `json:"ports"`
 }
 
 // StackStatus is the state of a stack as ps shows it.
@@ -71,6 +76,11 @@ func ReadStatus(cfg Config, name string, now time.Time) (*StackStatus, error) {
 			OOMKills:    c.OOMKills,
 			ExitCode:    c.ExitCode,
 			MemoryLimit: c.MemoryLimit,
+			IP:          c.IP,
+			Ports:       c.Ports,
+		}
+		if s.Ports == nil {
+			s.Ports = []network.Port{}
 		}
 		if !out.Running && !st.Ended && c.State != StateExited {
 			s.State = StateStopped

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stack-containers/stack/cgroup"
 	"github.com/stack-containers/stack/manifest"
+	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
 	"github.com/stack-containers/stack/supervisor/logs"
 )
@@ -94,6 +95,11 @@ type Supervisor struct {
 	state *stateWriter
 	// roots holds the containers' root filesystems in the image store.
 	roots roots
+	// netPlan names the stack network's devices and rules when some
+	// container is on it (set by prepare before any exists); net is the
+	// network once made.
+	netPlan *network.Network
+	net     *stackNet
 }
 
 // container is the supervisor's view of one container.

@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/supervisor"
 )
 
@@ -19,12 +21,15 @@ func psCommand() *command {
 		summary: "List the stack's containers",
 		help: `One row per container: name, state (created, running, restarting, exited,
 stopped), pid on the host (0 when not running), restarts, OOM kills, memory
-used/limit, and uptime or exit code.
+used/limit, address on the stack network, published ports, and uptime or
+exit code.
 
 --format json prints one JSON array; each element has name, state, health
 ("" without a health check, else starting, healthy or unhealthy), pid,
 restarts, oom_kills, exit_code (null while running), memory_limit (bytes, 0
-when none), memory_usage (bytes) and uptime (seconds, 0 when not running).`,
+when none), memory_usage (bytes), ip ("" when not on the stack network), ports (a list
+of host_ip, host_port, container_port, protocol) and uptime (seconds, 0 when
+not running).`,
 		setup: func(fs *flag.FlagSet) func(context.Context, *app, []string) error {
 			format := fs.String("format", "table", "output format: table or json")
 			return func(_ context.Context, a *app, args []string) error {
@@ -70,7 +75,7 @@ func printJSON(a *app, rows []supervisor.Status) error {
 
 func printTable(a *app, rows []supervisor.Status) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tRESTARTS\tOOM KILLS\tMEMORY\tSTATUS")
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tRESTARTS\tOOM KILLS\tMEMORY\tIP\tPORTS\tSTATUS")
 	for _, r := range rows {
 		limit := "-"
 		if r.MemoryLimit > 0 {
@@ -86,11 +91,27 @@ func printTable(a *app, rows []supervisor.Status) error {
 		case r.ExitCode != nil:
 			status = "exit " + strconv.Itoa(*r.ExitCode)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s / %s\t%s\n",
-			r.Name, r.State, r.Pid, r.Restarts, r.OOMKills, supervisor.FormatBytes(r.MemoryUsage), limit, status)
+		ip := r.IP
+		if ip == "" {
+			ip = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s / %s\t%s\t%s\t%s\n",
+			r.Name, r.State, r.Pid, r.Restarts, r.OOMKills, supervisor.FormatBytes(r.MemoryUsage), limit, ip, formatPorts(r.Ports), status)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("ps: %w", err)
 	}
 	return nil
+}
+
+// formatPorts writes published ports as Docker does: 0.0.0.0:8080->80/tcp.
+func formatPorts(ports []network.Port) string {
+	if len(ports) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = fmt.Sprintf("%s:%d->%d/%s", p.HostIP, p.HostPort, p.ContainerPort, p.Protocol)
+	}
+	return strings.Join(parts, ",")
 }
