@@ -152,6 +152,7 @@ containers:
     stop_signal: SIGINT
     stop_timeout: 10s
     read_only: false
+    network: stack
   web:
     rootfs: $WORK/app/rootfs
     command:
@@ -180,6 +181,7 @@ containers:
     read_only: false
     mounts:
       - $WORK/app/data:/data:ro
+    network: stack
 `
 
 func TestConfigPrintsTheNormalizedManifest(t *testing.T) {

@@ -532,6 +532,7 @@ func TestDemo(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, demoCopy(t), s.Bin)
 	cmd.Env = s.Environ()
+	s.InNetns(cmd)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	t.Logf("the tour took %v:\n%s", time.Since(start), out)
@@ -562,6 +563,7 @@ func TestDemoInterrupted(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, demoCopy(t), s.Bin)
 	cmd.Env = s.Environ()
+	s.InNetns(cmd)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

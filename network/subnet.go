@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -16,26 +15,20 @@ import (
 // defaultPool is where stack picks a stack's /24 when none is asked for.
 var defaultPool = netip.MustParsePrefix("10.89.0.0/16")
 
-// lockFile is the name of the lock, in the state root, that serializes
-// subnet choices.
-const lockFile = "network.lock"
-
 // lockSubnets takes the lock under which a stack chooses its subnet and
-// creates its bridge, and returns its release.
+// creates its bridge, and returns its release. The lock is on the state
+// root directory itself, so that no lock file is left behind.
 func lockSubnets(dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("subnet lock: %w", err)
 	}
-	p := filepath.Join(dir, lockFile)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.Open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("subnet lock: %w", err)
 	}
-	// The file is never removed: a lock file unlinked while another
-	// process waits on it would let a third one lock a new file.
 	if err := linux.IgnoringEINTR(func() error { return unix.Flock(int(f.Fd()), unix.LOCK_EX) }); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("subnet lock %s: %w", p, err)
+		return nil, fmt.Errorf("subnet lock %s: %w", dir, err)
 	}
 	return func() { f.Close() }, nil
 }

@@ -98,6 +98,20 @@ func mountRoot(cfg *initConfig) (int, error) {
 		return fsMount{fstype: "overlay", source: "overlay", options: opts, attrs: unix.MOUNT_ATTR_RDONLY, target: merged}.mountOn(target)
 	}
 	if cfg.ReadOnly {
+		points, err := mountPoints(cfg)
+		if err != nil {
+			return -1, err
+		}
+		if points != "" {
+			// Two lower layers and no upper: a read-only overlay, in
+			// which the mount points the rootfs lacks exist.
+			opts := []string{"lowerdir=" + points + ":" + cfg.Lower}
+			if cfg.NewUser {
+				opts = append(opts, "userxattr")
+			}
+			return fsMount{fstype: "overlay", source: "overlay", options: opts,
+				attrs: unix.MOUNT_ATTR_RDONLY, target: merged}.mountOn(target)
+		}
 		// Not recursive: a mount under the rootfs directory on the host
 		// is not part of the image.
 		if err := bind(unix.AT_FDCWD, cfg.Lower, target, false, true, cfg.Lower, merged); err != nil {
@@ -116,6 +130,48 @@ func mountRoot(cfg *initConfig) (int, error) {
 		opts = append(opts, "userxattr")
 	}
 	return fsMount{fstype: "overlay", source: "overlay", options: opts, target: merged}.mountOn(target)
+}
+
+// mountPoints makes, in the layer's "points" directory, the target of
+// every mount that a read-only rootfs lacks (the /etc/hosts of a rootfs
+// without one, say), as a file or directory like its source. It returns
+// the directory, or "" when the rootfs has every target.
+func mountPoints(cfg *initConfig) (string, error) {
+	lower, err := unix.Open(cfg.Lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", &os.PathError{Op: "open", Path: cfg.Lower, Err: err}
+	}
+	defer unix.Close(lower)
+	dir := filepath.Join(cfg.Layer, "points")
+	made := false
+	for _, m := range cfg.Mounts {
+		fd, err := openIn(lower, m.Target, unix.O_PATH)
+		if err == nil {
+			unix.Close(fd)
+			continue
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return "", fmt.Errorf("bind mount %s on %s: target: %w", m.Source, m.Target, err)
+		}
+		st, err := os.Stat(m.Source)
+		if err != nil {
+			return "", fmt.Errorf("bind mount %s on %s: source: %w", m.Source, m.Target, err)
+		}
+		p := filepath.Join(dir, filepath.Clean("/"+m.Target))
+		if st.IsDir() {
+			err = os.MkdirAll(p, 0o755)
+		} else if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			err = os.WriteFile(p, nil, 0o644)
+		}
+		if err != nil {
+			return "", fmt.Errorf("bind mount %s on %s: make its mount point: %w", m.Source, m.Target, err)
+		}
+		made = true
+	}
+	if !made {
+		return "", nil
+	}
+	return dir, nil
 }
 
 // mountDev makes /dev a small tmpfs holding only the usual devices, and

@@ -172,13 +172,6 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	if err := s.resolveRoots(ctx); err != nil {
 		return err
 	}
-	// Before any container: a taken port fails the start with nothing
-	// started, and every name file is complete from a container's start.
-	if s.netPlan != nil {
-		if err := s.createNetwork(s.netPlan); err != nil {
-			return err
-		}
-	}
 	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color, Warn: s.warn})
 	if err != nil {
 		return err
@@ -192,6 +185,13 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 		res := cgroup.Resources{Memory: c.def.Memory, CPUs: c.def.CPUs, Pids: c.def.Pids}
 		if c.cg, err = s.cfg.Driver.Create(state.Cgroup+"/"+name, res); err != nil {
 			return fmt.Errorf("container %q: create cgroup: %w", name, err)
+		}
+	}
+	// Before any container: a taken port fails the start with nothing
+	// started, and every name file is complete from a container's start.
+	if s.netPlan != nil {
+		if err := s.createNetwork(s.netPlan); err != nil {
+			return err
 		}
 	}
 	var watchCtx context.Context

@@ -44,6 +44,7 @@ type Env struct {
 
 	t    testing.TB
 	host cgroup.Host
+	net  *netns
 }
 
 // New makes the test's Env and registers the check that nothing of it is
@@ -58,6 +59,10 @@ func New(t testing.TB) *Env {
 	if _, err := rand.Read(id[:]); err != nil {
 		t.Fatalf("stacktest: cgroup parent name: %v", err)
 	}
+	ns, err := newNetns()
+	if err != nil {
+		t.Fatalf("stacktest: %v", err)
+	}
 	e := &Env{
 		Bin:          Binary(t),
 		StateDir:     t.TempDir(),
@@ -66,6 +71,7 @@ func New(t testing.TB) *Env {
 		Dir:          t.TempDir(),
 		t:            t,
 		host:         host,
+		net:          ns,
 	}
 	// Registered after the temporary directories, so it runs before they
 	// are removed (cleanups run last in, first out).
@@ -91,6 +97,7 @@ func (e *Env) Command(ctx context.Context, dir string, args ...string) *exec.Cmd
 	cmd.Dir = dir
 	cmd.Env = e.Environ()
 	cmd.WaitDelay = waitDelay
+	e.net.wrap(cmd)
 	return cmd
 }
 

@@ -52,6 +52,7 @@ func (e *Env) leftovers(settle time.Duration) []string {
 	for _, s := range e.leftState() {
 		left = append(left, "state "+s)
 	}
+	left = append(left, e.net.leftovers()...)
 	return left
 }
 
@@ -62,6 +63,8 @@ func (e *Env) finish() {
 	e.t.Helper()
 	e.AssertNothingLeft()
 	e.removeLeftovers()
+	// Its devices and rules go with it.
+	e.net.close()
 }
 
 // removeLeftovers kills the Env's processes, detaches its mounts and
