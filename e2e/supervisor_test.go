@@ -316,7 +316,7 @@ containers:
 		t.Errorf("ps: web memory %d of %d", ps["web"].MemoryUsage, ps["web"].MemoryLimit)
 	}
 	table := e.MustRun("ps").Stdout
-	if !strings.HasPrefix(table, "NAME") || !regexp.MustCompile(`(?m)^web +running +\d+ +0 +0 +\S+ / 64\.0MiB +up `).MatchString(table) {
+	if !strings.HasPrefix(table, "NAME") || !regexp.MustCompile(`(?m)^web +running +\d+ +0 +0 +\S+ / 64\.0MiB +\S+ +\S+ +up `).MatchString(table) {
 		t.Errorf("ps table:\n%s", table)
 	}
 

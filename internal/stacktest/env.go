@@ -177,6 +177,13 @@ type PSRow struct {
 	MemoryLimit int64  `json:"memory_limit"`
 	MemoryUsage int64  `json:"memory_usage"`
 	Uptime      int64  `json:"uptime"`
+	IP          string `json:"ip"`
+	Ports       []struct {
+		HostIP        string `json:"host_ip"`
+		HostPort      int    `json:"host_port"`
+		ContainerPort int    `json:"container_port"`
+		Protocol      string `json:"protocol"`
+	} `json:"ports"`
 }
 
 // PS runs `stack args... ps --format json`, which has to succeed, and

@@ -1,0 +1,344 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fetch runs busybox wget in the Env's network namespace (the test's side
+// of the stack's bridge, where "the host" is for its stacks).
+// (busybox's wget -T crashes; a kill at the deadline bounds it instead.)
+func (e *env) fetch(url string) (string, error) {
+	cmd := e.NetnsCommand("busybox", "wget", "-q", "-O", "-", url)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	err := cmd.Wait()
+	return out.String(), err
+}
+
+// www writes a page for httpd to serve and returns its directory.
+func (e *env) www(text string) string {
+	e.t.Helper()
+	dir := filepath.Join(e.Dir, "www")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.html"), []byte(text), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	return dir
+}
+
+func TestNetworkNamesAndPublishedPorts(t *testing.T) {
+	e := newEnv(t)
+	e.www("hello by name\n")
+	e.manifest(`
+name: net
+containers:
+  server:
+    rootfs: {{rootfs}}
+    command: [httpd, -f, -p, "8080", -h, /www]
+    mounts: ["./www:/www:ro"]
+    ports: ["18080:8080", "127.0.0.1:18081:8080"]
+  side:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+    join: {net: server}
+  client:
+    rootfs: {{rootfs}}
+    read_only: true
+    command: [sh, -c, "until wget -qO- http://server:8080/; do sleep 0.2; done; wget -qO- http://side.net:8080/; wget -qO- http://client:1/ 2>&1; sleep 1000"]
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	e.WaitFor("the client's three fetches", func() bool {
+		return strings.Count(e.MustRun("logs", "client").Stdout, "\n") >= 3
+	})
+	logs := e.MustRun("logs", "client").Stdout
+	// The second fetch reaches server's httpd through side's name: a
+	// joiner resolves to its host's address. The third resolves the
+	// client's own name to its own address, where nothing listens.
+	if strings.Count(logs, "client | hello by name") != 2 || !strings.Contains(logs, "Connection refused") {
+		t.Errorf("client's logs:\n%s", logs)
+	}
+	ps := e.PS()
+	server, side, client := ps["server"], ps["side"], ps["client"]
+	if server.IP == "" || side.IP != server.IP || client.IP == "" || client.IP == server.IP {
+		t.Errorf("ps addresses: server %q, side %q, client %q", server.IP, side.IP, client.IP)
+	}
+	if len(server.Ports) != 2 || server.Ports[0].HostIP != "0.0.0.0" || server.Ports[0].HostPort != 18080 ||
+		server.Ports[0].ContainerPort != 8080 || server.Ports[0].Protocol != "tcp" || len(client.Ports) != 0 {
+		t.Errorf("ps ports: server %+v, client %+v", server.Ports, client.Ports)
+	}
+	gateway := server.IP[:strings.LastIndexByte(server.IP, '.')] + ".1"
+	for _, url := range []string{
+		"http://127.0.0.1:18080/", "http://127.0.0.1:18081/", // the listeners on loopback
+		"http://" + gateway + ":18080/",  // the host's address on the bridge side
+		"http://" + server.IP + ":8080/", // the container itself
+	} {
+		if out, err := e.fetch(url); err != nil || out != "hello by name\n" {
+			t.Errorf("GET %s: %q, %v", url, out, err)
+		}
+	}
+	if out, err := e.fetch("http://" + gateway + ":18081/"); err == nil {
+		t.Errorf("a port published on 127.0.0.1 answered on %s: %q", gateway, out)
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}
+
+func TestNetworkNamesAfterOOMRestart(t *testing.T) {
+	e := newEnv(t)
+	e.www("still here\n")
+	// The server eats memory once its marker is gone, so its first run
+	// is OOM-killed and the restarted one serves.
+	e.manifest(`
+name: oom
+containers:
+  server:
+    rootfs: {{rootfs}}
+    command: [sh, -c, "if [ ! -e /tmp/ran ]; then touch /tmp/ran; x=\"$(dd if=/dev/urandom ibs=20000)\"; fi; exec httpd -f -p 8080 -h /www"]
+    mounts: ["./www:/www:ro"]
+    memory: 2000000
+    restart: on-oom
+  client:
+    rootfs: {{rootfs}}
+    command: [sh, -c, "until wget -qO- http://server:8080/; do sleep 0.2; done; sleep 1000"]
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	e.WaitFor("the client's fetch after the server's restart", func() bool {
+		return strings.Contains(e.MustRun("logs", "client").Stdout, "client | still here")
+	})
+	if s := e.PS()["server"]; s.Restarts != 1 || s.OOMKills != 1 {
+		t.Errorf("server: %+v, want one OOM kill and one restart", s)
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}
+
+func TestNetworkTakenPortFailsUp(t *testing.T) {
+	e := newEnv(t)
+	holder := e.NetnsCommand("busybox", "nc", "-l", "-p", "18090")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { holder.Process.Kill(); holder.Wait() }()
+	e.manifest(`
+name: taken
+containers:
+  web:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+    ports: ["18090:80"]
+  other:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+`)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := e.Run("up", "-d")
+		if r.Code == 1 && strings.Contains(r.Stderr, "address already in use") {
+			if !strings.Contains(r.Stderr, `container "web"`) || !strings.Contains(r.Stderr, "0.0.0.0:18090/tcp") {
+				t.Errorf("up said: %s", r.Stderr)
+			}
+			break
+		}
+		// nc may not be listening yet.
+		e.Run("down")
+		if time.Now().After(deadline) {
+			t.Fatalf("up: exit %d\n%s", r.Code, r.Stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rows := e.PS(); len(rows) != 0 {
+		t.Errorf("ps after the failed up: %v", rows)
+	}
+	e.AssertNothingLeft()
+}
+
+func TestNetworkStacksAreIsolated(t *testing.T) {
+	e := newEnv(t)
+	e.www("served\n")
+	dirA, dirB := filepath.Join(e.Dir, "a"), filepath.Join(e.Dir, "b")
+	up := func(dir, text string) {
+		t.Helper()
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		text = strings.ReplaceAll(text, "{{rootfs}}", e.rootfs)
+		if err := os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.RunIn(dir, "down") })
+		if r := e.RunIn(dir, "up", "-d"); r.Code != 0 {
+			t.Fatalf("up in %s: exit %d: %s", dir, r.Code, r.Stderr)
+		}
+	}
+	up(dirB, `
+name: b
+containers:
+  web:
+    rootfs: {{rootfs}}
+    command: [httpd, -f, -p, "8080", -h, /www]
+    mounts: ["../www:/www:ro"]
+`)
+	b := e.PS("-p", "b")["web"]
+	if out, err := e.fetch("http://" + b.IP + ":8080/"); err != nil || out != "served\n" {
+		t.Fatalf("the host reaching b's web at %s: %q, %v", b.IP, out, err)
+	}
+	// The probe fetches from its own stack first, the same way, so that
+	// a fetch that cannot work at all does not pass for isolation.
+	up(dirA, `
+name: a
+containers:
+  probe:
+    rootfs: {{rootfs}}
+    command: [sh, -c, "httpd -p 8080 -h /www; until wget -qO- http://probe.a:8080/; do sleep 0.2; done; timeout 3 wget -qO- http://`+b.IP+`:8080/ || echo blocked; sleep 1000"]
+    mounts: ["../www:/www:ro"]
+`)
+	a := e.PS("-p", "a")["probe"]
+	if a.IP == "" || a.IP[:strings.LastIndexByte(a.IP, '.')] == b.IP[:strings.LastIndexByte(b.IP, '.')] {
+		t.Fatalf("the two stacks' addresses: %q and %q, want two subnets", a.IP, b.IP)
+	}
+	output := func() string {
+		var lines []string
+		for _, l := range e.RunIn(dirA, "logs", "probe").Lines() {
+			if strings.HasPrefix(l, "probe | ") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	e.WaitFor("the probe's second fetch to end", func() bool { return strings.Contains(output(), "probe | blocked") })
+	if logs := output(); strings.Count(logs, "probe | served") != 1 || !strings.HasPrefix(logs, "probe | served\n") {
+		t.Errorf("the probe's logs:\n%s", logs)
+	}
+	e.RunIn(dirA, "down")
+	e.RunIn(dirB, "down")
+	e.AssertNothingLeft()
+}
+
+func TestNetworkDownAfterSupervisorKilled(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: killed
+containers:
+  web:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+    ports: ["18095:80", "18096:53/udp"]
+  peer:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+`)
+	e.MustRun("up", "-d")
+	if err := syscall.Kill(e.supervisorPid("killed"), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+	// And the next up after a killed supervisor starts clean.
+	e.MustRun("up", "-d")
+	if err := syscall.Kill(e.supervisorPid("killed"), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	e.MustRun("up", "-d")
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}
+
+// The UDP test needs a UDP echo server in a container and a client on the
+// host's side, which busybox's nc cannot be: the test binary (static, as
+// CGO_ENABLED=0 builds it) plays both, chosen by its environment.
+const (
+	udpEchoEnv = "STACK_E2E_UDP_ECHO" // serve on this address
+	udpSendEnv = "STACK_E2E_UDP_SEND" // send to this address, print the answer
+)
+
+// udpHelper plays its part and returns true when the environment asks.
+func udpHelper() bool {
+	if addr := os.Getenv(udpEchoEnv); addr != "" {
+		c, err := net.ListenPacket("udp4", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("listening")
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				os.Exit(1)
+			}
+			c.WriteTo(append([]byte("echo "), buf[:n]...), from)
+		}
+	}
+	if addr := os.Getenv(udpSendEnv); addr != "" {
+		c, err := net.Dial("udp4", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		buf := make([]byte, 1500)
+		// A datagram may go before the listener is there: retry a few.
+		for range 20 {
+			c.Write([]byte("ping"))
+			c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			if n, err := c.Read(buf); err == nil {
+				fmt.Printf("%s\n", buf[:n])
+				os.Exit(0)
+			}
+		}
+		fmt.Fprintln(os.Stderr, "no answer")
+		os.Exit(1)
+	}
+	return false
+}
+
+func TestNetworkPublishedUDP(t *testing.T) {
+	e := newEnv(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.manifest(`
+name: udp
+containers:
+  echo:
+    rootfs: {{rootfs}}
+    command: [/udpecho]
+    env: {` + udpEchoEnv + `: ":5353"}
+    mounts: ["` + self + `:/udpecho:ro"]
+    ports: ["127.0.0.1:15353:5353/udp", "15354:5353/udp"]
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	e.WaitFor("the echo server to listen", func() bool {
+		return strings.Contains(e.MustRun("logs", "echo").Stdout, "echo | listening")
+	})
+	ip := e.PS()["echo"].IP
+	gateway := ip[:strings.LastIndexByte(ip, '.')] + ".1"
+	for _, addr := range []string{"127.0.0.1:15353", "127.0.0.1:15354", gateway + ":15354", ip + ":5353"} {
+		cmd := e.NetnsCommand(self)
+		cmd.Env = append(os.Environ(), udpSendEnv+"="+addr)
+		out, err := cmd.CombinedOutput()
+		if err != nil || string(out) != "echo ping\n" {
+			t.Errorf("udp %s: %q, %v", addr, out, err)
+		}
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}
