@@ -231,6 +231,12 @@ type container struct {
 
 func startContainer(t *testing.T, n *Network, addr string) *container {
 	t.Helper()
+	return startNetns(t, netip.MustParseAddr(addr), func(a netip.Addr) (*Interface, error) { return n.Attach(a) })
+}
+
+// startNetns starts a container stand-in whose interface attach makes.
+func startNetns(t *testing.T, addr netip.Addr, attach func(netip.Addr) (*Interface, error)) *container {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -248,13 +254,13 @@ func startContainer(t *testing.T, n *Network, addr string) *container {
 		t.Fatal(err)
 	}
 	r.Close()
-	c := &container{cmd: cmd, in: bufio.NewWriter(w), out: bufio.NewScanner(stdout), addr: netip.MustParseAddr(addr)}
+	c := &container{cmd: cmd, in: bufio.NewWriter(w), out: bufio.NewScanner(stdout), addr: addr}
 	t.Cleanup(func() {
 		w.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	iface, err := n.Attach(c.addr)
+	iface, err := attach(c.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +318,9 @@ func answer(err error, ok string) {
 	fmt.Println(ok)
 }
 
-// serveEcho answers on TCP and UDP port 7 with "echo " and what it got.
+// serveEcho answers on TCP port 7 with who sent what ("10.89.0.1 says
+// hello": the sender tells a relayed connection from a DNATed one), and on
+// UDP port 7 with "echo " and what it got.
 func serveEcho() error {
 	l, err := net.Listen("tcp4", ":7")
 	if err != nil {
@@ -331,7 +339,8 @@ func serveEcho() error {
 			go func() {
 				defer c.Close()
 				line, _ := bufio.NewReader(c).ReadString('\n')
-				fmt.Fprintf(c, "echo %s", line)
+				from, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+				fmt.Fprintf(c, "%s says %s", from, line)
 			}()
 		}
 	}()
@@ -373,11 +382,11 @@ func TestContainersTalkAndStacksAreIsolated(t *testing.T) {
 	b := create(t, "0000000b", netip.Prefix{})
 	a2, a3 := startContainer(t, a, "10.89.0.2"), startContainer(t, a, "10.89.0.3")
 	b2 := startContainer(t, b, "10.89.1.2")
-	if got := a2.ask(t, "dial 10.89.0.3:7"); got != "echo hello" {
+	if got := a2.ask(t, "dial 10.89.0.3:7"); got != "10.89.0.2 says hello" {
 		t.Errorf("a2 to a3: %q", got)
 	}
 	// The host reaches every stack's containers, through their gateways.
-	if got, err := echo("tcp", "10.89.1.2:7", "hello"); got != "echo hello" {
+	if got, err := echo("tcp", "10.89.1.2:7", "hello"); got != "10.89.1.1 says hello" {
 		t.Errorf("host to b2: %q, %v", got, err)
 	}
 	if got := a3.ask(t, "dial 10.89.1.2:7"); !strings.HasPrefix(got, "error:") {
@@ -401,12 +410,32 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, to := range []string{"127.0.0.1:8080", "10.89.0.1:8080"} {
-		if got, err := echo("tcp", to, "over tcp"); got != "echo over tcp" {
+		// Relayed by the listener: from the gateway.
+		if got, err := echo("tcp", to, "over tcp"); got != "10.89.0.1 says over tcp" {
 			t.Errorf("tcp %s: %q, %v", to, got, err)
 		}
 	}
 	if got, err := echo("udp", "127.0.0.1:8081", "over udp"); got != "echo over udp" {
 		t.Errorf("udp: %q, %v", got, err)
+	}
+	// From another machine: a namespace on a link of the host's own,
+	// whose connections the DNAT rule sends to the container.
+	outside := startNetns(t, netip.MustParseAddr("192.0.2.2"), func(a netip.Addr) (*Interface, error) {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "outside0"}, PeerName: "outside1"}
+		if err := netlink.LinkAdd(veth); err != nil {
+			return nil, err
+		}
+		t.Cleanup(func() { netlink.LinkDel(veth) })
+		if err := netlink.AddrAdd(veth, &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix("192.0.2.1/24"))}); err != nil {
+			return nil, err
+		}
+		if err := netlink.LinkSetUp(veth); err != nil {
+			return nil, err
+		}
+		return &Interface{Link: "outside1", Address: netip.PrefixFrom(a, 24), Gateway: netip.MustParseAddr("192.0.2.1")}, nil
+	})
+	if got := outside.ask(t, "dial 192.0.2.1:8080"); got != "192.0.2.2 says hello" {
+		t.Errorf("from outside to 192.0.2.1:8080: %q", got)
 	}
 	// A taken port fails, naming it, and leaves no listener bound.
 	_, err = n.Publish([]Port{
