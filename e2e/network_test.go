@@ -342,3 +342,44 @@ containers:
 	e.MustRun("down")
 	e.AssertNothingLeft()
 }
+
+func TestNetworkSubnetTakenAndNetworkNone(t *testing.T) {
+	e := newEnv(t)
+	dirA, dirB := filepath.Join(e.Dir, "a"), filepath.Join(e.Dir, "b")
+	for dir, text := range map[string]string{
+		dirA: "name: a\nnetwork: {subnet: 10.89.5.0/24}\ncontainers:\n" +
+			"  web:\n    rootfs: {{rootfs}}\n    command: [sleep, \"1000\"]\n" +
+			"  solo:\n    rootfs: {{rootfs}}\n    network: none\n    command: [sh, -c, \"ls /sys/class/net; sleep 1000\"]\n",
+		dirB: "name: b\nnetwork: {subnet: 10.89.5.128/25}\ncontainers:\n  web:\n    rootfs: {{rootfs}}\n    command: [sleep, \"1000\"]\n",
+	} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte(strings.ReplaceAll(text, "{{rootfs}}", e.rootfs)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { e.RunIn(dirA, "down") })
+	if r := e.RunIn(dirA, "up", "-d"); r.Code != 0 {
+		t.Fatalf("up a: exit %d: %s", r.Code, r.Stderr)
+	}
+	ps := e.PS("-p", "a")
+	if ps["web"].IP != "10.89.5.2" || ps["solo"].IP != "" {
+		t.Errorf("addresses: web %q, solo %q; want 10.89.5.2 and none", ps["web"].IP, ps["solo"].IP)
+	}
+	e.WaitFor("solo's list of interfaces", func() bool {
+		return strings.Contains(e.RunIn(dirA, "logs", "solo").Stdout, "solo | lo")
+	})
+	if logs := e.RunIn(dirA, "logs", "solo").Stdout; strings.Count(logs, "solo | ") != 1 {
+		t.Errorf("network: none has more than lo:\n%s", logs)
+	}
+	r := e.RunIn(dirB, "up", "-d")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `stack "b"`) || !strings.Contains(r.Stderr, "subnet 10.89.5.128/25: overlaps") {
+		t.Errorf("up of b on a's subnet: exit %d: %s", r.Code, r.Stderr)
+	}
+	if rows := e.PS("-p", "b"); len(rows) != 0 {
+		t.Errorf("ps -p b after the refused up: %v", rows)
+	}
+	e.RunIn(dirA, "down")
+	e.AssertNothingLeft()
+}
