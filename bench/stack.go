@@ -65,7 +65,10 @@ func (s *stackTool) writeManifest(b *batch, extra map[string]any) error {
 	}
 	containers := map[string]any{}
 	for i := range b.n {
-		c := map[string]any{"rootfs": s.rootfs, "command": command}
+		// network: none keeps the rows comparable with the floor and
+		// runc, which give containers no network either, and keeps the
+		// harness from making devices in the host's network namespace.
+		c := map[string]any{"rootfs": s.rootfs, "command": command, "network": "none"}
 		for k, v := range extra {
 			c[k] = v
 		}
