@@ -89,28 +89,23 @@ func mountRoot(cfg *initConfig) (int, error) {
 		return -1, &os.PathError{Op: "open", Path: merged, Err: err}
 	}
 	defer unix.Close(target)
-	if cfg.ReadOnly && strings.Contains(cfg.Lower, ":") {
-		// Without an upper directory overlayfs is read-only itself.
-		opts := []string{"lowerdir=" + cfg.Lower}
-		if cfg.NewUser {
-			opts = append(opts, "userxattr")
-		}
-		return fsMount{fstype: "overlay", source: "overlay", options: opts, attrs: unix.MOUNT_ATTR_RDONLY, target: merged}.mountOn(target)
-	}
 	if cfg.ReadOnly {
 		points, err := mountPoints(cfg)
 		if err != nil {
 			return -1, err
 		}
+		lower := cfg.Lower
 		if points != "" {
-			// Two lower layers and no upper: a read-only overlay, in
-			// which the mount points the rootfs lacks exist.
-			opts := []string{"lowerdir=" + points + ":" + cfg.Lower}
+			// On top: the mount points the rootfs lacks exist.
+			lower = points + ":" + lower
+		}
+		if strings.Contains(lower, ":") {
+			// Without an upper directory overlayfs is read-only itself.
+			opts := []string{"lowerdir=" + lower}
 			if cfg.NewUser {
 				opts = append(opts, "userxattr")
 			}
-			return fsMount{fstype: "overlay", source: "overlay", options: opts,
-				attrs: unix.MOUNT_ATTR_RDONLY, target: merged}.mountOn(target)
+			return fsMount{fstype: "overlay", source: "overlay", options: opts, attrs: unix.MOUNT_ATTR_RDONLY, target: merged}.mountOn(target)
 		}
 		// Not recursive: a mount under the rootfs directory on the host
 		// is not part of the image.
@@ -137,21 +132,28 @@ func mountRoot(cfg *initConfig) (int, error) {
 // without one, say), as a file or directory like its source. It returns
 // the directory, or "" when the rootfs has every target.
 func mountPoints(cfg *initConfig) (string, error) {
-	lower, err := unix.Open(cfg.Lower, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", &os.PathError{Op: "open", Path: cfg.Lower, Err: err}
+	var layers []int
+	defer func() {
+		for _, fd := range layers {
+			unix.Close(fd)
+		}
+	}()
+	for _, l := range strings.Split(cfg.Lower, ":") {
+		fd, err := unix.Open(l, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", &os.PathError{Op: "open", Path: l, Err: err}
+		}
+		layers = append(layers, fd)
 	}
-	defer unix.Close(lower)
 	dir := filepath.Join(cfg.Layer, "points")
 	made := false
 	for _, m := range cfg.Mounts {
-		fd, err := openIn(lower, m.Target, unix.O_PATH)
-		if err == nil {
-			unix.Close(fd)
-			continue
-		}
-		if !errors.Is(err, unix.ENOENT) {
+		exists, err := inLayers(layers, m.Target)
+		if err != nil {
 			return "", fmt.Errorf("bind mount %s on %s: target: %w", m.Source, m.Target, err)
+		}
+		if exists {
+			continue
 		}
 		st, err := os.Stat(m.Source)
 		if err != nil {
@@ -172,6 +174,21 @@ func mountPoints(cfg *initConfig) (string, error) {
 		return "", nil
 	}
 	return dir, nil
+}
+
+// inLayers reports whether p exists in one of the layers.
+func inLayers(layers []int, p string) (bool, error) {
+	for _, l := range layers {
+		fd, err := openIn(l, p, unix.O_PATH)
+		if err == nil {
+			unix.Close(fd)
+			return true, nil
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // mountDev makes /dev a small tmpfs holding only the usual devices, and
