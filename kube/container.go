@@ -151,11 +151,16 @@ func (b *podBuild) security(c *manifest.Container, k *corev1.Container) {
 	k.SecurityContext = sc
 }
 
-// mounts maps bind mounts to hostPath volumes. They read the node's files,
+// mounts maps bind mounts to hostPath volumes, and named volumes to their
+// claims (volumes.go). They read the node's files,
 // not this machine's, hence the note. A missing host path is created as a
 // directory, as stack does.
 func (b *podBuild) mounts(c *manifest.Container, k *corev1.Container) {
 	for i, m := range c.Mounts {
+		if m.Volume != "" {
+			b.volumeMount(c, i, m, k)
+			continue
+		}
 		b.volumes++
 		name := fmt.Sprintf("bind-%d", b.volumes)
 		hostType := corev1.HostPathDirectoryOrCreate

@@ -82,6 +82,8 @@ type converter struct {
 	problems []manifest.Problem
 	// names maps a container's name to its Kubernetes name.
 	names map[string]string
+	// claims maps a named volume to its PersistentVolumeClaim's name.
+	claims map[string]string
 }
 
 // Convert maps a validated stack to Kubernetes objects. A stack that
@@ -98,6 +100,7 @@ func Convert(st *manifest.Stack, opts Options) (*Export, error) {
 	}
 	cv := &converter{st: st, opts: opts, loc: newLocator(st.File), names: map[string]string{}}
 	cv.mapNames()
+	cv.mapVolumes()
 	groups := cv.group()
 	ex := &Export{Stack: st.Name, Source: opts.Source}
 	if len(cv.problems) > 0 {
@@ -108,6 +111,7 @@ func Convert(st *manifest.Stack, opts Options) (*Export, error) {
 		ex.Objects = append(ex.Objects, objs...)
 		ex.Notes = append(ex.Notes, notes...)
 	}
+	ex.Objects = append(ex.Objects, cv.volumeClaims()...)
 	if len(cv.problems) > 0 {
 		return nil, cv.err()
 	}
