@@ -70,7 +70,8 @@ func (k *checker) stop() {
 }
 
 // startChecks starts the health checks of run r of c, if c has a check;
-// c.mu is held.
+// c.mu is held. The caller records the health it sets in the state, with
+// the run's start.
 func (s *Supervisor) startChecks(c *container, r *run) {
 	hc := c.def.Healthcheck
 	if hc == nil || hc.Disabled {
@@ -81,7 +82,6 @@ func (s *Supervisor) startChecks(c *container, r *run) {
 	// A new run starts unchecked: what the previous one was says nothing
 	// of this one (Docker resets health on restart too).
 	c.progress.health = HealthStarting
-	s.state.update(c.def.Name, func(cs *ContainerState) { cs.Health = HealthStarting })
 	go func() {
 		defer close(r.checks.done)
 		s.checkLoop(ctx, c, r, hc)
@@ -248,6 +248,11 @@ func (s *Supervisor) awaitConditions(ctx context.Context, c *container) error {
 }
 
 func (s *Supervisor) awaitCondition(ctx context.Context, dep *container, cond manifest.Condition) error {
+	// The manifest refuses this for a rootfs; an image's check is known
+	// only once the image is.
+	if hc := dep.def.Healthcheck; cond == manifest.ConditionHealthy && (hc == nil || hc.Disabled) {
+		return fmt.Errorf("%w: it has no healthcheck, so it can never be healthy", errConditionFailed)
+	}
 	for {
 		dep.mu.Lock()
 		p, changed, stopping := dep.progress, dep.changed, dep.stopping

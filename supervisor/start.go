@@ -277,6 +277,7 @@ func (s *Supervisor) startRun(c *container) (*run, error) {
 	c.cur = r
 	c.restarter.Started()
 	s.startChecks(c, r)
+	health := c.progress.health
 	proc, perr := processOf(rc.Pid())
 	if perr != nil {
 		// The program may end before its start time is read; it is then
@@ -285,6 +286,7 @@ func (s *Supervisor) startRun(c *container) (*run, error) {
 	}
 	s.state.update(c.def.Name, func(cs *ContainerState) {
 		cs.State = StateRunning
+		cs.Health = health
 		cs.Process = proc
 		cs.ExitCode = nil
 		cs.StartedAt = time.Now()

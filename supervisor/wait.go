@@ -39,8 +39,9 @@ func WaitReady(ctx context.Context, cfg Config, st *manifest.Stack) error {
 		}
 		var pending []string
 		for _, c := range status.Containers {
-			def := st.Containers[c.Name]
-			checked := def != nil && def.Healthcheck != nil && !def.Healthcheck.Disabled
+			// The state says which have a check: an image's is known
+			// only to the supervisor.
+			checked := c.Health != HealthNone
 			ended := c.State == StateExited || c.State == StateStopped
 			switch {
 			case ended && c.ExitCode == nil && status.Running:
