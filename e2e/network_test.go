@@ -64,7 +64,7 @@ containers:
 	e.MustRun("up", "-d")
 	t.Cleanup(func() { e.Run("down") })
 	e.WaitFor("the client's three fetches", func() bool {
-		return strings.Count(e.MustRun("logs", "client").Stdout, "\n") >= 3
+		return strings.Count(e.MustRun("logs", "client").Stdout, "client | ") >= 3
 	})
 	logs := e.MustRun("logs", "client").Stdout
 	// The second fetch reaches server's httpd through side's name: a
@@ -196,9 +196,11 @@ containers:
     mounts: ["../www:/www:ro"]
 `)
 	b := e.PS("-p", "b")["web"]
-	if out, err := e.fetch("http://" + b.IP + ":8080/"); err != nil || out != "served\n" {
-		t.Fatalf("the host reaching b's web at %s: %q, %v", b.IP, out, err)
-	}
+	// httpd may not listen yet when up -d returns.
+	e.WaitFor("the host to reach b's web at "+b.IP, func() bool {
+		out, err := e.fetch("http://" + b.IP + ":8080/")
+		return err == nil && out == "served\n"
+	})
 	// The probe fetches from its own stack first, the same way, so that
 	// a fetch that cannot work at all does not pass for isolation.
 	up(dirA, `
