@@ -25,7 +25,10 @@
 //     watched for OOM events.
 //  4. Start. The containers start concurrently, at most Config.StartLimit
 //     at once, each once everything it depends on (depends_on, join) has
-//     started. A container's output goes through two pipes to its Log;
+//     started and the conditions of its depends_on hold (service_healthy:
+//     the dependency's check passed; service_completed_successfully: it
+//     exited 0); one that can no longer be met fails the start, naming
+//     both containers. A container's output goes through two pipes to its Log;
 //     its stdin is /dev/null. If one fails to start, the start is
 //     abandoned: what was started is stopped (in reverse order), every
 //     trace is removed, and the error names the container and the cause.
@@ -107,7 +110,10 @@
 // release.go: what an ended stack gives back; statewriter.go: the state in
 // memory and its writer; state.go: the file's format; down.go: down and
 // the supervisor-less cleanup; detach.go: up -d; status.go: ps; exec.go:
-// a command run in a running container, from the state file alone.
+// a command run in a running container, from the state file alone;
+// health.go: the health checks (a checker per run, exec'd into the
+// container, killed at its timeout and when the run stops) and the
+// depends_on conditions; wait.go: up --wait.
 //
 // # Background supervisor
 //
