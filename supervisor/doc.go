@@ -28,8 +28,8 @@
 //     started and the conditions of its depends_on hold (service_healthy:
 //     the dependency's check passed; service_completed_successfully: it
 //     exited 0); one that can no longer be met fails the start, naming
-//     both containers. A container's output goes through two pipes to its Log;
-//     its stdin is /dev/null. If one fails to start, the start is
+//     both containers. A container's output goes through two pipes to its
+//     Log; its stdin is /dev/null. If one fails to start, the start is
 //     abandoned: what was started is stopped (in reverse order), every
 //     trace is removed, and the error names the container and the cause.
 //
