@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -149,32 +148,6 @@ func (b *podBuild) security(c *manifest.Container, k *corev1.Container) {
 		sc.ReadOnlyRootFilesystem = new(true)
 	}
 	k.SecurityContext = sc
-}
-
-// mounts maps bind mounts to hostPath volumes, and named volumes to their
-// claims (volumes.go). They read the node's files,
-// not this machine's, hence the note. A missing host path is created as a
-// directory, as stack does.
-func (b *podBuild) mounts(c *manifest.Container, k *corev1.Container) {
-	for i, m := range c.Mounts {
-		if m.Volume != "" {
-			b.volumeMount(c, i, m, k)
-			continue
-		}
-		b.volumes++
-		name := fmt.Sprintf("bind-%d", b.volumes)
-		hostType := corev1.HostPathDirectoryOrCreate
-		if fi, err := os.Stat(m.Source); err == nil && !fi.IsDir() {
-			hostType = corev1.HostPathFile
-		}
-		b.spec.Volumes = append(b.spec.Volumes, corev1.Volume{
-			Name:         name,
-			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: m.Source, Type: &hostType}},
-		})
-		k.VolumeMounts = append(k.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: m.Target, ReadOnly: m.ReadOnly})
-		b.notes.add(fmt.Sprintf("%s[%d]", path(c, "mounts"), i),
-			"bind mount of %s: a hostPath volume, which is the node's %s, not this machine's: put the files there, or use a PersistentVolumeClaim or a ConfigMap", m.Source, m.Source)
-	}
 }
 
 // stopSignal: Kubernetes sends SIGTERM (a per-container stop signal is

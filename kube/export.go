@@ -80,10 +80,11 @@ type converter struct {
 	opts     Options
 	loc      *locator
 	problems []manifest.Problem
-	// names maps a container's name to its Kubernetes name.
-	names map[string]string
-	// claims maps a named volume to its PersistentVolumeClaim's name.
-	claims map[string]string
+	// names maps a container's name to its Kubernetes name; volumes a
+	// named volume's to its claim's.
+	names, volumes map[string]string
+	// notes are the notes of objects that are not a Pod's.
+	notes notes
 }
 
 // Convert maps a validated stack to Kubernetes objects. A stack that
@@ -106,12 +107,13 @@ func Convert(st *manifest.Stack, opts Options) (*Export, error) {
 	if len(cv.problems) > 0 {
 		return nil, cv.err()
 	}
+	ex.Objects = cv.claims(groups)
+	ex.Notes = cv.notes
 	for _, g := range groups {
 		objs, notes := cv.pod(g)
 		ex.Objects = append(ex.Objects, objs...)
 		ex.Notes = append(ex.Notes, notes...)
 	}
-	ex.Objects = append(ex.Objects, cv.volumeClaims()...)
 	if len(cv.problems) > 0 {
 		return nil, cv.err()
 	}
