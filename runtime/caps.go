@@ -7,24 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultCaps is the capability set Docker gives a container by default.
-var defaultCaps = []uint{
-	unix.CAP_CHOWN, unix.CAP_DAC_OVERRIDE, unix.CAP_FSETID, unix.CAP_FOWNER,
-	unix.CAP_MKNOD, unix.CAP_NET_RAW, unix.CAP_SETGID, unix.CAP_SETUID,
-	unix.CAP_SETFCAP, unix.CAP_SETPCAP, unix.CAP_NET_BIND_SERVICE,
-	unix.CAP_SYS_CHROOT, unix.CAP_KILL, unix.CAP_AUDIT_WRITE,
-}
-
-func defaultCapMask() uint64 {
-	var m uint64
-	for _, c := range defaultCaps {
-		m |= 1 << c
-	}
-	return m
-}
-
-// dropPrivileges takes the calling thread to the user's identity with
-// Docker's default capabilities. It works on this thread only (raw
+// dropPrivileges takes the calling thread to the user's identity with the
+// capabilities in keep (bit N for capability N). It works on this thread only (raw
 // syscalls, not Go's all-threads Setuid): the init execs from this same
 // locked thread, and execve gives the new program this thread's
 // credentials while the other threads of the Go runtime die.
@@ -33,8 +17,7 @@ func defaultCapMask() uint64 {
 // still has CAP_SETPCAP, which setresuid to a non-zero uid takes away.
 // Only the bounding set needs narrowing for root: execve gives uid 0 a
 // permitted set equal to the bounding set; a non-root user gets none.
-func dropPrivileges(uid, gid uint32) error {
-	keep := defaultCapMask()
+func dropPrivileges(uid, gid uint32, keep uint64) error {
 	for c := uint(0); c < 64; c++ {
 		if keep&(1<<c) != 0 {
 			continue

@@ -15,7 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stack-containers/stack/internal/capability"
 	"github.com/stack-containers/stack/network"
+	"github.com/stack-containers/stack/seccomp"
 )
 
 // defaultPath is the PATH a container gets when its Env has none (Docker's).
@@ -213,12 +215,18 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		// never does, so in practice this is the supervisor's death.
 		Pdeathsig: spec.ParentDeathSignal,
 	}
+	caps, filter, err := confinement(spec.Caps, spec.Seccomp)
+	if err != nil {
+		return nil, nil, err
+	}
 	cfg := &initConfig{
 		process: process{
 			Args:              spec.Args,
 			Workdir:           spec.Workdir,
 			UID:               spec.UID,
 			GID:               spec.GID,
+			Caps:              caps,
+			Seccomp:           filter,
 			ParentDeathSignal: spec.ParentDeathSignal,
 		},
 		Layer:    spec.LayerDir,
@@ -291,6 +299,28 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		}
 	}
 	return cfg, attr, nil
+}
+
+// confinement is the capability mask and the seccomp filter for a process
+// with capabilities caps under profile, Docker's defaults where either is
+// nil. The filter is compiled here, in the parent: the profile's rules
+// depend on the capabilities, and the init has no profile file to read.
+func confinement(caps []string, profile *seccomp.Profile) (uint64, *seccomp.Program, error) {
+	if caps == nil {
+		caps = capability.Default
+	}
+	mask, err := capability.Mask(caps)
+	if err != nil {
+		return 0, nil, err
+	}
+	if profile == nil {
+		profile = seccomp.Default()
+	}
+	filter, err := profile.Compile(caps)
+	if err != nil {
+		return 0, nil, err
+	}
+	return mask, filter, nil
 }
 
 // withDefaultPath is env with Docker's PATH added when it has none.

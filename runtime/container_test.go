@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stack-containers/stack/internal/capability"
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
@@ -323,7 +324,7 @@ func TestProcessSettings(t *testing.T) {
 		"pwd /tmp",
 		"id 1000 1001 1001",
 		"CapInh:0000000000000000", "CapPrm:0000000000000000", "CapEff:0000000000000000",
-		fmt.Sprintf("CapBnd:%016x", defaultCapMask()),
+		fmt.Sprintf("CapBnd:%016x", dockerCapMask(t)),
 		"CapAmb:0000000000000000",
 		"NoNewPrivs:1",
 	}
@@ -333,6 +334,15 @@ func TestProcessSettings(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", w, out)
 		}
 	}
+}
+
+func dockerCapMask(t *testing.T) uint64 {
+	t.Helper()
+	m, err := capability.Mask(capability.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 func TestDescriptorsClosed(t *testing.T) {
@@ -371,7 +381,7 @@ func TestRootCapabilities(t *testing.T) {
 	if st.Code != 0 {
 		t.Fatalf("exit %+v, output:\n%s", st, out)
 	}
-	m := fmt.Sprintf("%016x", defaultCapMask())
+	m := fmt.Sprintf("%016x", dockerCapMask(t))
 	if want := fmt.Sprintf("CapPrm:\t%s\nCapEff:\t%s\nCapBnd:\t%s\n", m, m, m); out != want {
 		t.Errorf("root's capabilities:\n%s\nwant Docker's default set:\n%s", out, want)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/linux"
+	"github.com/stack-containers/stack/seccomp"
 )
 
 // ExecArg is the hidden argument with which Exec re-executes the stack
@@ -90,6 +91,10 @@ type ExecSpec struct {
 	// empty, UID and GID are used.
 	User     string
 	UID, GID uint32
+	// Caps and Seccomp are the container's own, as in Spec: the process
+	// gets the capabilities and the filter its PID 1 got.
+	Caps    []string
+	Seccomp *seccomp.Profile
 	// Cgroup receives the process before it runs anything of the user's,
 	// so that it counts against the container's limits and device rules.
 	Cgroup Cgroup
@@ -146,6 +151,10 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	if len(spec.Args) == 0 || spec.Args[0] == "" {
 		return nil, errors.New("no command")
 	}
+	caps, filter, err := confinement(spec.Caps, spec.Seccomp)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &execConfig{
 		process: process{
 			Args:              spec.Args,
@@ -153,6 +162,8 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 			Workdir:           spec.Workdir,
 			UID:               spec.UID,
 			GID:               spec.GID,
+			Caps:              caps,
+			Seccomp:           filter,
 			ParentDeathSignal: spec.ParentDeathSignal,
 		},
 		User:    spec.User,

@@ -148,7 +148,15 @@ func awaitPlacement(pipe int) error {
 }
 
 // execProgram drops to the process's identity and confinement and execs
-// prog; it returns only on failure.
+// prog; it returns only on failure. The order matters:
+//
+//  1. Descriptors close on exec, the pipe included.
+//  2. A new session keyring, while the process may still call keyctl:
+//     keyrings are not namespaced, and the one inherited is the host's.
+//  3. Identity and capabilities, then no_new_privs (dropPrivileges).
+//  4. The parent-death signal, which the change of identity cleared.
+//  5. The seccomp filter last, right before execve, so that nothing the
+//     setup needs has to be allowed by the profile.
 func execProgram(pipe int, prog string, p *process) error {
 	// Inherited descriptors (the pipe, namespace handles, anything the
 	// parent leaked) close on exec; the pipe stays usable for an execve
@@ -156,7 +164,12 @@ func execProgram(pipe int, prog string, p *process) error {
 	if err := unix.CloseRange(3, ^uint(0), closeRangeCloexec); err != nil {
 		return fmt.Errorf("mark descriptors close-on-exec: %w", err)
 	}
-	if err := dropPrivileges(p.UID, p.GID); err != nil {
+	// A NULL name asks for a new anonymous keyring, which nothing else
+	// can join; x/sys's wrapper would pass "" and join one by that name.
+	if _, _, e := unix.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 && e != unix.ENOSYS {
+		return fmt.Errorf("join a new session keyring: %w", e)
+	}
+	if err := dropPrivileges(p.UID, p.GID, p.Caps); err != nil {
 		return err
 	}
 	if p.ParentDeathSignal != 0 {
@@ -170,6 +183,12 @@ func execProgram(pipe int, prog string, p *process) error {
 	unix.Umask(0o022)
 	if err := send(pipe, msgExec, nil); err != nil {
 		return fmt.Errorf("report exec: %w", err)
+	}
+	if p.Seccomp != nil {
+		// no_new_privs is set, so an unprivileged thread may install it.
+		if err := p.Seccomp.Install(); err != nil {
+			return err
+		}
 	}
 	err := unix.Exec(prog, p.Args, p.Env)
 	return &CommandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err), program: true}

@@ -138,14 +138,10 @@ func attach(mnt, target int) error {
 }
 
 // bind clones the tree at dirfd/p (p empty: dirfd itself) and attaches it
-// onto target, read-only if asked (recursively with recursive, which
-// mount_setattr does in one step where the old API needed a remount per
-// submount).
-func bind(dirfd int, p string, target int, recursive, readOnly bool, source, targetName string) error {
-	var attrs uint64
-	if readOnly {
-		attrs = unix.MOUNT_ATTR_RDONLY
-	}
+// onto target with the MOUNT_ATTR_* bits of attrs set (recursively with
+// recursive, which mount_setattr does in one step where the old API needed
+// a remount per submount).
+func bind(dirfd int, p string, target int, recursive bool, attrs uint64, source, targetName string) error {
 	fail := func(op string, err error) error {
 		return &mountError{op: op, source: source, target: targetName, flags: words(attrs, true, recursive), err: err}
 	}
@@ -162,8 +158,8 @@ func bind(dirfd int, p string, target int, recursive, readOnly bool, source, tar
 		return fail("open_tree", err)
 	}
 	defer unix.Close(mnt)
-	if readOnly {
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if attrs != 0 {
+		attr := unix.MountAttr{Attr_set: attrs}
 		if err := unix.MountSetattr(mnt, "", unix.AT_EMPTY_PATH|rec, &attr); err != nil {
 			return fail("mount_setattr", err)
 		}

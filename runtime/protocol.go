@@ -12,6 +12,7 @@ import (
 
 	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/network"
+	"github.com/stack-containers/stack/seccomp"
 )
 
 // The parent and the init talk over one SOCK_SEQPACKET socket pair, so that
@@ -81,6 +82,10 @@ type process struct {
 	Env      []string
 	Workdir  string
 	UID, GID uint32
+	// Caps is the capability set, bit N for capability N.
+	Caps uint64
+	// Seccomp is the filter; nil runs the program without one.
+	Seccomp *seccomp.Program
 	// ParentDeathSignal is set again after the credentials change, which
 	// clears the one given at clone time.
 	ParentDeathSignal syscall.Signal

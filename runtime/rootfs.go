@@ -109,7 +109,7 @@ func mountRoot(cfg *initConfig) (int, error) {
 		}
 		// Not recursive: a mount under the rootfs directory on the host
 		// is not part of the image.
-		if err := bind(unix.AT_FDCWD, cfg.Lower, target, false, true, cfg.Lower, merged); err != nil {
+		if err := bind(unix.AT_FDCWD, cfg.Lower, target, false, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NODEV, cfg.Lower, merged); err != nil {
 			return -1, err
 		}
 		return unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -124,7 +124,7 @@ func mountRoot(cfg *initConfig) (int, error) {
 		// its metadata in user.* instead.
 		opts = append(opts, "userxattr")
 	}
-	return fsMount{fstype: "overlay", source: "overlay", options: opts, target: merged}.mountOn(target)
+	return fsMount{fstype: "overlay", source: "overlay", options: opts, attrs: unix.MOUNT_ATTR_NODEV, target: merged}.mountOn(target)
 }
 
 // mountPoints makes, in the layer's "points" directory, the target of
@@ -246,7 +246,7 @@ func makeDevice(dev int, name string, major, minor uint32, userns bool) error {
 		return &os.PathError{Op: "create", Path: "/dev/" + name, Err: err}
 	}
 	defer unix.Close(f)
-	return bind(unix.AT_FDCWD, "/dev/"+name, f, false, false, "/dev/"+name, "/dev/"+name)
+	return bind(unix.AT_FDCWD, "/dev/"+name, f, false, 0, "/dev/"+name, "/dev/"+name)
 }
 
 // mountDevDir mounts m on a new directory name of /dev.
@@ -291,7 +291,7 @@ func mountProc(root, null int) error {
 		if err != nil {
 			return &os.PathError{Op: "open", Path: "/proc/" + p, Err: err}
 		}
-		err = bind(fd, "", fd, true, true, "/proc/"+p, "/proc/"+p)
+		err = bind(fd, "", fd, true, unix.MOUNT_ATTR_RDONLY, "/proc/"+p, "/proc/"+p)
 		unix.Close(fd)
 		if err != nil {
 			return err
@@ -318,7 +318,7 @@ func mountSys(root, null int, ownNet bool) error {
 			return err
 		}
 	} else {
-		if err := bind(unix.AT_FDCWD, "/sys", target, true, true, "/sys", "/sys"); err != nil {
+		if err := bind(unix.AT_FDCWD, "/sys", target, true, unix.MOUNT_ATTR_RDONLY, "/sys", "/sys"); err != nil {
 			return err
 		}
 		if sys, err = openIn(root, "/sys", unix.O_PATH|unix.O_DIRECTORY); err != nil {
@@ -355,7 +355,7 @@ func maskOne(fd int, name string, null int) error {
 		return &os.PathError{Op: "stat", Path: name, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return bind(null, "", fd, false, false, "/dev/null", name)
+		return bind(null, "", fd, false, 0, "/dev/null", name)
 	}
 	mnt, err := fsMount{fstype: "tmpfs", source: "tmpfs",
 		attrs: unix.MOUNT_ATTR_RDONLY, target: name}.mountOn(fd)
@@ -389,7 +389,11 @@ func mountBind(root int, m Mount) error {
 		return fmt.Errorf("bind mount %s on %s: target: %w", m.Source, m.Target, err)
 	}
 	defer unix.Close(target)
-	return bind(unix.AT_FDCWD, m.Source, target, true, m.ReadOnly, m.Source, m.Target)
+	var attrs uint64
+	if m.ReadOnly {
+		attrs = unix.MOUNT_ATTR_RDONLY
+	}
+	return bind(unix.AT_FDCWD, m.Source, target, true, attrs, m.Source, m.Target)
 }
 
 // pivot makes root the root of the mount namespace and detaches the old

@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/stack-containers/stack/network"
+	"github.com/stack-containers/stack/seccomp"
 )
 
 // Spec is everything needed to start one container. The supervisor builds
@@ -27,6 +28,12 @@ type Spec struct {
 	Workdir  string
 	Hostname string
 	UID, GID uint32
+	// Caps is the program's capability set, in internal/capability's
+	// canonical names; nil means Docker's default set, an empty list none.
+	Caps []string
+	// Seccomp is the profile the program runs under; nil means Docker's
+	// default, seccomp.Unconfined() none. It is resolved against Caps.
+	Seccomp *seccomp.Profile
 	// Namespaces are created new: "pid", "mount", "uts", "ipc", "net",
 	// "user", "cgroup". "mount" is always among them.
 	Namespaces []string

@@ -14,10 +14,15 @@ import (
 type Profile struct {
 	// json is the profile's text; nil means Docker's default profile.
 	json []byte
+	// unconfined means no filter at all.
+	unconfined bool
 }
 
 // Default is Docker's default profile.
 func Default() *Profile { return &Profile{} }
+
+// Unconfined is no profile: Compile returns no program.
+func Unconfined() *Profile { return &Profile{unconfined: true} }
 
 // Parse reads a profile in Docker's JSON format. Unknown fields are errors,
 // as a misspelt field would otherwise be silently ignored.
