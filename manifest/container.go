@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stack-containers/stack/seccomp"
 )
 
 // Defaults SPEC.md gives for a container.
@@ -59,7 +61,7 @@ const (
 var containerFields = []string{
 	"rootfs", "command", "env", "workdir", "hostname", "user", "namespaces", "join",
 	"memory", "cpus", "pids", "restart", "depends_on", "stop_signal", "stop_timeout",
-	"read_only", "mounts", "healthcheck", "network", "ports",
+	"read_only", "mounts", "healthcheck", "network", "ports", "cap_add", "cap_drop", "seccomp",
 }
 
 // entry is a decoded container with the nodes that checks spanning
@@ -86,7 +88,8 @@ func (d *decoder) container(key, value *yaml.Node, dir string) *entry {
 		d.errorf(key, path, "%v", err)
 	}
 	e := &entry{
-		c:    &Container{Name: name, Workdir: "/", StopSignal: defaultStopSignal, StopTimeout: defaultStopTimeout},
+		c: &Container{Name: name, Workdir: "/", StopSignal: defaultStopSignal, StopTimeout: defaultStopTimeout,
+			Seccomp: SeccompDefault, SeccompProfile: seccomp.Default()},
 		key:  key,
 		path: path,
 	}
@@ -173,6 +176,12 @@ func (d *decoder) containerField(e *entry, field string, n *yaml.Node, path, dir
 		c.ReadOnly = d.boolean(n, path)
 	case "mounts":
 		c.Mounts = d.mounts(n, path, dir)
+	case "cap_add":
+		c.CapAdd = d.capabilities(n, path)
+	case "cap_drop":
+		c.CapDrop = d.capabilities(n, path)
+	case "seccomp":
+		d.seccomp(c, n, path, dir)
 	}
 }
 
@@ -367,6 +376,11 @@ func (d *decoder) namespaces(n *yaml.Node, path string) ([]Namespace, map[Namesp
 			d.errorf(item, index(path, i), "unknown namespace %q: use pid, mount, uts, ipc, net, user or cgroup", s)
 		case given[ns] != nil:
 			d.errorf(item, index(path, i), "namespace %q is listed twice", s)
+		case ns == NamespaceUser:
+			// Refused rather than pretending: the only map stack can make
+			// today is the identity, under which root in the container is
+			// root on the host for every file it can reach.
+			d.errorf(item, index(path, i), "namespace user is not supported yet: stack cannot map the container's root to an unprivileged host range, and an identity map would isolate nothing")
 		default:
 			given[ns] = d.resolve(item)
 		}

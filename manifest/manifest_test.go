@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/stack-containers/stack/seccomp"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata")
@@ -139,16 +141,18 @@ func TestDefaults(t *testing.T) {
 		Name: "valid",
 		File: abs,
 		Containers: map[string]*Container{"app": {
-			Name:        "app",
-			Rootfs:      rootfs,
-			Command:     []string{"/bin/sh", "-c", "echo hello"},
-			Workdir:     "/",
-			Hostname:    "app",
-			Namespaces:  []Namespace{NamespacePID, NamespaceMount, NamespaceUTS, NamespaceIPC, NamespaceNet},
-			Restart:     RestartPolicy{Policy: RestartNo, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
-			StopSignal:  syscall.SIGTERM,
-			StopTimeout: 10 * time.Second,
-			Network:     NetworkStack,
+			Name:           "app",
+			Rootfs:         rootfs,
+			Command:        []string{"/bin/sh", "-c", "echo hello"},
+			Workdir:        "/",
+			Hostname:       "app",
+			Namespaces:     []Namespace{NamespacePID, NamespaceMount, NamespaceUTS, NamespaceIPC, NamespaceNet},
+			Restart:        RestartPolicy{Policy: RestartNo, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
+			StopSignal:     syscall.SIGTERM,
+			StopTimeout:    10 * time.Second,
+			Network:        NetworkStack,
+			Seccomp:        SeccompDefault,
+			SeccompProfile: seccomp.Default(),
 		}},
 	}
 	if !reflect.DeepEqual(st, want) {

@@ -40,6 +40,9 @@ type (
 		Mounts      []string             `yaml:"mounts,omitempty"`
 		Network     NetworkMode          `yaml:"network,omitempty"`
 		Ports       []string             `yaml:"ports,omitempty"`
+		CapAdd      []string             `yaml:"cap_add,omitempty"`
+		CapDrop     []string             `yaml:"cap_drop,omitempty"`
+		Seccomp     string               `yaml:"seccomp"`
 	}
 	printedRestart struct {
 		Policy     Policy `yaml:"policy"`
@@ -89,6 +92,9 @@ func (s *Stack) MarshalYAML() (any, error) {
 			StopTimeout: c.StopTimeout.String(),
 			ReadOnly:    c.ReadOnly,
 			Network:     c.Network,
+			CapAdd:      c.CapAdd,
+			CapDrop:     c.CapDrop,
+			Seccomp:     c.Seccomp,
 		}
 		for _, p := range c.Ports {
 			pc.Ports = append(pc.Ports, p.String())

@@ -3,6 +3,8 @@ package manifest
 import (
 	"syscall"
 	"time"
+
+	"github.com/stack-containers/stack/seccomp"
 )
 
 // Stack is a loaded, validated and normalized manifest: every default is
@@ -78,6 +80,13 @@ type Container struct {
 	Network NetworkMode
 	// Ports are the published ports, one per port (ranges expanded).
 	Ports []Port
+	// CapAdd and CapDrop change Docker's default capability set; names
+	// are canonical ("CAP_NET_ADMIN") or "ALL".
+	CapAdd, CapDrop []string
+	// Seccomp is "default", "unconfined" or the absolute path of a
+	// profile; SeccompProfile is what it names, checked and ready.
+	Seccomp        string
+	SeccompProfile *seccomp.Profile
 }
 
 // Policy is a restart policy's name.

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/cgroup"
 )
 
 // The rootfs sequence: what the container's mount namespace holds and in
@@ -31,6 +33,24 @@ var devices = []struct {
 	major, minor uint32
 }{
 	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+// DeviceRules are the device accesses a container's cgroup is to allow,
+// runc's default list: any node may be made (mknod alone opens nothing),
+// and only the devices of stack's /dev may be opened, with /dev/console
+// and the pseudo-terminals of its devpts (/dev/ptmx is 5:2, pts/N 136:N).
+func DeviceRules() []cgroup.DeviceRule {
+	rules := []cgroup.DeviceRule{
+		{Type: 'c', Major: cgroup.Any, Minor: cgroup.Any, Access: "m"},
+		{Type: 'b', Major: cgroup.Any, Minor: cgroup.Any, Access: "m"},
+	}
+	for _, d := range devices {
+		rules = append(rules, cgroup.DeviceRule{Type: 'c', Major: int64(d.major), Minor: int64(d.minor), Access: "rwm"})
+	}
+	return append(rules,
+		cgroup.DeviceRule{Type: 'c', Major: 5, Minor: 1, Access: "rwm"},
+		cgroup.DeviceRule{Type: 'c', Major: 5, Minor: 2, Access: "rwm"},
+		cgroup.DeviceRule{Type: 'c', Major: 136, Minor: cgroup.Any, Access: "rwm"})
 }
 
 var devLinks = [][2]string{

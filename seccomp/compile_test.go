@@ -2,7 +2,9 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -240,5 +242,31 @@ func TestParseRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%s) = %v, want an error with %q", tc.profile, err, tc.want)
 		}
+	}
+}
+
+func TestProfileJSON(t *testing.T) {
+	custom, err := Parse([]byte(`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*Profile{Default(), Unconfined(), custom} {
+		data, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again Profile
+		if err := json.Unmarshal(data, &again); err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		a, errA := p.Compile(dockerCaps)
+		b, errB := again.Compile(dockerCaps)
+		if errA != nil || errB != nil || (a == nil) != (b == nil) || a != nil && !slices.Equal(a.Filter, b.Filter) {
+			t.Errorf("%s: compiles differently once read back (%v, %v)", data, errA, errB)
+		}
+	}
+	var p Profile
+	if err := json.Unmarshal([]byte(`"strict"`), &p); err == nil {
+		t.Error(`"strict" read as a profile`)
 	}
 }

@@ -115,3 +115,39 @@ func (p *Profile) resolve(caps []string) (*specs.LinuxSeccomp, error) {
 	}
 	return out, nil
 }
+
+// MarshalJSON writes the profile for a state file: "default",
+// "unconfined", or the profile's own JSON, so that a process started in
+// the container later gets the very profile its PID 1 got, whatever
+// became of the file since.
+func (p *Profile) MarshalJSON() ([]byte, error) {
+	switch {
+	case p.unconfined:
+		return json.Marshal("unconfined")
+	case p.json == nil:
+		return json.Marshal("default")
+	}
+	return p.json, nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (p *Profile) UnmarshalJSON(data []byte) error {
+	var keyword string
+	if err := json.Unmarshal(data, &keyword); err == nil {
+		switch keyword {
+		case "default":
+			*p = Profile{}
+		case "unconfined":
+			*p = Profile{unconfined: true}
+		default:
+			return fmt.Errorf("seccomp profile: %q is neither default nor unconfined", keyword)
+		}
+		return nil
+	}
+	parsed, err := Parse(data)
+	if err != nil {
+		return err
+	}
+	*p = *parsed
+	return nil
+}

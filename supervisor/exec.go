@@ -85,6 +85,8 @@ func execSpec(name string, proc Process, ex ExecConfig, req ExecRequest) *runtim
 		User:    req.User,
 		UID:     ex.UID,
 		GID:     ex.GID,
+		Caps:    ex.Caps,
+		Seccomp: ex.Seccomp,
 		Tty:     req.Tty,
 		TtySize: req.TtySize,
 		Stdin:   req.Stdin,

@@ -2,9 +2,11 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"syscall"
 
+	"github.com/stack-containers/stack/internal/capability"
 	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/runtime"
 )
@@ -16,6 +18,11 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 	namespaces := make([]string, len(d.Namespaces))
 	for i, ns := range d.Namespaces {
 		namespaces[i] = string(ns)
+	}
+	// A cgroup namespace always, as Docker gives one on cgroup v2 hosts:
+	// the container sees its own cgroup as / and no host cgroup path.
+	if !slices.Contains(namespaces, string(manifest.NamespaceCgroup)) {
+		namespaces = append(namespaces, string(manifest.NamespaceCgroup))
 	}
 	var join map[string]int
 	for ns, other := range d.Join {
@@ -49,6 +56,8 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 		UID:        d.UID,
 		GID:        d.GID,
 		Namespaces: namespaces,
+		Caps:       capability.Resolve(d.CapAdd, d.CapDrop),
+		Seccomp:    d.SeccompProfile,
 		Join:       join,
 		ReadOnly:   d.ReadOnly,
 		Mounts:     mounts,
@@ -72,5 +81,6 @@ func environ(d *manifest.Container) []string {
 // execConfigOf is what every process exec'd into the container runs with
 // unless asked otherwise.
 func execConfigOf(d *manifest.Container) ExecConfig {
-	return ExecConfig{Env: environ(d), Workdir: d.Workdir, UID: d.UID, GID: d.GID}
+	return ExecConfig{Env: environ(d), Workdir: d.Workdir, UID: d.UID, GID: d.GID,
+		Caps: capability.Resolve(d.CapAdd, d.CapDrop), Seccomp: d.SeccompProfile}
 }

@@ -182,7 +182,7 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 		if c.log, err = agg.Container(name); err != nil {
 			return err
 		}
-		res := cgroup.Resources{Memory: c.def.Memory, CPUs: c.def.CPUs, Pids: c.def.Pids}
+		res := cgroup.Resources{Memory: c.def.Memory, CPUs: c.def.CPUs, Pids: c.def.Pids, Devices: runtime.DeviceRules()}
 		if c.cg, err = s.cfg.Driver.Create(state.Cgroup+"/"+name, res); err != nil {
 			return fmt.Errorf("container %q: create cgroup: %w", name, err)
 		}

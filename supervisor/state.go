@@ -11,6 +11,7 @@ import (
 
 	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/network"
+	"github.com/stack-containers/stack/seccomp"
 )
 
 // The states of a container, as ps shows them.
@@ -85,6 +86,11 @@ type ExecConfig struct {
 	Workdir string   `json:"workdir"`
 	UID     uint32   `json:"uid"`
 	GID     uint32   `json:"gid"`
+	// Caps and Seccomp are the container's capability set and seccomp
+	// profile (the profile itself, not its file's path, so that a file
+	// changed since the start changes nothing).
+	Caps    []string         `json:"caps"`
+	Seccomp *seccomp.Profile `json:"seccomp"`
 }
 
 // Paths are the places a stack's state lives.

@@ -57,7 +57,8 @@ func Resolve(add, drop []string) []string {
 	case slices.Contains(add, All):
 		set = Names()
 	case slices.Contains(drop, All):
-		set = nil
+		// Empty, not nil: nil would mean the default set to the runtime.
+		set = []string{}
 	default:
 		set = slices.Clone(Default)
 	}
