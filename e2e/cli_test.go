@@ -153,6 +153,7 @@ containers:
     stop_timeout: 10s
     read_only: false
     network: stack
+    seccomp: default
   web:
     rootfs: $WORK/app/rootfs
     command:
@@ -182,6 +183,7 @@ containers:
     mounts:
       - $WORK/app/data:/data:ro
     network: stack
+    seccomp: default
 `
 
 func TestConfigPrintsTheNormalizedManifest(t *testing.T) {

@@ -22,8 +22,10 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	stacktest.Cleanup()
 	testenv.Cleanup()
-	if toolsDir != "" {
-		os.RemoveAll(toolsDir)
+	for _, dir := range []string{toolsDir, probeDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }

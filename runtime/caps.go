@@ -8,15 +8,18 @@ import (
 )
 
 // dropPrivileges takes the calling thread to the user's identity with the
-// capabilities in keep (bit N for capability N). It works on this thread only (raw
-// syscalls, not Go's all-threads Setuid): the init execs from this same
+// capabilities in keep (bit N for capability N). It works on this thread
+// only (raw syscalls, not Go's all-threads Setuid): the init execs from this same
 // locked thread, and execve gives the new program this thread's
 // credentials while the other threads of the Go runtime die.
 //
 // The order matters: the bounding set can only be reduced while the thread
-// still has CAP_SETPCAP, which setresuid to a non-zero uid takes away.
-// Only the bounding set needs narrowing for root: execve gives uid 0 a
-// permitted set equal to the bounding set; a non-root user gets none.
+// still has CAP_SETPCAP, which setresuid to a non-zero uid takes away, and
+// the identity can only change while it has CAP_SETGID and CAP_SETUID, so
+// the effective and permitted sets are narrowed last (a root container
+// with cap_drop: [ALL] would otherwise lose the right to change its
+// groups). execve gives uid 0 a permitted set equal to the bounding set; a
+// non-root user gets none.
 func dropPrivileges(uid, gid uint32, keep uint64) error {
 	for c := uint(0); c < 64; c++ {
 		if keep&(1<<c) != 0 {
@@ -31,6 +34,15 @@ func dropPrivileges(uid, gid uint32, keep uint64) error {
 	}
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
+		return fmt.Errorf("clear supplementary groups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("set group %d: %w", gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("set user %d: %w", uid, e)
 	}
 	// Inheritable capabilities outside the bounding set would still reach
 	// a root program through execve (root's files count as having every
@@ -47,15 +59,6 @@ func dropPrivileges(uid, gid uint32, keep uint64) error {
 	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("set capabilities: %w", err)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
-		return fmt.Errorf("clear supplementary groups: %w", e)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
-		return fmt.Errorf("set group %d: %w", gid, e)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
-		return fmt.Errorf("set user %d: %w", uid, e)
 	}
 	// No setuid binary or file capability can give the program more than
 	// it starts with.
