@@ -61,9 +61,11 @@ func probeRootfs(t *testing.T) string {
 
 // runOne writes a manifest with one container "c" running script under
 // sh, with extra container fields, runs `up` in the foreground and returns
-// the container's output lines.
+// the container's output lines. The script's $ are the shell's: they are
+// written $$, so that the manifest's own variables leave them alone.
 func runOne(t *testing.T, e *env, rootfs, fields, script string) []string {
 	t.Helper()
+	script = strings.ReplaceAll(script, "$", "$$")
 	e.manifest(fmt.Sprintf("name: sec\ncontainers:\n  c:\n    rootfs: %s\n    command: [sh, -c, %s]\n%s", rootfs, strconv.Quote(script), fields))
 	r := e.Run("up")
 	if r.Code != 0 {

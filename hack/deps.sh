@@ -32,6 +32,9 @@ need busybox-static static_busybox
 need openssl command -v openssl
 need curl command -v curl
 need iproute2 command -v ss
+# The Debian rootfs test (e2e) builds its tree with debootstrap, once per
+# machine.
+need debootstrap command -v debootstrap
 
 [ -n "$missing" ] || exit 0
 install="apt-get install -y$missing"
