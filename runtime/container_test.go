@@ -526,9 +526,13 @@ func TestSymlinkedProcAndDev(t *testing.T) {
 func TestLoopbackUp(t *testing.T) {
 	testenv.RequireRoot(t)
 	// nc listens on 127.0.0.1 and a second nc connects to it; both fail
-	// when lo is down.
+	// when lo is down. The client waits (up to 10s) for the listening
+	// socket to show in /proc/net/tcp or tcp6 (port 7000 is 1B58, state
+	// 0A is LISTEN), not a fixed time that a loaded machine may overrun.
 	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c",
-		`cat /sys/class/net/lo/flags; nc -l -p 7000 > /tmp/got & sleep 0.2; echo hello | nc -w 1 127.0.0.1 7000 || kill $!; wait; cat /tmp/got`)
+		`cat /sys/class/net/lo/flags; nc -l -p 7000 > /tmp/got &
+		i=0; until cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':1B58 [0-9A-F]*:0000 0A' || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done
+		echo hello | nc -w 1 127.0.0.1 7000 || kill $!; wait; cat /tmp/got`)
 	out, st := run(t, spec)
 	if st.Code != 0 {
 		t.Fatalf("exit %+v, output:\n%s", st, out)
