@@ -15,9 +15,10 @@
 //     nftables table. Holding the lock until the bridge has its address is
 //     what keeps two stacks coming up at once from choosing the same subnet:
 //     the second one sees the first one's bridge route.
-//  2. Attach makes a veth pair per container start: the host end on the
-//     bridge, the other end moved into the container's network namespace
-//     (MoveLink, by the runtime) and configured from inside it as eth0
+//  2. Interface names a container's veth pair, and AttachInto makes it for
+//     each start (by the runtime, once the container's namespace exists):
+//     the host end on the bridge, the other end made right in the
+//     container's network namespace, and configured from inside it as eth0
 //     (ConfigureInside, by the container's init). The container end's MAC is
 //     derived from its address, so that a container restarted with the same
 //     address is reached at once, without waiting for stale neighbour

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -142,15 +143,13 @@ func TestCreateAndRemove(t *testing.T) {
 	if b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); strings.TrimSpace(string(b)) != "1" {
 		t.Errorf("ip_forward = %q", b)
 	}
-	iface, err := n.Attach(netip.MustParseAddr("10.89.0.2"))
-	if err != nil {
-		t.Fatal(err)
+	c := startContainer(t, n, "10.89.0.2")
+	if left := leftovers(); len(left) != 3 { // bridge, host end, table
+		t.Errorf("after Create and AttachInto: %v", left)
 	}
-	if left := leftovers(); len(left) != 4 { // bridge, two veth ends, table
-		t.Errorf("after Create and Attach: %v", left)
-	}
-	if iface.Link != "stk0000c0dep2" {
-		t.Errorf("container end = %q", iface.Link)
+	// The container's end is in its namespace, as eth0.
+	if got := c.ask(t, "links"); got != "eth0 lo" {
+		t.Errorf("the container's links: %q", got)
 	}
 	if err := Remove(n.ID); err != nil {
 		t.Fatal(err)
@@ -231,11 +230,17 @@ type container struct {
 
 func startContainer(t *testing.T, n *Network, addr string) *container {
 	t.Helper()
-	return startNetns(t, netip.MustParseAddr(addr), func(a netip.Addr) (*Interface, error) { return n.Attach(a) })
+	return startNetns(t, netip.MustParseAddr(addr), func(a netip.Addr, pid int) (*Interface, error) {
+		iface, err := n.Interface(a)
+		if err != nil {
+			return nil, err
+		}
+		return iface, AttachInto(iface, pid)
+	})
 }
 
-// startNetns starts a container stand-in whose interface attach makes.
-func startNetns(t *testing.T, addr netip.Addr, attach func(netip.Addr) (*Interface, error)) *container {
+// startNetns starts a container stand-in whose interface attach gives it.
+func startNetns(t *testing.T, addr netip.Addr, attach func(a netip.Addr, pid int) (*Interface, error)) *container {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -260,11 +265,8 @@ func startNetns(t *testing.T, addr netip.Addr, attach func(netip.Addr) (*Interfa
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	iface, err := attach(c.addr)
+	iface, err := attach(c.addr, cmd.Process.Pid)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := MoveLink(iface.Link, cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	cfg, _ := json.Marshal(iface)
@@ -301,6 +303,14 @@ func runHelper() {
 				err = serveEcho()
 			}
 			answer(err, "ok")
+		case "links":
+			var names []string
+			links, err := netlink.LinkList()
+			for _, l := range links {
+				names = append(names, l.Attrs().Name)
+			}
+			sort.Strings(names)
+			answer(err, strings.Join(names, " "))
 		case "dial":
 			reply, err := echo("tcp", arg, "hello")
 			answer(err, reply)
@@ -420,8 +430,8 @@ func TestPublish(t *testing.T) {
 	}
 	// From another machine: a namespace on a link of the host's own,
 	// whose connections the DNAT rule sends to the container.
-	outside := startNetns(t, netip.MustParseAddr("192.0.2.2"), func(a netip.Addr) (*Interface, error) {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "outside0"}, PeerName: "outside1"}
+	outside := startNetns(t, netip.MustParseAddr("192.0.2.2"), func(a netip.Addr, pid int) (*Interface, error) {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "outside0"}, PeerName: "outside1", PeerNamespace: netlink.NsPid(pid)}
 		if err := netlink.LinkAdd(veth); err != nil {
 			return nil, err
 		}

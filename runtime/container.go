@@ -121,7 +121,7 @@ func start(spec *Spec) (_ *Container, err error) {
 	files = nil
 	err = nil
 	if spec.Interface != nil {
-		err = moveInterface(pipe, cmd.Process.Pid, spec.Interface)
+		err = attachInterface(pipe, cmd.Process.Pid, spec.Interface)
 	}
 	if err == nil {
 		err = handshake(pipe, cmd.Process.Pid, spec.Cgroup)
@@ -144,10 +144,10 @@ func start(spec *Spec) (_ *Container, err error) {
 	return c, nil
 }
 
-// moveInterface moves the container's end of its veth pair into the new
-// net namespace of the init, and tells the init to configure it.
-func moveInterface(pipe, pid int, iface *network.Interface) error {
-	if err := network.MoveLink(iface.Link, pid); err != nil {
+// attachInterface makes the container's veth pair, its end in the new net
+// namespace of the init, and tells the init to configure it.
+func attachInterface(pipe, pid int, iface *network.Interface) error {
+	if err := network.AttachInto(iface, pid); err != nil {
 		return err
 	}
 	if err := send(pipe, msgLinked, nil); err != nil {

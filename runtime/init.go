@@ -78,8 +78,8 @@ func runInit(pipe int) error {
 		}
 	}
 	if cfg.Interface != nil {
-		// The parent moves the interface in once this process, and so
-		// its namespace, exists.
+		// The parent makes the interface once this process, and so its
+		// namespace, exists.
 		if kind, _, err := receive(pipe); err != nil || kind != msgLinked {
 			return fmt.Errorf("wait for the network interface: message %q, %v", kind, err)
 		}

@@ -22,7 +22,7 @@ import (
 //
 //	parent -> init: msgConfig + JSON initConfig
 //	parent -> init: msgLinked           (only with an interface: it has been
-//	                                     moved into the init's namespace)
+//	                                     made in the init's namespace)
 //	init -> parent: msgReady            (only when a cgroup is to be joined)
 //	parent -> init: msgGo               (the init is now in its cgroup)
 //	init -> parent: msgExec             (execve comes next)

@@ -56,9 +56,10 @@ type Spec struct {
 	// container that outlived it would have nobody to read its output or
 	// apply its restart policy.
 	ParentDeathSignal syscall.Signal
-	// Interface, when not nil, is the container's end of a veth pair in
-	// the host's namespace (network.Attach): it is moved into the new net
-	// namespace ("net" must be among Namespaces) and becomes its eth0.
+	// Interface, when not nil, is the container's place on a network
+	// (network.Interface): its veth pair is made once the new net
+	// namespace exists ("net" must be among Namespaces), and its end
+	// there becomes eth0.
 	Interface *network.Interface
 	// Stdout and Stderr receive the program's output; nil means /dev/null.
 	// An *os.File is passed through as is.

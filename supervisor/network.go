@@ -157,13 +157,14 @@ func (s *Supervisor) netMounts(name string) []runtime.Mount {
 	}
 }
 
-// attach makes the veth pair of one start of a container that owns its
-// place on the network; nil for any other container.
+// attach names the veth pair of one start of a container that owns its
+// place on the network (the runtime makes it); nil for any other
+// container.
 func (s *Supervisor) attach(c *container) (*network.Interface, error) {
 	if s.net == nil || !ownsStackNet(c.def) {
 		return nil, nil
 	}
-	iface, err := s.net.net.Attach(s.net.addrs[c.def.Name])
+	iface, err := s.net.net.Interface(s.net.addrs[c.def.Name])
 	if err != nil {
 		return nil, fmt.Errorf("container %q: %w", c.def.Name, err)
 	}

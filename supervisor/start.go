@@ -9,6 +9,7 @@ import (
 
 	"github.com/stack-containers/stack/cgroup"
 	"github.com/stack-containers/stack/manifest"
+	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
 	"github.com/stack-containers/stack/supervisor/logs"
 )
@@ -264,7 +265,7 @@ func (s *Supervisor) startRun(c *container) (*run, error) {
 	}
 	if err != nil {
 		if spec.Interface != nil {
-			err = errors.Join(err, s.net.net.Detach(spec.Interface))
+			err = errors.Join(err, network.Detach(spec.Interface))
 		}
 		return nil, errors.Join(err, r.closePipes())
 	}
