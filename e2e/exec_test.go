@@ -242,3 +242,34 @@ func (l *lockedOutput) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// TestExecIsConfinedAsPID1 compares what the kernel says of an exec'd
+// process's confinement with the container's PID 1: the capabilities
+// (changed by cap_add and cap_drop), no_new_privs and the seccomp filter.
+func TestExecIsConfinedAsPID1(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: confined
+containers:
+  c:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    cap_add: [NET_ADMIN]
+    cap_drop: [CHOWN]
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	fields := regexp.MustCompile(`(?m)^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):.*$`)
+	pid1 := fields.FindAllString(e.MustRun("exec", "c", "cat", "/proc/1/status").Stdout, -1)
+	self := fields.FindAllString(e.MustRun("exec", "c", "cat", "/proc/self/status").Stdout, -1)
+	if len(pid1) < 7 || !slices.Equal(pid1, self) {
+		t.Errorf("exec'd process:\n%s\nthe container's PID 1:\n%s", strings.Join(self, "\n"), strings.Join(pid1, "\n"))
+	}
+	if !slices.Contains(self, "Seccomp:\t2") || !slices.Contains(self, "NoNewPrivs:\t1") {
+		t.Errorf("exec'd process without a seccomp filter or no_new_privs:\n%s", strings.Join(self, "\n"))
+	}
+	// Under -u the capabilities go, as for a non-root PID 1.
+	if out := e.MustRun("exec", "-u", "nobody", "c", "grep", "CapEff", "/proc/self/status").Stdout; out != "CapEff:\t0000000000000000\n" {
+		t.Errorf("exec -u nobody: %q, want no effective capabilities", out)
+	}
+}
