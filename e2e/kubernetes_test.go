@@ -146,6 +146,7 @@ var resources = map[string]string{
 	"Pod":                   "/api/v1/namespaces/%s/pods/%s",
 	"Service":               "/api/v1/namespaces/%s/services/%s",
 	"PersistentVolumeClaim": "/api/v1/namespaces/%s/persistentvolumeclaims/%s",
+	"NetworkPolicy":         "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s",
 }
 
 // object is one document of an export.

@@ -30,6 +30,7 @@ var containerFields = []func(*podBuild, *manifest.Container, *corev1.Container){
 	(*podBuild).pids,
 	(*podBuild).security,
 	(*podBuild).mounts,
+	(*podBuild).ports,
 	(*podBuild).stopSignal,
 	(*podBuild).healthcheck,
 	(*podBuild).dependsOn,

@@ -52,8 +52,11 @@ type Export struct {
 	Stack   string
 	Source  string
 	Objects []Object
-	// Notes are every Object's notes, in the order of the objects.
+	// Notes are every note: the stack's, then every Object's, in the
+	// order of the objects.
 	Notes []Note
+	// StackNotes are the notes of no one object, printed in the header.
+	StackNotes []Note
 }
 
 // Error is a stack that cannot be exported as it is: every problem,
@@ -107,8 +110,9 @@ func Convert(st *manifest.Stack, opts Options) (*Export, error) {
 	if len(cv.problems) > 0 {
 		return nil, cv.err()
 	}
+	ex.StackNotes = cv.stackNetwork()
 	ex.Objects = cv.claims(groups)
-	ex.Notes = cv.notes
+	ex.Notes = slices.Concat(ex.StackNotes, cv.notes)
 	for _, g := range groups {
 		objs, notes := cv.pod(g)
 		ex.Objects = append(ex.Objects, objs...)

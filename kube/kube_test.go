@@ -13,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
@@ -120,6 +121,8 @@ func roundTrip(t *testing.T, ex *Export) {
 			back = &corev1.Service{}
 		case *corev1.PersistentVolumeClaim:
 			back = &corev1.PersistentVolumeClaim{}
+		case *networkingv1.NetworkPolicy:
+			back = &networkingv1.NetworkPolicy{}
 		default:
 			t.Fatalf("%s %s: no round trip for %T", o.Kind, o.Name, o.Object)
 		}

@@ -53,8 +53,12 @@ func (cv *converter) pod(g *group) ([]Object, []Note) {
 	}
 	workload := b.workload(name, labels, template)
 	objs := []Object{workload}
-	for _, c := range g.members() {
-		objs = append(objs, cv.service(c, name, labels))
+	if np := b.networkNone(name, labels); np != nil {
+		objs = append(objs, *np)
+	} else {
+		for _, c := range g.members() {
+			objs = append(objs, cv.service(c, name, labels, servicePorts(b.spec)))
+		}
 	}
 	var lines []string
 	for _, n := range b.notes {
@@ -276,7 +280,7 @@ func (b *podBuild) job(name string, labels map[string]string, template corev1.Po
 // It is headless: the name resolves to the Pod's own address and every
 // port is reachable, as on the stack's network; and it publishes the Pod
 // before it is ready, as stack's names resolve whatever the health.
-func (cv *converter) service(c *manifest.Container, pod string, selector map[string]string) Object {
+func (cv *converter) service(c *manifest.Container, pod string, selector map[string]string, ports []corev1.ServicePort) Object {
 	name := cv.names[c.Name]
 	s := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
@@ -285,6 +289,7 @@ func (cv *converter) service(c *manifest.Container, pod string, selector map[str
 			ClusterIP:                corev1.ClusterIPNone,
 			Selector:                 selector,
 			PublishNotReadyAddresses: true,
+			Ports:                    ports,
 		},
 	}
 	comment := fmt.Sprintf("containers.%s -> Service %s: the name resolves to Pod %s's address", c.Name, name, pod)

@@ -19,6 +19,9 @@ func (ex *Export) header() string {
 	b.WriteString("# written by `stack export kubernetes`. Apply them with `kubectl apply -f`.\n")
 	b.WriteString("# Each object's comment says which container it comes from; a \"note:\"\n")
 	b.WriteString("# is something of the manifest that Kubernetes does not carry as it is.\n")
+	for _, n := range ex.StackNotes {
+		b.WriteString("# note: " + n.String() + "\n")
+	}
 	return b.String()
 }
 
