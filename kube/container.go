@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -130,14 +131,15 @@ func (b *podBuild) pids(c *manifest.Container, _ *corev1.Container) {
 }
 
 // security gives the container what stack gives every container: no new
-// privileges, the runtime's default seccomp profile (Docker's, on the
-// usual runtimes; Kubernetes's own default is none), and the user and
+// privileges, Docker's capabilities changed by cap_add and cap_drop, the
+// seccomp profile (Kubernetes's own default is none: "default" is the
+// runtime's, which is Docker's on the usual runtimes), and the user and
 // read-only root of the manifest. A packed rootfs has no user in its
 // image, so the user is root unless the manifest says otherwise.
 func (b *podBuild) security(c *manifest.Container, k *corev1.Container) {
 	sc := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: new(false),
-		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		SeccompProfile:           b.seccomp(c),
 	}
 	if c.UID != 0 {
 		sc.RunAsUser = new(int64(c.UID))
@@ -148,7 +150,39 @@ func (b *podBuild) security(c *manifest.Container, k *corev1.Container) {
 	if c.ReadOnly {
 		sc.ReadOnlyRootFilesystem = new(true)
 	}
+	if len(c.CapAdd)+len(c.CapDrop) > 0 {
+		sc.Capabilities = &corev1.Capabilities{Add: capabilities(c.CapAdd), Drop: capabilities(c.CapDrop)}
+	}
 	k.SecurityContext = sc
+}
+
+// capabilities spells capability names as Kubernetes does: NET_ADMIN,
+// not CAP_NET_ADMIN.
+func capabilities(names []string) []corev1.Capability {
+	var out []corev1.Capability
+	for _, n := range names {
+		out = append(out, corev1.Capability(strings.TrimPrefix(n, "CAP_")))
+	}
+	return out
+}
+
+// seccompDir is where a Localhost profile is looked up on each node,
+// under the kubelet's seccomp directory.
+const seccompDir = "stack"
+
+// seccomp maps the profile. A profile file becomes a Localhost profile,
+// which the kubelet reads from its own directory on each node, hence the
+// note; the runtimes take Docker's JSON format as stack does.
+func (b *podBuild) seccomp(c *manifest.Container) *corev1.SeccompProfile {
+	switch c.Seccomp {
+	case "", "default":
+		return &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	case "unconfined":
+		return &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
+	}
+	local := seccompDir + "/" + filepath.Base(c.Seccomp)
+	b.notes.add(path(c, "seccomp"), "%s: a Localhost profile: copy it to every node as %s under the kubelet's seccomp directory (usually /var/lib/kubelet/seccomp/%s)", c.Seccomp, local, local)
+	return &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeLocalhost, LocalhostProfile: new(local)}
 }
 
 // stopSignal: Kubernetes sends SIGTERM (a per-container stop signal is

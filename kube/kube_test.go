@@ -27,7 +27,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 const testImage = "registry.example/stack/rootfs@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 // load copies a test manifest into a directory of its own, beside the
-// rootfs, data directory and file its containers name, and loads it.
+// rootfs, data directory, file and seccomp profile its containers name,
+// and loads it.
 func load(t *testing.T, file string) (*manifest.Stack, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -40,8 +41,13 @@ func load(t *testing.T, file string) (*manifest.Stack, string) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "conf.txt"), []byte("x=1\n"), 0o644); err != nil {
-		t.Fatal(err)
+	for name, content := range map[string]string{
+		"conf.txt":     "x=1\n",
+		"profile.json": `{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"}]}`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	p := filepath.Join(dir, "stack.yaml")
 	if err := os.WriteFile(p, data, 0o644); err != nil {

@@ -117,8 +117,7 @@ func (b *podBuild) hostname() {
 }
 
 // namespaces maps the owner's namespaces: one it does not create is the
-// node's (hostNetwork and the like), and a user namespace of its own is
-// hostUsers: false.
+// node's (hostNetwork and the like).
 func (b *podBuild) namespaces() {
 	c := b.g.owner
 	path := "containers." + c.Name + ".namespaces"
@@ -137,13 +136,6 @@ func (b *podBuild) namespaces() {
 	}
 	if !has(manifest.NamespaceUTS) && !b.spec.HostNetwork {
 		b.notes.add(path, "no uts namespace: a Pod always has one of its own, unless it uses the node's network")
-	}
-	if has(manifest.NamespaceUser) {
-		if b.spec.HostNetwork || b.spec.HostPID || b.spec.HostIPC {
-			b.cv.problem(path, false, "a user namespace of its own beside the node's net, pid or ipc: Kubernetes refuses a Pod with hostUsers: false that shares any of them; create them too, or leave user out")
-			return
-		}
-		b.spec.HostUsers = new(false)
 	}
 }
 
