@@ -368,3 +368,39 @@ containers:
 	e.MustRun("down")
 	e.AssertNothingLeft()
 }
+
+// TestExecConfinedAsPID1 enters a running container with `stack exec`: the
+// command gets the capabilities, seccomp profile, device rules and cgroup
+// namespace of the container's PID 1.
+func TestExecConfinedAsPID1(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(fmt.Sprintf(`name: sec
+containers:
+  c:
+    rootfs: %s
+    cap_add: [SYS_TIME]
+    cap_drop: [NET_RAW]
+    command: [sleep, "1000"]
+`, probeRootfs(t)))
+	e.MustRun("up", "-d")
+	status := func(args ...string) []string {
+		t.Helper()
+		r := e.Run(append([]string{"exec", "-T", "c"}, args...)...)
+		if r.Code != 0 {
+			t.Fatalf("exec %v: exit %d\n%s\n%s", args, r.Code, r.Stdout, r.Stderr)
+		}
+		return r.Lines()
+	}
+	pid1 := status("sh", "-c", "grep -E '^(CapBnd|CapEff|Seccomp|NoNewPrivs):' /proc/1/status | tr -d '\t'")
+	self := status("sh", "-c", "grep -E '^(CapBnd|CapEff|Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\t'")
+	if !slices.Equal(pid1, self) || !slices.Contains(self, "Seccomp:2") || !slices.Contains(self, "NoNewPrivs:1") {
+		t.Errorf("exec'd process: %q\nPID 1: %q\nwant the same, with seccomp filtering and no_new_privs", self, pid1)
+	}
+	got := status("sh", "-c", "probe syscalls; probe node /dev/kmsg c 1 11; grep -c -v ':/$' /proc/self/cgroup || true")
+	wantLines(t, got, "keyctl: EPERM", "io_uring_setup: EPERM", "clone user namespace: EPERM", "mknod: ok", "open: EPERM")
+	if last := got[len(got)-1]; last != "0" {
+		t.Errorf("%s lines of the exec'd process's /proc/self/cgroup are not /", last)
+	}
+	e.MustRun("down")
+	e.AssertNothingLeft()
+}

@@ -2,9 +2,12 @@ package seccomp
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -83,17 +86,48 @@ var native = map[string]specs.Arch{
 
 // Compile resolves the profile for a container with capabilities caps
 // (names such as "CAP_CHOWN") and compiles it for this machine.
-// An Unconfined profile compiles to nil.
+// An Unconfined profile compiles to nil. The result is shared: callers
+// must not change it.
 func (p *Profile) Compile(caps []string) (*Program, error) {
 	if p.unconfined {
 		return nil, nil
+	}
+	// Every start of a container compiles the same profile for the same
+	// capabilities, which takes about a millisecond: remember the last few.
+	key := compiled{profile: string(p.json), caps: strings.Join(caps, ",")}
+	cache.Lock()
+	prog, ok := cache.programs[key]
+	cache.Unlock()
+	if ok {
+		return prog, nil
 	}
 	ls, err := p.resolve(caps)
 	if err != nil {
 		return nil, err
 	}
-	return compile(ls, runtime.GOARCH)
+	if prog, err = compile(ls, runtime.GOARCH); err != nil {
+		return nil, err
+	}
+	cache.Lock()
+	defer cache.Unlock()
+	if len(cache.programs) >= maxCached {
+		clear(cache.programs)
+	}
+	cache.programs[key] = prog
+	return prog, nil
 }
+
+// compiled is what a compiled program depends on: the profile's text
+// (empty for Docker's default) and the capabilities.
+type compiled struct{ profile, caps string }
+
+// maxCached bounds the cache; a stack has few distinct profiles.
+const maxCached = 64
+
+var cache = struct {
+	sync.Mutex
+	programs map[compiled]*Program
+}{programs: map[compiled]*Program{}}
 
 func compile(ls *specs.LinuxSeccomp, goarch string) (*Program, error) {
 	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
@@ -271,4 +305,41 @@ func argCheck(as *assembler, a specs.LinuxSeccompArg, wide bool, fail label) {
 		as.jump(unix.BPF_JGT, lo, fail, next)
 	}
 	as.bind(ok)
+}
+
+// MarshalJSON encodes the program compactly, as its instructions' bytes
+// (struct sock_filter, 8 bytes each) in base64 and its flags: thousands of
+// instructions as JSON objects would cost milliseconds to encode and
+// decode on every container start.
+func (p *Program) MarshalJSON() ([]byte, error) {
+	raw := make([]byte, 0, 8*len(p.Filter))
+	for _, in := range p.Filter {
+		raw = binary.LittleEndian.AppendUint16(raw, in.Code)
+		raw = append(raw, in.Jt, in.Jf)
+		raw = binary.LittleEndian.AppendUint32(raw, in.K)
+	}
+	return json.Marshal(encodedProgram{Filter: raw, Flags: p.Flags})
+}
+
+// UnmarshalJSON decodes what MarshalJSON wrote.
+func (p *Program) UnmarshalJSON(data []byte) error {
+	var e encodedProgram
+	if err := json.Unmarshal(data, &e); err != nil {
+		return err
+	}
+	if len(e.Filter)%8 != 0 {
+		return fmt.Errorf("seccomp: a program of %d bytes is not whole instructions", len(e.Filter))
+	}
+	p.Flags = e.Flags
+	p.Filter = make([]unix.SockFilter, len(e.Filter)/8)
+	for i := range p.Filter {
+		b := e.Filter[8*i:]
+		p.Filter[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
+	}
+	return nil
+}
+
+type encodedProgram struct {
+	Filter []byte `json:"filter"`
+	Flags  uint   `json:"flags"`
 }

@@ -270,3 +270,24 @@ func TestProfileJSON(t *testing.T) {
 		t.Error(`"strict" read as a profile`)
 	}
 }
+
+func TestProgramJSON(t *testing.T) {
+	p, err := Default().Compile(dockerCaps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again Program
+	if err := json.Unmarshal(data, &again); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again.Filter, p.Filter) || again.Flags != p.Flags {
+		t.Errorf("a program read back differs: %d instructions, want %d", len(again.Filter), len(p.Filter))
+	}
+	if err := json.Unmarshal([]byte(`{"filter": "AAAA"}`), &again); err == nil {
+		t.Error("3 bytes read as a program")
+	}
+}
