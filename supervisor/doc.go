@@ -22,7 +22,14 @@
 //     whatever follows even if this process dies half-way; then the logs
 //     are opened and a cgroup is made
 //     per container at <STACK_CGROUP_PARENT>/<stack>/<container>, each
-//     watched for OOM events.
+//     watched for OOM events. Then the stack's network (network.go), when
+//     a container is on it: the state names its devices before they
+//     exist; the bridge, the addresses in name order, each container's
+//     /etc/hosts and /etc/resolv.conf, and the published ports, bound
+//     before any container starts so that a taken one fails the start
+//     with nothing running. Each start of a container on the network gets
+//     a new veth pair (the runtime makes it once the namespace exists)
+//     with the same address and MAC.
 //  4. Start. The containers start concurrently, at most Config.StartLimit
 //     at once, each once everything it depends on (depends_on, join) has
 //     started and the conditions of its depends_on hold (service_healthy:
