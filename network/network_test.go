@@ -447,6 +447,11 @@ func TestPublish(t *testing.T) {
 	if got := outside.ask(t, "dial 192.0.2.1:8080"); got != "192.0.2.2 says hello" {
 		t.Errorf("from outside to 192.0.2.1:8080: %q", got)
 	}
+	// And out: the container reaches the other machine through NAT, as
+	// the host's address on that link.
+	if got := c.ask(t, "dial 192.0.2.2:7"); got != "192.0.2.1 says hello" {
+		t.Errorf("from the container to the outside: %q", got)
+	}
 	// A taken port fails, naming it, and leaves no listener bound.
 	_, err = n.Publish([]Port{
 		{HostPort: 8082, ContainerPort: 7, Protocol: TCP, Address: c.addr},
