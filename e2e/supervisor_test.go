@@ -545,6 +545,50 @@ containers:
 	})
 }
 
+// A signal that reaches a foreground up while it is still starting (a
+// Ctrl-C, or the SIGTERM of a down from another terminal) is a stop, as it
+// is once every container runs: up stops what it started, removes it all
+// and exits 0, saying so. client waits on a check that never ends, so the
+// start is still under way when the signal comes.
+func TestE2ESignalDuringTheStartIsAStop(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: midstart
+containers:
+  server:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    healthcheck:
+      test: ["CMD-SHELL", "sleep 1000"]
+      interval: 1h
+      timeout: 1h
+      start_interval: 1h
+  client:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    depends_on:
+      server: {condition: service_healthy}
+`)
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		up := e.Start("up")
+		e.WaitFor("server to run", func() bool {
+			_, events := outputLines(up.Lines())
+			return countContaining(events["server"], "started") == 1
+		})
+		if err := up.Process.Signal(sig); err != nil {
+			t.Fatal(err)
+		}
+		end := up.Wait()
+		if end.Code != 0 || !strings.Contains(end.Stderr, "during the start: stopped what had started") {
+			t.Errorf("up after %v during its start: exit %d, stderr:\n%s", sig, end.Code, end.Stderr)
+		}
+		if _, events := outputLines(end.Lines()); countContaining(events["client"], "started") != 0 {
+			t.Errorf("client started although its condition never held:\n%s", end.Stdout)
+		}
+		e.AssertNothingLeft()
+	}
+}
+
 func TestE2ELogsFollowAcrossRestartsUntilTheEnd(t *testing.T) {
 	e := newEnv(t)
 	e.manifest(`

@@ -2,7 +2,9 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"syscall"
 
@@ -16,7 +18,9 @@ import (
 // it is still starting, abandons the start, which stops what was started);
 // the next one ends the grace periods at once. started, if not nil, is
 // called once: with nil when every container runs, or with the error that
-// ended the start. Run returns the start's error, or Wait's.
+// ended the start. Run returns the start's error, or Wait's; a start
+// abandoned for a signal, and cleaned up, is a stop and returns nil, as a
+// stop after the start does.
 func Run(ctx context.Context, st *manifest.Stack, cfg Config, signals <-chan os.Signal, started func(error)) error {
 	if started == nil {
 		started = func(error) {}
@@ -39,12 +43,12 @@ func Run(ctx context.Context, st *manifest.Stack, cfg Config, signals <-chan os.
 		case r := <-res:
 			if r.err != nil {
 				started(r.err)
-				return r.err
+				return stoppedDuringStart(r.err, cfg.Errors, st.Name)
 			}
 			s = r.s
 		case sig := <-signals:
 			received++
-			cancel(fmt.Errorf("%v received", signalText(sig)))
+			cancel(stopRequest{signalText(sig)})
 		}
 	}
 	started(nil)
@@ -82,4 +86,25 @@ func signalText(sig os.Signal) string {
 		return signalName(int(s))
 	}
 	return sig.String()
+}
+
+// stopRequest is the cause of a start abandoned for a signal.
+type stopRequest struct{ signal string }
+
+func (r stopRequest) Error() string { return r.signal + " received" }
+
+// stoppedDuringStart turns the error of a start that a signal abandoned,
+// and whose cleanup succeeded, into nil, with a note of it on errs: the
+// user asked for a stop, got one, and nothing is left. Any other error,
+// a cleanup's failure included, passes unchanged.
+func stoppedDuringStart(err error, errs io.Writer, stack string) error {
+	var stop stopRequest
+	if !errors.As(err, &stop) || errors.Is(err, errUncleanAbort) {
+		return err
+	}
+	if errs == nil {
+		errs = os.Stderr
+	}
+	fmt.Fprintf(errs, "stack: stack %q: %s during the start: stopped what had started\n", stack, stop.signal)
+	return nil
 }

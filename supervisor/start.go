@@ -64,6 +64,9 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 		done: make(chan struct{}),
 	}
 	if err := s.prepare(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			err = fmt.Errorf("start interrupted: %w", context.Cause(ctx))
+		}
 		return nil, s.abort(fmt.Errorf("stack %q: %w", st.Name, err))
 	}
 	if err := g.walk(ctx, cfg.StartLimit, s.startFirst); err != nil {
@@ -211,10 +214,14 @@ func (s *Supervisor) abort(cause error) error {
 	s.Stop()
 	err := s.release(true)
 	if err != nil {
-		return errors.Join(cause, fmt.Errorf("clean up after the failed start: %w", err))
+		return errors.Join(cause, fmt.Errorf("%w: %w", errUncleanAbort, err))
 	}
 	return cause
 }
+
+// errUncleanAbort marks a failed start whose cleanup failed too: something
+// is left for down.
+var errUncleanAbort = errors.New("clean up after the failed start")
 
 // startFirst starts a container's first run and its run loop.
 func (s *Supervisor) startFirst(ctx context.Context, name string) error {

@@ -28,9 +28,9 @@ func upCommand() *command {
 		help: `Validate the manifest, then start every container concurrently, each once
 the containers it depends on (depends_on, join) are running, each in its own
 cgroup. In the foreground the containers' output is shown as NAME | LINE and
-stack's own events as NAME * EVENT; the first Ctrl-C (or SIGTERM) stops the
-stack gracefully (stop signal, stop_timeout, then SIGKILL), a second one kills
-at once; a closed output (stack up | head -1) stops it gracefully too. up
+stack's own events as NAME * EVENT; the first Ctrl-C (or SIGTERM), during
+the start as after it, stops the stack gracefully (stop signal, stop_timeout,
+then SIGKILL), a second one kills at once; a closed output (stack up | head -1) stops it gracefully too. up
 returns when no container is left running or to be restarted; its exit
 status is 0 when every container's last run exited 0 or was stopped, 1
 otherwise. ps and logs keep working until down.
