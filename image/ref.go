@@ -91,6 +91,13 @@ func ParseReference(s string) (name.Reference, error) {
 	}
 	ref, err := name.ParseReference(s)
 	if err != nil {
+		// ParseReference says only that neither form parsed; the
+		// form the reference has says why.
+		if strings.Contains(s, "@") {
+			_, err = name.NewDigest(s)
+		} else {
+			_, err = name.NewTag(s)
+		}
 		return nil, fmt.Errorf("%q: not an image reference: %w", s, unwrapName(err))
 	}
 	if repo := ref.Context().RepositoryStr(); slices.Contains(strings.Split(repo, "/"), "") {
@@ -109,7 +116,12 @@ func ParseReference(s string) (name.Reference, error) {
 func unwrapName(err error) error {
 	var ne *name.ErrBadName
 	if errors.As(err, &ne) {
-		return errors.New(strings.TrimPrefix(ne.Error(), "could not parse reference: "))
+		msg := strings.TrimPrefix(ne.Error(), "could not parse reference: ")
+		// go-containerregistry appends the offending part after a colon.
+		if i := strings.LastIndex(msg, ": "); i > 0 {
+			msg = msg[:i]
+		}
+		return errors.New(msg)
 	}
 	return err
 }

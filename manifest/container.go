@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/stack-containers/stack/image"
 	"github.com/stack-containers/stack/seccomp"
 )
 
@@ -59,9 +61,10 @@ const (
 
 // containerFields are the keys of a container definition.
 var containerFields = []string{
-	"rootfs", "command", "env", "workdir", "hostname", "user", "namespaces", "join",
-	"memory", "cpus", "pids", "restart", "depends_on", "stop_signal", "stop_timeout",
-	"read_only", "mounts", "healthcheck", "network", "ports", "cap_add", "cap_drop", "seccomp",
+	"rootfs", "image", "entrypoint", "command", "pull_policy", "env", "workdir", "hostname",
+	"user", "namespaces", "join", "memory", "cpus", "pids", "restart", "depends_on",
+	"stop_signal", "stop_timeout", "read_only", "mounts", "healthcheck", "network", "ports",
+	"cap_add", "cap_drop", "seccomp",
 }
 
 // entry is a decoded container with the nodes that checks spanning
@@ -101,10 +104,28 @@ func (d *decoder) container(key, value *yaml.Node, dir string) *entry {
 		return e
 	}
 	f := d.fields(m, path, containerFields)
-	for _, req := range []string{"rootfs", "command"} {
-		if _, ok := f[req]; !ok {
-			d.errorf(key, path, "%s is required", req)
+	_, hasRootfs := f["rootfs"]
+	_, hasImage := f["image"]
+	switch {
+	case hasRootfs && hasImage:
+		d.errorf(f["image"], join(path, "image"), "rootfs and image exclude each other: keep one")
+	case !hasRootfs && !hasImage:
+		d.errorf(key, path, "rootfs or image is required")
+	case hasRootfs:
+		e.c.User = "0:0"
+		// An image supplies its own command, a rootfs has none.
+		if _, ok := f["command"]; !ok {
+			d.errorf(key, path, "command is required with rootfs")
 		}
+		for _, field := range []string{"entrypoint", "pull_policy"} {
+			if n, ok := f[field]; ok {
+				d.errorf(n, join(path, field), "%s needs image, not rootfs", field)
+			}
+		}
+	case hasImage:
+		// The image's working directory and user, unless set.
+		e.c.Workdir = ""
+		e.c.PullPolicy = PullMissing
 	}
 	for _, field := range containerFields {
 		if n, ok := f[field]; ok {
@@ -120,6 +141,19 @@ func (d *decoder) containerField(e *entry, field string, n *yaml.Node, path, dir
 	switch field {
 	case "rootfs":
 		c.Rootfs = d.rootfs(n, path, dir)
+	case "image":
+		c.Image = d.image(n, path, dir)
+	case "entrypoint":
+		c.Entrypoint = d.command(n, path)
+	case "pull_policy":
+		if s, ok := d.str(n, path); ok {
+			switch p := PullPolicy(s); p {
+			case PullMissing, PullAlways, PullNever:
+				c.PullPolicy = p
+			default:
+				d.errorf(n, path, "unknown pull policy %q (missing, always or never)", s)
+			}
+		}
 	case "command":
 		c.Command = d.command(n, path)
 	case "env":
@@ -228,6 +262,21 @@ func (d *decoder) rootfs(n *yaml.Node, path, dir string) string {
 		d.errorf(n, path, "rootfs %q is neither a directory nor a .tar, .tar.gz or .tgz archive", s)
 	}
 	return abs
+}
+
+// image checks an image: source and returns it as image.Source writes it,
+// Docker's defaults filled in and paths absolute.
+func (d *decoder) image(n *yaml.Node, path, dir string) string {
+	s, ok := d.str(n, path)
+	if !ok {
+		return ""
+	}
+	src, err := image.ParseSource(s, dir)
+	if err != nil {
+		d.errorf(n, path, "%v", err)
+		return ""
+	}
+	return src.String()
 }
 
 func (d *decoder) command(n *yaml.Node, path string) []string {
@@ -342,11 +391,17 @@ func (d *decoder) user(c *Container, n *yaml.Node, path string) {
 			d.errorf(n, path, "uid %d is out of range 0..%d", v, uint32(maxID))
 			return
 		}
-		c.UID = uint32(v)
+		c.UID, c.User = uint32(v), strconv.FormatInt(v, 10)
 		return
 	}
 	s, ok := d.str(n, path)
 	if !ok {
+		return
+	}
+	if err := checkUserNames(s); err == nil {
+		// Names are looked up in the container's own /etc/passwd and
+		// /etc/group when it starts.
+		c.User = s
 		return
 	}
 	uid, gid, err := parseUser(s)
@@ -354,7 +409,10 @@ func (d *decoder) user(c *Container, n *yaml.Node, path string) {
 		d.errorf(n, path, "%v", err)
 		return
 	}
-	c.UID, c.GID = uid, gid
+	c.UID, c.GID, c.User = uid, gid, strconv.FormatUint(uint64(uid), 10)
+	if strings.Contains(s, ":") {
+		c.User += ":" + strconv.FormatUint(uint64(gid), 10)
+	}
 }
 
 // namespaces decodes an explicit namespace list and returns it in

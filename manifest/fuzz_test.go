@@ -76,11 +76,15 @@ func checkInvariants(t *testing.T, st *Stack) {
 		switch {
 		case c.Name != name || ValidateName(name) != nil:
 			fail("container %q named %q", name, c.Name)
-		case !filepath.IsAbs(c.Rootfs):
+		case (c.Rootfs == "") == (c.Image == ""):
+			fail("%s: rootfs %q, image %q: want exactly one", name, c.Rootfs, c.Image)
+		case c.Rootfs != "" && !filepath.IsAbs(c.Rootfs):
 			fail("%s: rootfs %q", name, c.Rootfs)
-		case len(c.Command) == 0 || c.Command[0] == "":
+		case c.Rootfs != "" && (len(c.Command) == 0 || c.Command[0] == ""):
 			fail("%s: command %q", name, c.Command)
-		case !strings.HasPrefix(c.Workdir, "/"):
+		case c.Image != "" && !slices.Contains([]PullPolicy{PullMissing, PullAlways, PullNever}, c.PullPolicy):
+			fail("%s: pull_policy %q", name, c.PullPolicy)
+		case !strings.HasPrefix(c.Workdir, "/") && !(c.Image != "" && c.Workdir == ""):
 			fail("%s: workdir %q", name, c.Workdir)
 		case !slices.Contains(c.Namespaces, NamespaceMount):
 			fail("%s: namespaces %v lack mount", name, c.Namespaces)

@@ -146,6 +146,7 @@ func TestDefaults(t *testing.T) {
 			Command:        []string{"/bin/sh", "-c", "echo hello"},
 			Workdir:        "/",
 			Hostname:       "app",
+			User:           "0:0",
 			Namespaces:     []Namespace{NamespacePID, NamespaceMount, NamespaceUTS, NamespaceIPC, NamespaceNet},
 			Restart:        RestartPolicy{Policy: RestartNo, Backoff: 100 * time.Millisecond, MaxBackoff: 10 * time.Second},
 			StopSignal:     syscall.SIGTERM,

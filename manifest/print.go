@@ -1,8 +1,6 @@
 package manifest
 
 import (
-	"fmt"
-
 	"go.yaml.in/yaml/v3"
 )
 
@@ -20,12 +18,15 @@ type (
 		Subnet string `yaml:"subnet"`
 	}
 	printedContainer struct {
-		Rootfs      string               `yaml:"rootfs"`
-		Command     []string             `yaml:"command"`
+		Rootfs      string               `yaml:"rootfs,omitempty"`
+		Image       string               `yaml:"image,omitempty"`
+		PullPolicy  PullPolicy           `yaml:"pull_policy,omitempty"`
+		Entrypoint  []string             `yaml:"entrypoint,omitempty"`
+		Command     []string             `yaml:"command,omitempty"`
 		Env         map[string]string    `yaml:"env,omitempty"`
-		Workdir     string               `yaml:"workdir"`
+		Workdir     string               `yaml:"workdir,omitempty"`
 		Hostname    string               `yaml:"hostname,omitempty"`
-		User        string               `yaml:"user"`
+		User        string               `yaml:"user,omitempty"`
 		Namespaces  []Namespace          `yaml:"namespaces"`
 		Join        map[Namespace]string `yaml:"join,omitempty"`
 		Memory      int64                `yaml:"memory,omitempty"`
@@ -70,11 +71,14 @@ func (s *Stack) MarshalYAML() (any, error) {
 	for name, c := range s.Containers {
 		pc := printedContainer{
 			Rootfs:     c.Rootfs,
+			Image:      c.Image,
+			PullPolicy: c.PullPolicy,
+			Entrypoint: c.Entrypoint,
 			Command:    c.Command,
 			Env:        c.Env,
 			Workdir:    c.Workdir,
 			Hostname:   c.Hostname,
-			User:       fmt.Sprintf("%d:%d", c.UID, c.GID),
+			User:       printedUser(c),
 			Namespaces: c.Namespaces,
 			Join:       c.Join,
 			Memory:     c.Memory,
@@ -140,3 +144,7 @@ func escapeNode(n *yaml.Node) {
 		}
 	}
 }
+
+// printedUser is the user as Load normalized it: numbers, or names found
+// when the container starts, or "" for the image's user.
+func printedUser(c *Container) string { return c.User }

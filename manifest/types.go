@@ -40,16 +40,31 @@ const (
 // Container is one normalized container definition.
 type Container struct {
 	Name string
-	// Rootfs is the absolute path of a directory or a .tar/.tar.gz/.tgz archive.
+	// Rootfs is the absolute path of a directory or a .tar/.tar.gz/.tgz
+	// archive; "" when Image is set.
 	Rootfs string
-	// Command is the program and its arguments; never empty.
+	// Image is the image instead of a rootfs, as image.Source writes it
+	// (docker.io/library/nginx:latest, oci:/abs/dir:tag).
+	Image string
+	// PullPolicy says when Image is pulled; "" with Rootfs.
+	PullPolicy PullPolicy
+	// Entrypoint replaces the image's; nil keeps it.
+	Entrypoint []string
+	// Command is the program and its arguments; never empty with Rootfs.
+	// With Image it replaces the image's Cmd (nil keeps it), after the
+	// entrypoint, as in Compose.
 	Command []string
 	// Env holds the environment the user asked for (no defaults added).
 	Env map[string]string
-	// Workdir is an absolute path inside the container; default "/".
+	// Workdir is an absolute path inside the container; default "/", or
+	// "" (the image's, else "/") with Image.
 	Workdir string
 	// Hostname defaults to the container's name.
 	Hostname string
+	// User is the user as written ("" when not set: 0:0, or the image's
+	// user). When it has names, UID and GID are found in the container's
+	// /etc/passwd and /etc/group as it starts; else they are its numbers.
+	User     string
 	UID, GID uint32
 	// Namespaces are created new for the container, in canonical order
 	// (pid, mount, uts, ipc, net, user, cgroup); mount is always present.
@@ -88,6 +103,16 @@ type Container struct {
 	Seccomp        string
 	SeccompProfile *seccomp.Profile
 }
+
+// PullPolicy is when an image is pulled.
+type PullPolicy string
+
+// The pull policies.
+const (
+	PullMissing PullPolicy = "missing"
+	PullAlways  PullPolicy = "always"
+	PullNever   PullPolicy = "never"
+)
 
 // Policy is a restart policy's name.
 type Policy string

@@ -187,7 +187,7 @@ const maxID = math.MaxUint32 - 1
 func parseUser(s string) (uid, gid uint32, err error) {
 	u, g, hasGID := strings.Cut(s, ":")
 	if !isDigits(u) || (hasGID && !isDigits(g)) {
-		return 0, 0, fmt.Errorf("%q is not a numeric uid[:gid]", s)
+		return 0, 0, fmt.Errorf("%q is neither uid[:gid] nor user[:group] (names of letters, digits, '_', '-' and '.')", s)
 	}
 	if uid, err = parseID(u); err != nil {
 		return 0, 0, fmt.Errorf("uid %w", err)
@@ -198,6 +198,29 @@ func parseUser(s string) (uid, gid uint32, err error) {
 		}
 	}
 	return uid, gid, nil
+}
+
+// checkUserNames accepts user[:group] where at least one part is a name
+// (and the other a name or a number), the form looked up in the
+// container's /etc/passwd and /etc/group.
+func checkUserNames(s string) error {
+	u, g, hasGroup := strings.Cut(s, ":")
+	if !isUserName(u) && !isDigits(u) || hasGroup && !isUserName(g) && !isDigits(g) {
+		return fmt.Errorf("%q is not user[:group]", s)
+	}
+	if isDigits(u) && (!hasGroup || isDigits(g)) {
+		return fmt.Errorf("%q has no name", s)
+	}
+	return nil
+}
+
+// isUserName reports whether s can be a user or group name: what
+// shadow's useradd accepts, without a leading '-' or digit.
+func isUserName(s string) bool {
+	if s == "" || len(s) > 256 || s[0] == '-' || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-$") == ""
 }
 
 func isDigits(s string) bool {

@@ -140,7 +140,7 @@ func TestParseUser(t *testing.T) {
 func TestClosest(t *testing.T) {
 	for in, want := range map[string]string{
 		"comand": "command", "memroy": "memory", "Rootfs": "rootfs", "usr": "user",
-		"image": "", "x": "", "depends-on": "depends_on",
+		"imagee": "image", "x": "", "entry_point": "entrypoint", "depends-on": "depends_on",
 	} {
 		if got := closest(in, containerFields); got != want {
 			t.Errorf("closest(%q) = %q, want %q", in, got, want)
