@@ -82,10 +82,20 @@ func HostPlatform() v1.Platform {
 func (s *Store) Pull(ctx context.Context, src Source, opts PullOptions) (*Image, error) {
 	img, err := s.pull(ctx, src, opts)
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", src, err)
+		return nil, &PullError{Source: src.String(), Err: err}
 	}
 	return img, nil
 }
+
+// PullError is a pull that failed: the source, and the registry's (or
+// the layout's or archive's) reason.
+type PullError struct {
+	Source string
+	Err    error
+}
+
+func (e *PullError) Error() string { return "pull " + e.Source + ": " + e.Err.Error() }
+func (e *PullError) Unwrap() error { return e.Err }
 
 func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image, error) {
 	if opts.Platform == nil {

@@ -121,7 +121,7 @@ func mountRoot(cfg *initConfig) (int, error) {
 		}
 		if strings.Contains(lower, ":") {
 			// Without an upper directory overlayfs is read-only itself.
-			opts := []string{"lowerdir=" + lower}
+			opts := lowerdirOptions(lower)
 			if cfg.NewUser {
 				opts = append(opts, "userxattr")
 			}
@@ -134,11 +134,10 @@ func mountRoot(cfg *initConfig) (int, error) {
 		}
 		return unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
-	opts := []string{
-		"lowerdir=" + cfg.Lower,
-		"upperdir=" + filepath.Join(cfg.Layer, "upper"),
-		"workdir=" + filepath.Join(cfg.Layer, "work"),
-	}
+	opts := append(lowerdirOptions(cfg.Lower),
+		"upperdir="+filepath.Join(cfg.Layer, "upper"),
+		"workdir="+filepath.Join(cfg.Layer, "work"),
+	)
 	if cfg.NewUser {
 		// trusted.* xattrs need privilege over the host; overlayfs keeps
 		// its metadata in user.* instead.
@@ -209,6 +208,25 @@ func inLayers(layers []int, p string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// maxFsconfigString is the longest value fsconfig takes as a string
+// (the kernel copies at most 256 bytes, the NUL included).
+const maxFsconfigString = 255
+
+// lowerdirOptions gives the overlay its lower directories (top first,
+// ':'-separated): in one lowerdir option when it fits fsconfig's limit,
+// else one "lowerdir+" a directory (Linux 6.8 and later), which an
+// image's many layers in the store need.
+func lowerdirOptions(lower string) []string {
+	if len(lower) <= maxFsconfigString {
+		return []string{"lowerdir=" + lower}
+	}
+	var opts []string
+	for _, dir := range strings.Split(lower, ":") {
+		opts = append(opts, "lowerdir+="+dir)
+	}
+	return opts
 }
 
 // mountDev makes /dev a small tmpfs holding only the usual devices, and

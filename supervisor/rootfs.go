@@ -2,18 +2,25 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/stack-containers/stack/image"
+	"github.com/stack-containers/stack/manifest"
 )
 
-// Root filesystems: before anything of the stack starts, every container's
-// root comes from the image store (an archive unpacked once), and stays
-// marked in use there until the stack's resources are released, so that a
-// prune meanwhile keeps it.
+// Root filesystems: before anything of the stack exists, every container's
+// root comes from the image store (an image pulled as its pull policy
+// says, an archive unpacked once), its image's config fills in what the
+// manifest left unset, user names are looked up in its own /etc/passwd
+// and /etc/group, and the image or archive stays marked in use in the
+// store until the stack's resources are released, so that a prune
+// meanwhile keeps it.
 
 // roots is what the stack holds of the image store.
 type roots struct {
@@ -37,40 +44,164 @@ func (r *roots) release() {
 	r.uses = nil
 }
 
-// resolveRoots finds every container's root filesystem, side by side; the
-// first failure names its container.
+// resolveRoots finds every container's root filesystem: each image once,
+// however many containers use it, all of them side by side. The first
+// failure names its container (the first, by name, of those using the
+// image) and the image.
 func (s *Supervisor) resolveRoots(ctx context.Context) error {
 	var store *image.Store
-	g, _ := errgroup.WithContext(ctx)
-	for _, name := range s.graph.names() {
-		c := s.ctrs[name]
-		c.rootfs = c.def.Rootfs
-		if !image.IsArchive(c.def.Rootfs) {
-			continue
-		}
+	needStore := func() error {
 		// Opened only when needed: a stack of rootfs directories makes
 		// no data directory.
-		if store == nil {
-			var err error
-			if store, err = openStore(s.cfg.DataDir, s.cfg.UnpackLimit); err != nil {
+		if store != nil {
+			return nil
+		}
+		var err error
+		store, err = openStore(s.cfg.DataDir, s.cfg.UnpackLimit)
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	images := map[string][]*container{}
+	var refs []string
+	for _, name := range s.graph.names() {
+		c := s.ctrs[name]
+		switch {
+		case c.def.Image != "":
+			if err := needStore(); err != nil {
+				return err
+			}
+			if images[c.def.Image] == nil {
+				refs = append(refs, c.def.Image)
+			}
+			images[c.def.Image] = append(images[c.def.Image], c)
+		case image.IsArchive(c.def.Rootfs):
+			if err := needStore(); err != nil {
+				return err
+			}
+			g.Go(func() error {
+				dir, err := store.Archive(c.def.Rootfs)
+				if err != nil {
+					return fmt.Errorf("container %q: %w", name, err)
+				}
+				use, err := store.ArchiveInUse(dir)
+				if err != nil {
+					return fmt.Errorf("container %q: %w", name, err)
+				}
+				s.roots.hold(use)
+				c.layers = []string{dir}
+				return c.resolveUser()
+			})
+		default:
+			c.layers = []string{c.def.Rootfs}
+			if err := c.resolveUser(); err != nil {
 				return err
 			}
 		}
+	}
+	for _, ref := range refs {
+		users := images[ref]
 		g.Go(func() error {
-			dir, err := store.Archive(c.def.Rootfs)
+			img, err := s.getImage(gctx, store, users[0].def)
 			if err != nil {
-				return fmt.Errorf("container %q: %w", name, err)
+				return fmt.Errorf("container %q: image %s: %w", users[0].def.Name, ref, err)
 			}
-			use, err := store.ArchiveInUse(dir)
+			use, err := store.Use(img)
 			if err != nil {
-				return fmt.Errorf("container %q: %w", name, err)
+				return fmt.Errorf("container %q: image %s: %w", users[0].def.Name, ref, err)
 			}
 			s.roots.hold(use)
-			c.rootfs = dir
+			for _, c := range users {
+				c.layers, c.imageID, c.healthcheck = img.LayerDirs, img.ID, img.Config.Healthcheck
+				def, err := withImageConfig(c.def, img.Config)
+				if err != nil {
+					return fmt.Errorf("container %q: image %s: %w", c.def.Name, ref, err)
+				}
+				c.def = def
+				if err := c.resolveUser(); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
 	}
 	return g.Wait()
+}
+
+// getImage gets d's image from the store as its pull policy says.
+func (s *Supervisor) getImage(ctx context.Context, store *image.Store, d *manifest.Container) (*image.Image, error) {
+	src, err := image.ParseSource(d.Image, "/")
+	if err != nil {
+		return nil, err
+	}
+	img, err := store.Get(ctx, src, image.PullPolicy(d.PullPolicy), image.PullOptions{})
+	// The store's errors name the image; the caller does too.
+	return img, unwrapPull(err)
+}
+
+// unwrapPull drops the "pull REF: " the store puts first, which the
+// caller's own prefix already says.
+func unwrapPull(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *image.PullError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// resolveUser finds the uid and gid of the container's user in its root.
+func (c *container) resolveUser() error {
+	uid, gid, err := image.LookupUser(c.layers, c.def.User)
+	if err != nil {
+		return fmt.Errorf("container %q: %w", c.def.Name, err)
+	}
+	if uid != c.def.UID || gid != c.def.GID {
+		def := *c.def
+		def.UID, def.GID = uid, gid
+		c.def = &def
+	}
+	return nil
+}
+
+// withImageConfig is d with what it leaves unset taken from the image's
+// config, as Compose applies it: the entrypoint, the command (which
+// replaces only the image's Cmd, and which an entrypoint of the manifest's
+// resets), the environment under the manifest's, the working directory and
+// the user.
+func withImageConfig(d *manifest.Container, cfg image.Config) (*manifest.Container, error) {
+	out := *d
+	entrypoint, cmd := cfg.Entrypoint, cfg.Cmd
+	if d.Entrypoint != nil {
+		entrypoint, cmd = d.Entrypoint, nil
+	}
+	if d.Command != nil {
+		cmd = d.Command
+	}
+	out.Command = append(append([]string{}, entrypoint...), cmd...)
+	if len(out.Command) == 0 || out.Command[0] == "" {
+		return nil, errors.New("the image has no entrypoint or command, and the manifest gives none (set command)")
+	}
+	env := map[string]string{}
+	for _, kv := range cfg.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	for k, v := range d.Env {
+		env[k] = v
+	}
+	out.Env = env
+	if out.Workdir == "" {
+		out.Workdir = "/"
+		if cfg.WorkingDir != "" {
+			out.Workdir = path.Join("/", cfg.WorkingDir)
+		}
+	}
+	if out.User == "" {
+		out.User = cfg.User
+	}
+	return &out, nil
 }
 
 func openStore(dataDir string, unpackLimit int64) (*image.Store, error) {

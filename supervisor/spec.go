@@ -48,7 +48,7 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 	}
 	return &runtime.Spec{
 		Name:       d.Name,
-		Rootfs:     c.rootfs,
+		Layers:     c.layers,
 		Args:       d.Command,
 		Env:        env,
 		Workdir:    d.Workdir,

@@ -152,6 +152,14 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 			stop:      make(chan struct{}),
 			changed:   make(chan struct{}),
 		}
+	}
+	// Images are pulled (and defaults taken from them) before anything of
+	// the stack exists, so that a pull that fails leaves nothing to undo.
+	if err := s.resolveRoots(ctx); err != nil {
+		return err
+	}
+	for _, name := range names {
+		def := s.ctrs[name].def
 		state.Containers = append(state.Containers, ContainerState{
 			Name:         name,
 			State:        StateCreated,
@@ -163,6 +171,7 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 			PIDNamespace: hasNamespace(def, manifest.NamespacePID),
 			After:        s.graph.after[name],
 			Exec:         execConfigOf(def),
+			Image:        s.ctrs[name].imageID,
 		})
 	}
 	// The state goes down before anything is created, so that whatever
@@ -171,9 +180,6 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	// after this write, so a down always finds them.
 	s.state = newStateWriter(s.paths, state, s.warn)
 	if err := s.state.flush(); err != nil {
-		return err
-	}
-	if err := s.resolveRoots(ctx); err != nil {
 		return err
 	}
 	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color, Warn: s.warn})

@@ -77,6 +77,9 @@ type ContainerState struct {
 	// published ports.
 	IP    string         `json:"ip,omitempty"`
 	Ports []network.Port `json:"ports,omitempty"`
+	// Image is the ID of the container's image in the store ("" for a
+	// rootfs), which `stack prune` keeps while the state is there.
+	Image string `json:"image,omitempty"`
 }
 
 // ExecConfig is the identity a process exec'd into a container gets unless

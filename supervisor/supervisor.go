@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/image"
 	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
@@ -109,9 +110,15 @@ type container struct {
 	log       *logs.Log
 	restarter *Restarter
 	layer     string
-	// rootfs is the root filesystem's directory (an archive's, unpacked
-	// in the image store); set by resolveRoots before any start.
-	rootfs string
+	// layers are the root filesystem, bottom first: the rootfs directory,
+	// an archive's unpacked in the image store, or an image's layers;
+	// set by resolveRoots before any start, which also sets def's
+	// defaults from the image.
+	layers []string
+	// imageID is the image's ID in the store; "" for a rootfs.
+	imageID string
+	// healthcheck is the image's own health check, nil when none.
+	healthcheck *image.Healthcheck
 	// done is closed when the run loop has returned.
 	done chan struct{}
 
