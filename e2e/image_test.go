@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -84,7 +85,7 @@ func TestImageConcurrentUps(t *testing.T) {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		manifest := fmt.Sprintf("containers:\n  app:\n    image: %s\n    command: [sleep, \"1000\"]\n", reg.Ref("app"))
+		manifest := fmt.Sprintf("containers:\n  app:\n    image: %s\n    entrypoint: [sleep, \"1000\"]\n", reg.Ref("app"))
 		if err := os.WriteFile(filepath.Join(dir, "stack.yaml"), []byte(manifest), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -145,4 +146,80 @@ func TestImageErrors(t *testing.T) {
 	if r := e.Run("up", "-d"); r.Code != 2 || !strings.Contains(r.Stderr, "stack.yaml:3:12: containers.web.image:") {
 		t.Errorf("up with a malformed reference: exit %d, stderr %q; want 2 and a located error", r.Code, r.Stderr)
 	}
+}
+
+// TestImagePullImagesPrune: pull fetches without starting, images lists
+// the store with the stacks using each image, and prune keeps what a
+// running stack uses.
+func TestImagePullImagesPrune(t *testing.T) {
+	e := newEnv(t)
+	reg := imagetest.NewRegistry(t)
+	reg.Push(t, "app", imagetest.App(t))
+	reg.Push(t, "other", imagetest.Other(t))
+	e.manifest(fmt.Sprintf("name: both\ncontainers:\n  app:\n    image: %s\n  other:\n    image: %s\n", reg.Ref("app"), reg.Ref("other")))
+	r := e.MustRun("pull")
+	if lines := r.Lines(); len(lines) != 2 || !strings.HasPrefix(lines[0], reg.Ref("app:latest")+": ") || !strings.HasPrefix(lines[1], reg.Ref("other:latest")+": ") {
+		t.Errorf("pull printed %q, want a line per image", r.Stdout)
+	}
+	if rows := e.images(); len(rows) != 2 || len(rows[0].Stacks) != 0 {
+		t.Errorf("images after pull: %+v", rows)
+	}
+
+	run := filepath.Join(e.Dir, "run")
+	if err := os.Mkdir(run, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf("name: running\ncontainers:\n  app:\n    image: %s\n    entrypoint: [sleep, \"1000\"]\n", reg.Ref("app"))
+	if err := os.WriteFile(filepath.Join(run, "stack.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.RunIn(run, "up", "-d"); r.Code != 0 {
+		t.Fatalf("up -d: %s", r.Stderr)
+	}
+	r = e.MustRun("prune")
+	if !strings.Contains(r.Stdout, "removed "+reg.Ref("other:latest")+"\n") || strings.Contains(r.Stdout, reg.Ref("app:latest")) {
+		t.Errorf("prune with app running printed %q, want other removed and app kept", r.Stdout)
+	}
+	rows := e.images()
+	if len(rows) != 1 || rows[0].Reference != reg.Ref("app:latest") || !slices.Equal(rows[0].Stacks, []string{"running"}) {
+		t.Errorf("images after prune: %+v, want app used by running", rows)
+	}
+	// The running container's layers are still there to use.
+	if r := e.RunIn(run, "exec", "-T", "app", "cat", "/app/hello.txt"); r.Code != 0 || r.Stdout != "hello from layer 3\n" {
+		t.Errorf("exec after prune: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := e.RunIn(run, "down"); r.Code != 0 {
+		t.Fatalf("down: %s", r.Stderr)
+	}
+	e.MustRun("prune")
+	if rows := e.images(); len(rows) != 0 {
+		t.Errorf("images after down and prune: %+v, want none", rows)
+	}
+	for _, d := range []string{"layers", "blobs/sha256", "refs", "tmp"} {
+		if entries, _ := os.ReadDir(filepath.Join(e.DataDir, "images", d)); len(entries) != 0 {
+			t.Errorf("images/%s holds %d entries after prune", d, len(entries))
+		}
+	}
+
+	e.manifest(fmt.Sprintf("containers:\n  web:\n    image: %s\n", reg.Ref("nope")))
+	if r := e.Run("pull"); r.Code != 1 || !strings.Contains(r.Stderr, `container "web": image `+reg.Ref("nope:latest")) {
+		t.Errorf("pull of a missing image: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	e.AssertNothingLeft()
+}
+
+type imageRow struct {
+	Reference string   `json:"reference"`
+	ID        string   `json:"id"`
+	Size      int64    `json:"size"`
+	Stacks    []string `json:"stacks"`
+}
+
+func (e *env) images() []imageRow {
+	e.t.Helper()
+	var rows []imageRow
+	if err := json.Unmarshal([]byte(e.MustRun("images", "--format", "json").Stdout), &rows); err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
 }

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 
@@ -129,13 +132,99 @@ func (s *Supervisor) resolveRoots(ctx context.Context) error {
 
 // getImage gets d's image from the store as its pull policy says.
 func (s *Supervisor) getImage(ctx context.Context, store *image.Store, d *manifest.Container) (*image.Image, error) {
-	src, err := image.ParseSource(d.Image, "/")
+	return getImage(ctx, store, d.Image, image.PullPolicy(d.PullPolicy), nil)
+}
+
+func getImage(ctx context.Context, store *image.Store, ref string, policy image.PullPolicy, progress func(image.Progress)) (*image.Image, error) {
+	src, err := image.ParseSource(ref, "/")
 	if err != nil {
 		return nil, err
 	}
-	img, err := store.Get(ctx, src, image.PullPolicy(d.PullPolicy), image.PullOptions{})
+	img, err := store.Get(ctx, src, policy, image.PullOptions{Progress: progress})
 	// The store's errors name the image; the caller does too.
 	return img, unwrapPull(err)
+}
+
+// PullImages fetches the images of the named containers of st (all of
+// them when names is empty) into the store, as `stack pull` does: each
+// image once and side by side, from its registry whatever the pull
+// policy. The first failure names its container and image.
+func PullImages(ctx context.Context, st *manifest.Stack, cfg Config, names []string, progress func(image.Progress)) ([]*image.Image, error) {
+	if len(names) == 0 {
+		for name := range st.Containers {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var refs []string
+	users := map[string]string{}
+	for _, name := range names {
+		d := st.Containers[name]
+		if d == nil {
+			return nil, fmt.Errorf("stack %q has no container %q", st.Name, name)
+		}
+		if d.Image == "" || users[d.Image] != "" {
+			continue
+		}
+		refs = append(refs, d.Image)
+		users[d.Image] = name
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	store, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	pulled := make([]*image.Image, len(refs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, ref := range refs {
+		g.Go(func() error {
+			img, err := getImage(gctx, store, ref, image.PullAlways, progress)
+			if err != nil {
+				return fmt.Errorf("container %q: image %s: %w", users[ref], ref, err)
+			}
+			pulled[i] = img
+			return nil
+		})
+	}
+	return pulled, g.Wait()
+}
+
+// ImageUsers maps the ID of every image a stack's state under stateDir
+// names to those stacks, sorted: what `stack prune` keeps and `stack
+// images` shows as used.
+func ImageUsers(stateDir string) (map[string][]string, error) {
+	entries, err := os.ReadDir(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state directory: %w", err)
+	}
+	users := map[string][]string{}
+	for _, e := range entries {
+		paths, err := PathsOf(stateDir, e.Name())
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		st, err := ReadState(paths)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range st.Containers {
+			if c.Image != "" && !slices.Contains(users[c.Image], st.Stack) {
+				users[c.Image] = append(users[c.Image], st.Stack)
+			}
+		}
+	}
+	for _, stacks := range users {
+		slices.Sort(stacks)
+	}
+	return users, nil
 }
 
 // unwrapPull drops the "pull REF: " the store puts first, which the
