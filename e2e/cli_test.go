@@ -239,7 +239,7 @@ func TestManifestErrors(t *testing.T) {
     command: "sh -c 'unterminated"
 `})
 	want := `stack: error: invalid manifest (5 problems):
-stack.yaml:2:3: containers.web: command is required
+stack.yaml:2:3: containers.web: command is required with rootfs
 stack.yaml:4:5: containers.web: unknown field "comand" (did you mean "command"?)
 stack.yaml:5:13: containers.web.memory: "64X" is not a size: use bytes (2000000) or a number with k, m or g (64M)
 stack.yaml:8:13: containers.db.rootfs: rootfs "./missing" does not exist

@@ -176,6 +176,10 @@ func TestImagePullImagesPrune(t *testing.T) {
 	if r := e.RunIn(run, "up", "-d"); r.Code != 0 {
 		t.Fatalf("up -d: %s", r.Stderr)
 	}
+	// The image's HEALTHCHECK is the container's.
+	if row := e.PS("-p", "running")["app"]; row.State != "running" || row.Health == "" {
+		t.Errorf("ps: %+v, want app running with the image's health check", row)
+	}
 	r = e.MustRun("prune")
 	if !strings.Contains(r.Stdout, "removed "+reg.Ref("other:latest")+"\n") || strings.Contains(r.Stdout, reg.Ref("app:latest")) {
 		t.Errorf("prune with app running printed %q, want other removed and app kept", r.Stdout)

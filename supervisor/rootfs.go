@@ -114,7 +114,7 @@ func (s *Supervisor) resolveRoots(ctx context.Context) error {
 			}
 			s.roots.hold(use)
 			for _, c := range users {
-				c.layers, c.imageID, c.healthcheck = img.LayerDirs, img.ID, img.Config.Healthcheck
+				c.layers, c.imageID = img.LayerDirs, img.ID
 				def, err := withImageConfig(c.def, img.Config)
 				if err != nil {
 					return fmt.Errorf("container %q: image %s: %w", c.def.Name, ref, err)
@@ -289,6 +289,10 @@ func withImageConfig(d *manifest.Container, cfg image.Config) (*manifest.Contain
 	}
 	if out.User == "" {
 		out.User = cfg.User
+	}
+	// The manifest's check, [NONE] included, wins over the image's.
+	if h := cfg.Healthcheck; out.Healthcheck == nil && h != nil {
+		out.Healthcheck = manifest.ImageHealthcheck(h.Test, h.Interval, h.Timeout, h.StartPeriod, h.StartInterval, h.Retries)
 	}
 	return &out, nil
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/stack-containers/stack/cgroup"
-	"github.com/stack-containers/stack/image"
 	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
@@ -117,8 +116,6 @@ type container struct {
 	layers []string
 	// imageID is the image's ID in the store; "" for a rootfs.
 	imageID string
-	// healthcheck is the image's own health check, nil when none.
-	healthcheck *image.Healthcheck
 	// done is closed when the run loop has returned.
 	done chan struct{}
 
