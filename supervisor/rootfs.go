@@ -172,7 +172,7 @@ func PullImages(ctx context.Context, st *manifest.Stack, cfg Config, names []str
 	if len(refs) == 0 {
 		return nil, nil
 	}
-	store, err := openStore(cfg.DataDir)
+	store, err := openStore(cfg.DataDir, cfg.UnpackLimit)
 	if err != nil {
 		return nil, err
 	}
