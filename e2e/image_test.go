@@ -22,7 +22,7 @@ const appOutput = "entry default-cmd GREETING=from-image pwd=/app id=1000:1000"
 // the defaults, and with the manifest overriding each default.
 func TestImageSources(t *testing.T) {
 	e := newEnv(t)
-	reg := imagetest.NewRegistry(t)
+	reg := e.registry()
 	app := imagetest.App(t)
 	reg.Push(t, "team/app:v1", app)
 	imagetest.WriteOCILayout(t, filepath.Join(e.Dir, "layout"), "v1", app)
@@ -77,7 +77,7 @@ containers:
 // registry serves each layer once, and both run.
 func TestImageConcurrentUps(t *testing.T) {
 	e := newEnv(t)
-	reg := imagetest.NewRegistry(t)
+	reg := e.registry()
 	app := imagetest.App(t)
 	reg.Push(t, "app", app)
 	dirs := []string{filepath.Join(e.Dir, "one"), filepath.Join(e.Dir, "two")}
@@ -122,7 +122,7 @@ func TestImageConcurrentUps(t *testing.T) {
 // nothing is started.
 func TestImageErrors(t *testing.T) {
 	e := newEnv(t)
-	reg := imagetest.NewRegistry(t)
+	reg := e.registry()
 	reg.Push(t, "foreign", imagetest.ForPlatform(t, imagetest.Other(t), imagetest.OtherArch()))
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -153,7 +153,7 @@ func TestImageErrors(t *testing.T) {
 // running stack uses.
 func TestImagePullImagesPrune(t *testing.T) {
 	e := newEnv(t)
-	reg := imagetest.NewRegistry(t)
+	reg := e.registry()
 	reg.Push(t, "app", imagetest.App(t))
 	reg.Push(t, "other", imagetest.Other(t))
 	e.manifest(fmt.Sprintf("name: both\ncontainers:\n  app:\n    image: %s\n  other:\n    image: %s\n", reg.Ref("app"), reg.Ref("other")))
@@ -226,4 +226,11 @@ func (e *env) images() []imageRow {
 		e.t.Fatal(err)
 	}
 	return rows
+}
+
+// registry is a registry reachable from the stacks of e: on 127.0.0.1 of
+// e's own network namespace.
+func (e *env) registry() *imagetest.Registry {
+	e.t.Helper()
+	return imagetest.NewRegistryIn(e.t, fmt.Sprintf("/proc/%d/ns/net", e.NetnsPID()))
 }

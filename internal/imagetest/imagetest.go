@@ -45,11 +45,47 @@ type Registry struct {
 // NewRegistry starts a registry that ends with the test.
 func NewRegistry(t testing.TB) *Registry {
 	t.Helper()
+	return NewRegistryIn(t, "")
+}
+
+// NewRegistryIn starts a registry listening on 127.0.0.1 of the network
+// namespace at netns (a /proc/PID/ns/net path; "" for the test's own), so
+// that a stack run in that namespace reaches it. The test itself pushes
+// through the handler, whatever the namespace.
+func NewRegistryIn(t testing.TB, netns string) *Registry {
+	t.Helper()
 	r := &Registry{gets: map[string]int{}, inner: registry.New(registry.Logger(discardLogger()))}
-	r.Server = httptest.NewServer(r)
+	r.Server = httptest.NewUnstartedServer(r)
+	if netns != "" {
+		l, err := listenIn(netns)
+		if err != nil {
+			t.Fatalf("registry in %s: %v", netns, err)
+		}
+		r.Server.Listener.Close()
+		r.Server.Listener = l
+	}
+	r.Server.Start()
 	t.Cleanup(r.Server.Close)
 	r.Host = strings.TrimPrefix(r.Server.URL, "http://")
 	return r
+}
+
+// handlerTransport answers requests with the registry's handler, without
+// any network.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	// As a server sees it: a body always there, if empty.
+	in := req.Clone(req.Context())
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, in)
+	res := rec.Result()
+	// Clients resolve the Location of an upload against it.
+	res.Request = req
+	return res, nil
 }
 
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -90,7 +126,7 @@ func (r *Registry) Push(t testing.TB, repoTag string, img v1.Image) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img); err != nil {
+	if err := remote.Write(ref, img, remote.WithTransport(handlerTransport{r.inner})); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }
@@ -102,7 +138,7 @@ func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.WriteIndex(ref, idx); err != nil {
+	if err := remote.WriteIndex(ref, idx, remote.WithTransport(handlerTransport{r.inner})); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
 }
