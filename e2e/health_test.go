@@ -10,6 +10,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/stack-containers/stack/internal/imagetest"
 )
 
 // eventIndex is the position of the first line of the output that has
@@ -317,4 +322,96 @@ containers:
 	if r := e.Run("up", "--wait-timeout", "1s"); r.Code != 2 {
 		t.Errorf("--wait-timeout without --wait: exit %d, want 2", r.Code)
 	}
+}
+
+// TestImageHealthcheckIsTheDefault runs an image whose config has a
+// HEALTHCHECK: it is the container's check unless the manifest's test is
+// [NONE], and a dependant may wait for it.
+func TestImageHealthcheckIsTheDefault(t *testing.T) {
+	e := newEnv(t)
+	app := imagetest.App(t)
+	cf, err := app.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config.Healthcheck = &v1.HealthConfig{Test: []string{"CMD-SHELL", "test -f /app/hello.txt"}, Interval: 200 * time.Millisecond}
+	app, err = mutate.ConfigFile(app, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	imagetest.WriteOCILayout(t, filepath.Join(e.Dir, "layout"), "v1", app)
+	e.manifest(`
+name: imagehealth
+containers:
+  server:
+    image: oci:layout:v1
+    entrypoint: [sleep]
+    command: ["1000"]
+  unchecked:
+    image: oci:layout:v1
+    entrypoint: [sleep]
+    command: ["1000"]
+    healthcheck: {test: [NONE]}
+  client:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    depends_on:
+      server: {condition: service_healthy}
+`)
+	r := e.Run("up", "--wait")
+	t.Cleanup(func() { e.Run("down") })
+	if r.Code != 0 {
+		t.Fatalf("up --wait: exit %d: %s", r.Code, r.Stderr)
+	}
+	ps := e.PS()
+	if ps["server"].Health != "healthy" || ps["unchecked"].Health != "" || ps["client"].State != "running" {
+		t.Errorf("ps: %+v", ps)
+	}
+	lines := e.logLines()
+	if healthy, started := eventIndex(lines, "server", "healthy"), eventIndex(lines, "client", "started"); healthy < 0 || started < healthy {
+		t.Errorf("client must start after server is healthy:\n%s", strings.Join(lines, "\n"))
+	}
+	e.MustRun("down")
+
+	// The image's check disabled, nothing can make the container healthy.
+	e.manifest(`
+name: imagehealth
+containers:
+  server:
+    image: oci:layout:v1
+    entrypoint: [sleep]
+    command: ["1000"]
+    healthcheck: {test: [NONE]}
+  client:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    depends_on:
+      server: {condition: service_healthy}
+`)
+	r = e.Run("up", "-d")
+	if r.Code != 2 || !strings.Contains(r.Stderr, `"server" has no healthcheck`) {
+		t.Errorf("service_healthy on a check disabled in the manifest: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+
+	// An image without a HEALTHCHECK: known only once it is pulled.
+	imagetest.WriteOCILayout(t, filepath.Join(e.Dir, "other"), "v1", imagetest.Other(t))
+	e.manifest(`
+name: imagehealth
+containers:
+  server:
+    image: oci:other:v1
+    entrypoint: [sleep]
+    command: ["1000"]
+  client:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+    depends_on:
+      server: {condition: service_healthy}
+`)
+	r = e.Run("up", "-d")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `container "client": depends on "server" (service_healthy)`) || !strings.Contains(r.Stderr, "it has no healthcheck") {
+		t.Errorf("service_healthy on an image without a check: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	e.AssertNothingLeft()
 }

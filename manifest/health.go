@@ -182,14 +182,20 @@ func (d *decoder) dependsOn(e *entry, n *yaml.Node, path string) {
 }
 
 // checkConditions reports a service_healthy condition on a container
-// without a health check: it could never be met.
+// without a health check: it could never be met. A container of an image
+// without one in the manifest may get the image's, which only a start
+// knows: the supervisor refuses it then.
 func (d *decoder) checkConditions(e *entry, byName map[string]*entry) {
 	for target, cond := range e.c.Conditions {
 		t := byName[target]
 		if cond != ConditionHealthy || t == nil {
 			continue
 		}
-		if hc := t.c.Healthcheck; hc == nil || hc.Disabled {
+		hc := t.c.Healthcheck
+		if hc == nil && t.c.Image != "" {
+			continue
+		}
+		if hc == nil || hc.Disabled {
 			d.errorf(e.dependsOn[target], join(join(e.path, "depends_on"), target),
 				"condition service_healthy: %q has no healthcheck, so it can never be healthy", target)
 		}
