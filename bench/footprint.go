@@ -95,13 +95,14 @@ func (row *footprintRow) measure(ctx context.Context, t *tracker, idle time.Dura
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	before := cpuTicks(pids)
+	before, switchesBefore := cpuTicks(pids), contextSwitches(pids)
 	select {
 	case <-time.After(idle):
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	row.cpuIdle = float64(cpuTicks(pids)-before) / clockTicks / idle.Seconds()
+	row.wakeups = float64(contextSwitches(pids)-switchesBefore) / idle.Seconds()
 	names := map[string]int{}
 	for _, p := range pids {
 		rss, err := vmRSS(p)
@@ -139,6 +140,26 @@ func cpuTicks(pids []int) int64 {
 	for _, pid := range pids {
 		if st, err := linux.ReadStat(pid); err == nil {
 			sum += int64(st.UTime + st.STime)
+		}
+	}
+	return sum
+}
+
+// contextSwitches sums the context switches of every thread of the
+// processes still alive: each wake-up of a sleeping thread is one.
+func contextSwitches(pids []int) int64 {
+	var sum int64
+	for _, pid := range pids {
+		tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+		if err != nil {
+			continue
+		}
+		for _, task := range tasks {
+			status := "/proc/" + strconv.Itoa(pid) + "/task/" + task.Name() + "/status"
+			for _, field := range []string{"voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"} {
+				n, _ := strconv.ParseInt(procField(status, field), 10, 64)
+				sum += n
+			}
 		}
 	}
 	return sum

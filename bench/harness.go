@@ -60,8 +60,13 @@ type harness struct {
 	watcher   *procWatcher
 
 	floor   *floor
-	stack   *stackTool
-	compose []*composeTool
+	goFloor *goFloor
+	// net is the run's network namespace, for the rows with a network;
+	// nil when it could not be made.
+	net       *benchNetns
+	floorErrs *os.File
+	stack     *stackTool
+	compose   []*composeTool
 	// systems are the compared systems that passed their probe; the floor
 	// comes first.
 	systems []system
@@ -92,17 +97,72 @@ func newHarness(ctx context.Context, cfg config) (*harness, error) {
 	if err := busybox.Install(h.rootfs); err != nil {
 		return h, fmt.Errorf("build busybox rootfs: %w", err)
 	}
-	h.cgroupDir = filepath.Join("/sys/fs/cgroup/memory", h.id)
 	if err := keepCgroups(h.id); err != nil {
 		return h, err
 	}
+	cg, err := memoryCgroups(h.id)
+	if err != nil {
+		return h, err
+	}
+	h.cgroupDir = cg.dir
 	if h.watcher, err = newProcWatcher(); err != nil {
 		return h, err
 	}
+	if h.floorErrs, err = os.Create(filepath.Join(dir, "floor-errors")); err != nil {
+		return h, fmt.Errorf("make the floors' error file: %w", err)
+	}
+	bin, err := buildGoFloor(ctx, dir)
+	if err != nil {
+		return h, err
+	}
+	h.goFloor = newGoFloor(bin, h.rootfs, cg, nil, h.floorErrs)
 	h.floor = newFloor(h.rootfs, h.cgroupDir)
-	h.systems = []system{h.floor}
+	h.systems = []system{h.goFloor, h.floor}
 	h.addSystems(ctx)
+	h.addNetworkRows(ctx, cg)
 	return h, nil
+}
+
+// memoryCgroups is the run's cgroup in the memory hierarchy: v1's memory
+// controller where it is mounted, else cgroup2's, with the memory
+// controller enabled for the cgroups below.
+func memoryCgroups(id string) (floorCgroups, error) {
+	host, err := cgroup.Probe()
+	if err != nil {
+		return floorCgroups{}, err
+	}
+	if root := host.V1["memory"]; root != "" {
+		return floorCgroups{dir: filepath.Join(root, id)}, nil
+	}
+	dir := filepath.Join(host.V2, id)
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+memory"), 0o644); err != nil {
+		return floorCgroups{}, fmt.Errorf("enable the memory controller below %s: %w", dir, err)
+	}
+	return floorCgroups{dir: dir, v2: true}, nil
+}
+
+// addNetworkRows adds, in a network namespace of the run's own, the floor
+// with a veth pair per container and stack with its own network: stack's
+// network rows are compared with that floor.
+func (h *harness) addNetworkRows(ctx context.Context, cg floorCgroups) {
+	const label = "stack up -d (stack network)"
+	net, err := newBenchNetns()
+	if err != nil {
+		h.skipped = append(h.skipped, skip{vethFloorName + ", " + label, err.Error()})
+		return
+	}
+	h.net = net
+	h.probe(ctx, vethFloorName, newGoFloor(h.goFloor.bin, h.rootfs, cg, net, h.floorErrs))
+	if h.stack == nil {
+		return
+	}
+	st, err := newStackTool(h.cfg.stackBin, filepath.Join(h.dir, "stack-net"), h.rootfs, h.id+"/stack", h.id)
+	if err != nil {
+		h.skipped = append(h.skipped, skip{label, err.Error()})
+		return
+	}
+	st.label, st.network, st.net = " (stack network)", "", net
+	h.probe(ctx, label, stackDetached{st})
 }
 
 // addSystems prepares each peer and probes it with one container of
@@ -199,6 +259,20 @@ func (h *harness) close(ctx context.Context) error {
 		if err := h.watcher.close(); err != nil {
 			errs = errors.Join(errs, fmt.Errorf("close process events: %w", err))
 		}
+	}
+	if h.net != nil {
+		if left, err := h.net.links(); err != nil {
+			errs = errors.Join(errs, err)
+		} else if len(left) > 0 {
+			errs = errors.Join(errs, fmt.Errorf("network devices left in the run's namespace: %s", strings.Join(left, ", ")))
+		}
+		h.net.close()
+	}
+	if h.floorErrs != nil {
+		if msg := tail(h.floorErrs.Name(), 3); strings.TrimSpace(msg) != "" {
+			errs = errors.Join(errs, fmt.Errorf("the floors' containers said: %s", msg))
+		}
+		h.floorErrs.Close()
 	}
 	if h.tmpfs != "" {
 		if err := unix.Unmount(h.tmpfs, 0); err != nil {

@@ -25,10 +25,16 @@ func run() int {
 	flag.StringVar(&cfg.out, "out", "", "write the report (markdown) to this file too")
 	flag.IntVar(&cfg.rounds, "rounds", 0, "rounds of each measurement (default 5, quick 2)")
 	flag.StringVar(&sections, "sections", "", "comma-separated subset of start,logs,oom,footprint")
-	flag.StringVar(&ns, "n", "1,10,50", "comma-separated container counts of the start and teardown benchmarks")
+	flag.StringVar(&ns, "n", "", "comma-separated container counts of the start and teardown benchmarks (default 1,10,50,200, quick 1,10,50)")
 	flag.Parse()
 	if sections != "" {
 		cfg.sections = strings.Split(sections, ",")
+	}
+	if ns == "" {
+		ns = "1,10,50,200"
+		if cfg.quick {
+			ns = "1,10,50"
+		}
 	}
 	for _, f := range strings.Split(ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -40,7 +46,9 @@ func run() int {
 	}
 	cfg.footprintNs = []int{1, 50, 200}
 	cfg.oomRuns = 20
-	cfg.logBytes = 256 << 20
+	// Within what a container's log keeps (10 MiB and three rotated
+	// files), records' heads included, so that every line can be checked.
+	cfg.logBytes = 24 << 20
 	cfg.idle = 5 * time.Second
 	if cfg.rounds == 0 {
 		cfg.rounds = 5
@@ -76,12 +84,22 @@ func run() int {
 		res.problems = append(res.problems, "cleanup: "+err.Error())
 	}
 
+	plot := plotStart(res)
+	if cfg.out != "" && plot != "" {
+		res.plot = plotName
+	}
 	report := render(res)
 	fmt.Print(report)
 	if cfg.out != "" {
 		if err := os.MkdirAll(filepath.Dir(cfg.out), 0o755); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: error: make report directory: %v\n", err)
 			return 1
+		}
+		if plot != "" {
+			if err := os.WriteFile(filepath.Join(filepath.Dir(cfg.out), plotName), []byte(plot), 0o644); err != nil {
+				fmt.Fprintf(os.Stderr, "bench: error: write plot: %v\n", err)
+				return 1
+			}
 		}
 		if err := os.WriteFile(cfg.out, []byte(report), 0o644); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: error: write report: %v\n", err)
@@ -99,17 +117,16 @@ func (h *harness) measure(ctx context.Context, res *results) {
 	for _, sys := range h.systems {
 		res.systems = append(res.systems, sys.name())
 	}
-	if h.cfg.wants("start") {
-		h.benchStart(ctx, res)
-	}
-	if h.cfg.wants("logs") {
-		h.benchLogs(ctx, res)
-	}
-	if h.cfg.wants("oom") {
-		h.benchOOM(ctx, res)
-	}
-	if h.cfg.wants("footprint") {
-		h.benchFootprint(ctx, res)
+	sections := []struct {
+		name string
+		run  func(context.Context, *results)
+	}{{"start", h.benchStart}, {"logs", h.benchLogs}, {"oom", h.benchOOM}, {"footprint", h.benchFootprint}}
+	for _, sec := range sections {
+		if h.cfg.wants(sec.name) {
+			before := loadAverage()
+			sec.run(ctx, res)
+			res.load[sec.name] = [2]float64{before, loadAverage()}
+		}
 	}
 	res.skipped = h.skipped
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/xml"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -10,11 +12,12 @@ import (
 func TestRenderRatiosAndTargets(t *testing.T) {
 	cfg := config{rounds: 3, ns: []int{1, 50}}
 	r := newResults(cfg)
-	r.systems = []string{floorName, "stack up -d", "runc run"}
+	r.systems = []string{goFloorName, "stack up -d", "runc run"}
 	for _, d := range []time.Duration{90, 100, 110} {
-		r.add(cell{scenarioRunning, floorName, 50}, d*time.Millisecond, nil)
+		r.add(cell{scenarioRunning, goFloorName, 50}, d*time.Millisecond, nil)
 		r.add(cell{scenarioRunning, "stack up -d", 50}, 2*d*time.Millisecond, nil)
 		r.add(cell{scenarioDown, "stack up -d", 50}, 250*time.Millisecond, nil)
+		r.add(cell{scenarioDown, goFloorName, 50}, 200*time.Millisecond, nil)
 	}
 	r.add(cell{scenarioRunning, "runc run", 50}, 0, errors.New("runc: exit status 1:\nno | way"))
 	r.add(cell{scenarioRunning, "runc run", 1}, 30*time.Millisecond, nil)
@@ -27,12 +30,12 @@ func TestRenderRatiosAndTargets(t *testing.T) {
 	for _, want := range []string{
 		"| stack up -d | – | 200.0 ms (2.00×) |",
 		"| runc run | 30.0 ms [1 of 3 runs] | failed |",
-		"| 50 containers all running within 1.5× the floor | stack up -d 200.0 ms, floor 100.0 ms: 2.00× | **no** |",
-		"| 50 containers all running faster than crun | crun skipped or failed | not measured |",
-		"| `down` of 50 containers within 300 ms | stack down 250.0 ms | yes |",
-		"600 MB/s vs cat→/dev/null 1000 MB/s (0.60×); all lines present | yes |",
+		"| 50 containers all running, `up -d`, `network: none`: ≤ 3× the Go floor (aim 2×) | stack up -d 200.0 ms, floor (Go clone+chroot) 100.0 ms: 2.00× | yes |",
+		"the stack network: ≤ 3× the Go floor with a veth pair each | – | not measured |",
+		"| `down` of 50: ≤ the Go floor's teardown + 30 ms | stack down 250.0 ms, floor teardown 200.0 ms: +50.0 ms | **no** |",
+		"600 MB/s vs cat | cat 800 MB/s (0.75×); all lines present | yes |",
 		"median 7.0 ms over 3 restarts, backoff 0s | yes |",
-		"40.0 MB for 200: 0.200 MB per container | yes |",
+		"40.0 MB for 200: 0.200 MB per container; 0.0 wake-ups/s idle | yes |",
 		"- crun run: skipped: cgroups in hybrid mode not supported",
 		"- runc run, N=50, running: failed: runc: exit status 1: no / way",
 	} {
@@ -55,5 +58,36 @@ func TestVersionLine(t *testing.T) {
 	}
 	if got := versionLine("1.29.2\n", "docker-compose"); got != "1.29.2" {
 		t.Errorf("docker-compose: %q", got)
+	}
+}
+
+// The plot is well-formed SVG with a line for each system measured.
+func TestPlotStart(t *testing.T) {
+	r := newResults(config{rounds: 1, ns: []int{1, 10, 50}})
+	r.systems = []string{goFloorName, "stack up -d", "runc run"}
+	for i, n := range r.cfg.ns {
+		r.add(cell{scenarioRunning, goFloorName, n}, time.Duration(i+1)*10*time.Millisecond, nil)
+		r.add(cell{scenarioRunning, "stack up -d", n}, time.Duration(i+1)*25*time.Millisecond, nil)
+	}
+	svg := plotStart(r)
+	d := xml.NewDecoder(strings.NewReader(svg))
+	lines := 0
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed: %v\n%s", err, svg)
+		}
+		if el, ok := tok.(xml.StartElement); ok && el.Name.Local == "polyline" {
+			lines++
+		}
+	}
+	if lines != 2 || !strings.Contains(svg, "stack up -d, N=50: 75.0 ms") || strings.Contains(svg, "runc run") {
+		t.Errorf("%d lines, want one for each of the two measured systems:\n%s", lines, svg)
+	}
+	if plotStart(newResults(config{ns: []int{1}})) != "" {
+		t.Error("a plot of nothing")
 	}
 }

@@ -2,7 +2,11 @@ package main
 
 import (
 	"cmp"
+	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -31,13 +35,18 @@ type results struct {
 	logs      []logResult
 	oom       *oomResult
 	footprint []footprintRow
+	// load is the load average (one minute) at the start and the end of
+	// each section: on a shared machine, what a number is worth.
+	load map[string][2]float64
+	// plot is the start plot's file beside the report; empty: none.
+	plot string
 	// problems are failures outside any cell (a section that could not
 	// run, what the cleanup found left behind).
 	problems []string
 }
 
 func newResults(cfg config) *results {
-	return &results{cfg: cfg, samples: map[cell][]time.Duration{}, failures: map[cell]string{}}
+	return &results{cfg: cfg, samples: map[cell][]time.Duration{}, failures: map[cell]string{}, load: map[string][2]float64{}}
 }
 
 func (r *results) add(c cell, d time.Duration, err error) {
@@ -81,6 +90,9 @@ type footprintRow struct {
 	rssKB     int64
 	// cpuIdle is CPU time used per second while the containers idle.
 	cpuIdle float64
+	// wakeups are the context switches a second of the system's threads
+	// while the containers idle: a timer shows there.
+	wakeups float64
 	err     string
 }
 
@@ -94,4 +106,27 @@ func sortedCells(m map[cell]string) []cell {
 		return cmp.Or(cmp.Compare(a.scenario, b.scenario), cmp.Compare(a.system, b.system), cmp.Compare(a.n, b.n))
 	})
 	return cells
+}
+
+// loadOf is a section's load average, "start → end", or "–".
+func (r *results) loadOf(section string) string {
+	l, ok := r.load[section]
+	if !ok {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f → %.1f", l[0], l[1])
+}
+
+// loadAverage is the host's one-minute load average; 0 if unreadable.
+func loadAverage() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return 0
+	}
+	l, _ := strconv.ParseFloat(f[0], 64)
+	return l
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,5 +198,107 @@ func TestFloorReportsFailedLaunch(t *testing.T) {
 	}
 	if err := f.down(ctx, b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The Go floor runs each container as PID 1 of new namespaces (its net
+// namespace not the host's), chrooted, in a memory cgroup of its own; with
+// a network each has its veth end, eth0; down leaves no process, cgroup or
+// device behind.
+func TestGoFloorStartAndDown(t *testing.T) {
+	w := newTestWatcher(t)
+	rootfs := testenv.BusyboxRootfs(t)
+	id := testCgroups(t)
+	cg, err := memoryCgroups(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := newBenchNetns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.close()
+	errs, err := os.Create(filepath.Join(t.TempDir(), "errors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errs.Close()
+	hostNet, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := buildGoFloor(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []*goFloor{newGoFloor(bin, rootfs, cg, nil, errs), newGoFloor(bin, rootfs, cg, net, errs)} {
+		b := &batch{id: "b1", n: 3, argv: sleepArgv()}
+		tr := newTracker(w, b.argv)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := f.start(ctx, b); err != nil {
+			t.Fatalf("%s: %v", f.name(), err)
+		}
+		if err := tr.untilExecs(ctx, b.n); err != nil {
+			t.Fatalf("%s: %v", f.name(), err)
+		}
+		for pid := range tr.alive {
+			proc := filepath.Join("/proc", strconv.Itoa(pid))
+			status, err := os.ReadFile(filepath.Join(proc, "status"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(status), "\nNSpid:\t"+strconv.Itoa(pid)+"\t1\n") {
+				t.Errorf("%s: pid %d is not PID 1 of a new pid namespace:\n%s", f.name(), pid, status)
+			}
+			if root, err := os.Readlink(filepath.Join(proc, "root")); err != nil || root != rootfs {
+				t.Errorf("%s: pid %d has root %q (%v), want %s", f.name(), pid, root, err, rootfs)
+			}
+			cgroups, err := os.ReadFile(filepath.Join(proc, "cgroup"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(cgroups), "/"+id+"/gofloor-b1/c") {
+				t.Errorf("%s: pid %d is not in a floor cgroup: %s", f.name(), pid, cgroups)
+			}
+			if ns, err := os.Readlink(filepath.Join(proc, "ns", "net")); err != nil || ns == hostNet {
+				t.Errorf("%s: pid %d is in net namespace %s (%v), the host's is %s", f.name(), pid, ns, err, hostNet)
+			}
+			devs, err := os.ReadFile(filepath.Join(proc, "net", "dev"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if has := strings.Contains(string(devs), "eth0:"); has != (f.net != nil) {
+				t.Errorf("%s: pid %d has eth0: %v, want %v:\n%s", f.name(), pid, has, f.net != nil, devs)
+			}
+		}
+		if err := f.down(ctx, b); err != nil {
+			t.Fatalf("%s: %v", f.name(), err)
+		}
+		if err := tr.untilGone(ctx); err != nil {
+			t.Fatalf("%s: %v", f.name(), err)
+		}
+		tr.stop()
+		cancel()
+		left, err := filepath.Glob(filepath.Join(cg.dir, "gofloor-*"))
+		if err != nil || len(left) > 0 {
+			t.Fatalf("%s: cgroups left after down: %v %v", f.name(), left, err)
+		}
+	}
+	// The floor's own run, to the end of its containers.
+	f := newGoFloor(bin, rootfs, cg, nil, errs)
+	if err := f.run(context.Background(), &batch{id: "b2", n: 3, argv: []string{"/bin/true"}}); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if err := newGoFloor(bin, rootfs, cg, net, errs).run(context.Background(), &batch{id: "b3", n: 1, argv: []string{"/bin/true"}}); !errors.Is(err, errNotMeasured) {
+		t.Fatalf("run with veths: %v, want it not measured", err)
+	}
+	if left, err := filepath.Glob(filepath.Join(cg.dir, "gofloor-*")); err != nil || len(left) > 0 {
+		t.Fatalf("cgroups left after run: %v %v", left, err)
+	}
+	if left, err := net.links(); err != nil || len(left) > 0 {
+		t.Fatalf("devices left in the run's namespace: %v %v", left, err)
+	}
+	if msg, _ := os.ReadFile(errs.Name()); len(msg) > 0 {
+		t.Errorf("the containers said: %s", msg)
 	}
 }

@@ -22,6 +22,10 @@ type stackTool struct {
 	env    []string
 	rootfs string
 	prefix string
+	// network is the containers' network in the manifest: none, or empty
+	// for the stack network, which is then made in net.
+	network string
+	net     *benchNetns
 }
 
 func newStackTool(bin, dir, rootfs, cgroupParent, prefix string) (*stackTool, error) {
@@ -37,11 +41,12 @@ func newStackTool(bin, dir, rootfs, cgroupParent, prefix string) (*stackTool, er
 		return nil, fmt.Errorf("stack: make state directory: %w", err)
 	}
 	return &stackTool{
-		bin:    abs,
-		dir:    dir,
-		env:    []string{"STACK_STATE_DIR=" + state, "STACK_CGROUP_PARENT=" + cgroupParent, "NO_COLOR=1"},
-		rootfs: rootfs,
-		prefix: prefix,
+		bin:     abs,
+		dir:     dir,
+		env:     []string{"STACK_STATE_DIR=" + state, "STACK_CGROUP_PARENT=" + cgroupParent, "NO_COLOR=1"},
+		rootfs:  rootfs,
+		prefix:  prefix,
+		network: "none",
 	}, nil
 }
 
@@ -65,10 +70,14 @@ func (s *stackTool) writeManifest(b *batch, extra map[string]any) error {
 	}
 	containers := map[string]any{}
 	for i := range b.n {
-		// network: none keeps the rows comparable with the floor and
-		// runc, which give containers no network either, and keeps the
-		// harness from making devices in the host's network namespace.
-		c := map[string]any{"rootfs": s.rootfs, "command": command, "network": "none"}
+		// network: none keeps the rows comparable with the floors and
+		// runc, which give containers no network either; the row with
+		// the stack network is compared with the veth floor, and runs in
+		// the harness's network namespace, never the host's.
+		c := map[string]any{"rootfs": s.rootfs, "command": command}
+		if s.network != "" {
+			c["network"] = s.network
+		}
 		for k, v := range extra {
 			c[k] = v
 		}
@@ -88,7 +97,11 @@ func (s *stackTool) writeManifest(b *batch, extra map[string]any) error {
 }
 
 func (s *stackTool) stack(ctx context.Context, b *batch, args ...string) error {
-	return command(ctx, s.out(b), s.env, s.bin, append([]string{"-f", s.manifest(b)}, args...)...)
+	args = append([]string{"-f", s.manifest(b)}, args...)
+	if s.net == nil {
+		return command(ctx, s.out(b), s.env, s.bin, args...)
+	}
+	return commandStartedBy(ctx, s.out(b), s.env, s.net.start, s.bin, args...)
 }
 
 // cmd prepares `stack -f MANIFEST args...` without running it.

@@ -52,7 +52,7 @@ func (h *harness) benchStart(ctx context.Context, res *results) {
 				}
 				b := h.newBatch(n, []string{"/bin/true"})
 				d, err := measureRun(ctx, sys, b, opTimeout)
-				if errors.Is(err, errPodmanWait) {
+				if errors.Is(err, errPodmanWait) || errors.Is(err, errNotMeasured) {
 					h.skipped = append(h.skipped, skip{fmt.Sprintf("%s, N=%d, finished", sys.name(), n), err.Error()})
 					slow[c] = true
 					continue

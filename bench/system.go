@@ -41,6 +41,12 @@ func (b *batch) containerName(i int) string { return fmt.Sprintf("c%d", i) }
 // reads in the peer's own words. The output goes to a file, not a pipe:
 // a detached container inherits it and would hold a pipe open forever.
 func command(ctx context.Context, logPath string, env []string, name string, args ...string) error {
+	return commandStartedBy(ctx, logPath, env, (*exec.Cmd).Start, name, args...)
+}
+
+// commandStartedBy is command with the start done by start (in another
+// namespace, say).
+func commandStartedBy(ctx context.Context, logPath string, env []string, start func(*exec.Cmd) error, name string, args ...string) error {
 	out, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("open output file of %s: %w", name, err)
@@ -51,7 +57,11 @@ func command(ctx context.Context, logPath string, env []string, name string, arg
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
-	if err := cmd.Run(); err != nil {
+	err = start(cmd)
+	if err == nil {
+		err = cmd.Wait()
+	}
+	if err != nil {
 		return fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, tail(logPath, 3))
 	}
 	return nil
