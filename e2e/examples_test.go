@@ -71,6 +71,8 @@ func buildExampleTools() error {
 		// Without busybox, mkrootfs skips the seed's tree and says so; the
 		// tests that need it skip (fail in CI) on their own.
 		{tools.mkrootfs, "-o", tools.build, "-src", examplesDir},
+		// The demo's registry, where make registry puts it.
+		{"go", "build", "-trimpath", "-o", filepath.Join(tools.build, "registry"), "github.com/stack-containers/stack/examples/cmd/registry"},
 	}
 	for _, args := range steps {
 		cmd := exec.Command(args[0], args[1:]...)
@@ -542,6 +544,10 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{
 		`^stack "web" is up: 3 containers running$`,
 		`^worker +\| round \d+: hashed 1024 KiB`,
+		`^127\.0\.0\.1:\d+/demo/worker:latest: [0-9a-f]{12}, 1 layers, `,
+		`^stack "image-demo" is up: 1 container running$`,
+		`^worker +\| round \d+: hashed 64 KiB`,
+		`^127\.0\.0\.1:\d+/demo/worker:latest +[0-9a-f]{12} .* image-demo$`,
 		`^mem +\* exited with status 137 \(killed by SIGKILL\), OOM-killed$`,
 		`^mem +\* restarting in 100ms \(attempt 1 of 3\)$`,
 		`^mem +\* gave up after 3 restarts$`,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The tour `make demo` runs, in under a minute: three containers started at
-# once, their aggregated logs, ps, the seed's OOM kills and restarts, and
-# down. It uses stack's defaults, as a user would (state in /run/stack,
+# once, their aggregated logs, ps, a container from an image that a registry
+# on 127.0.0.1 serves, the seed's OOM kills and restarts, and down. It uses stack's defaults, as a user would (state in /run/stack,
 # cgroups under "stack"), and downs every stack it started when it ends,
 # fails or is interrupted, so that it leaves nothing behind.
 #
@@ -37,12 +37,18 @@ die() {
 # The stacks this tour started, and only those, are downed on the way out:
 # a stack of the same name that a user already runs is left alone.
 started=()
+registry_pid='' scratch=''
 cleanup() {
   local status=$? m
   trap - EXIT INT TERM
   for m in "${started[@]}"; do
     "$stack" down "$m" >/dev/null || printf 'demo: error: could not down %s; run: %s down %s\n' "$m" "$stack" "$m" >&2
   done
+  if [ -n "$registry_pid" ]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  [ -z "$scratch" ] || rm -rf "$scratch"
   exit "$status"
 }
 trap cleanup EXIT
@@ -66,6 +72,37 @@ show -f "$web" logs -n 4
 
 step "What is running, with each container's memory against its limit"
 show -f "$web" ps
+
+if [ -x examples/build/registry ]; then
+  step "An image instead of a rootfs: a registry on 127.0.0.1 serves the worker as an image (nothing comes from the internet)"
+  scratch=$(mktemp -d)
+  examples/build/registry -tree examples/build/web >"$scratch/ref" 2>"$scratch/registry.log" &
+  registry_pid=$!
+  for _ in $(seq 100); do
+    [ ! -s "$scratch/ref" ] || break
+    kill -0 "$registry_pid" 2>/dev/null || die "the registry did not start: $(cat "$scratch/registry.log")"
+    sleep 0.1
+  done
+  ref=$(head -n 1 "$scratch/ref")
+  [ -n "$ref" ] || die "the registry did not say what it serves"
+  image=$scratch/stack.yaml
+  cat >"$image" <<EOF
+name: image-demo
+containers:
+  worker:
+    image: $ref
+    command: ["-every", "1s", "-kib", "64"]   # replaces the image's Cmd; its entrypoint stays
+EOF
+  cat "$image"
+  show -f "$image" pull
+  started+=("$image")
+  show up -d "$image"
+  sleep 2
+  show -f "$image" logs -n 2 worker
+  show images
+  show down "$image"
+  started=("$web")
+fi
 
 if [ ! -d examples/build/seed ]; then
   step "Skipping the OOM kill: the seed example needs a static busybox"

@@ -5,7 +5,8 @@
 //
 //   - <example>/stack.yaml and <example>/README.md: one example each (seed,
 //     web, crashloop, many);
-//   - cmd/<prog>: the small static programs the examples run, and
+//   - cmd/<prog>: the small static programs the examples run, cmd/registry
+//     (the demo's registry on 127.0.0.1, serving an example tree as an image), and
 //     cmd/mkrootfs, which compiles them and lays out each example's root
 //     filesystem under build/<example> (see its doc comment for the phases);
 //   - examples.mk: the make targets (rootfs, demo, example-<name>);

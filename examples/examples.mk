@@ -7,14 +7,18 @@ EXAMPLES       := seed web crashloop many
 EXAMPLES_BUILD := examples/build
 MKROOTFS       := GO=$(GO) $(GO) run ./examples/cmd/mkrootfs -src examples -o $(EXAMPLES_BUILD)
 
-.PHONY: rootfs demo clean-examples $(addprefix example-,$(EXAMPLES))
+.PHONY: rootfs registry demo clean-examples $(addprefix example-,$(EXAMPLES))
 
 ## rootfs: every example's root filesystem, reproducibly, in examples/build
 rootfs:
 	$(MKROOTFS)
 
-## demo: build stack and the root filesystems, then a tour of under a minute (as root)
-demo: deps build rootfs
+## registry: the demo's registry on 127.0.0.1, which serves an example tree as an image
+registry:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(EXAMPLES_BUILD)/registry ./examples/cmd/registry
+
+## demo: build stack, the root filesystems and the registry, then a tour of about a minute (as root)
+demo: deps build rootfs registry
 	examples/demo.sh $(BIN)
 
 ## example-NAME: run one example in the foreground until it ends or Ctrl-C (as root)
