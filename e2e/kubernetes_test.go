@@ -24,6 +24,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
 
@@ -363,4 +364,37 @@ func TestExportKubernetesRefusals(t *testing.T) {
 	} {
 		stack(t, dir, args...).expect(t, 2, "stderr", `^stack: error: `)
 	}
+}
+
+// TestExportKubernetesImage: an image from a registry is named by the
+// digest stack pulled once it did, and by its tag (with a warning) before.
+func TestExportKubernetesImage(t *testing.T) {
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, err := name.NewTag(host + "/team/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(tag, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"stack.yaml": "name: app\ncontainers:\n  app:\n    image: " + tag.String() + "\n    command: [/bin/app]\n"})
+	in := invocation{dir: dir, env: []string{"STACK_DATA_DIR=" + filepath.Join(dir, "data")}}
+	in.run(t, "export", "kubernetes").expect(t, 0,
+		"stdout", `^\s+(- )?image: `+regexp.QuoteMeta(tag.String())+`$`,
+		"stderr", `^stack: warning: containers\.app\.image: .* is named by its tag, which can move`)
+	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
+		t.Errorf("export made STACK_DATA_DIR (%v)", err)
+	}
+	in.run(t, "pull").expect(t, 0)
+	in.run(t, "export", "kubernetes").expect(t, 0,
+		"stdout", `^\s+(- )?image: `+regexp.QuoteMeta(host+"/team/app@"+digest.String())+`$`,
+		"!stderr", `named by its tag`)
 }

@@ -47,29 +47,53 @@ func (b *podBuild) container(c *manifest.Container) corev1.Container {
 
 func path(c *manifest.Container, field string) string { return "containers." + c.Name + "." + field }
 
-// image names the image a rootfs was packed into, by digest; the caller
-// packed and pushed it.
+// image names the container's image: the one a rootfs was packed into and
+// pushed as, or the manifest's image as the caller resolved it (by the
+// digest stack pulled, where it did), both in Options.Images.
 func (b *podBuild) image(c *manifest.Container, k *corev1.Container) {
-	if c.Rootfs == "" {
-		return
+	source := c.Rootfs
+	if c.Image != "" {
+		source = c.Image
 	}
-	ref, ok := b.cv.opts.Images[c.Rootfs]
-	if !ok {
+	ref, ok := b.cv.opts.Images[source]
+	switch {
+	case !ok && c.Rootfs != "":
 		b.cv.problem(path(c, "rootfs"), false, "a rootfs has to be packed into an image and pushed to a registry the cluster can pull from: give --image-registry")
+		return
+	case !ok:
+		b.cv.problem(path(c, "image"), false, "%s is not in a registry the cluster can pull from: push it to one and name it there", c.Image)
 		return
 	}
 	k.Image = ref
 	k.ImagePullPolicy = corev1.PullIfNotPresent
+	if c.Image == "" {
+		return
+	}
+	if !strings.Contains(ref, "@sha256:") {
+		b.notes.add(path(c, "image"), "%s is named by its tag, which can move: stack has not pulled it (`stack pull` first to name it by digest)", ref)
+	}
+	switch c.PullPolicy {
+	case manifest.PullAlways:
+		k.ImagePullPolicy = corev1.PullAlways
+	case manifest.PullNever:
+		k.ImagePullPolicy = corev1.PullNever
+	}
 }
 
-// command maps the command. A rootfs has no image config, so the whole
-// command is the container's command (the image's entrypoint in
-// Kubernetes's words).
+// command maps the entrypoint and command. An image keeps its own where
+// the manifest has none: entrypoint is the container's command and
+// command its args, as Kubernetes names them. A rootfs has no image
+// config, so both together are the container's command.
 //
 // Kubernetes expands $(VAR) in command, args and env values and turns $$
 // into $; stack passes them as written, so every '$' is doubled.
 func (b *podBuild) command(c *manifest.Container, k *corev1.Container) {
-	k.Command = escapeAll(c.Command)
+	if c.Image != "" {
+		k.Command = escapeAll(c.Entrypoint)
+		k.Args = escapeAll(c.Command)
+		return
+	}
+	k.Command = escapeAll(slices.Concat(c.Entrypoint, c.Command))
 }
 
 func escape(s string) string { return strings.ReplaceAll(s, "$", "$$") }
@@ -141,12 +165,7 @@ func (b *podBuild) security(c *manifest.Container, k *corev1.Container) {
 		AllowPrivilegeEscalation: new(false),
 		SeccompProfile:           b.seccomp(c),
 	}
-	if c.UID != 0 {
-		sc.RunAsUser = new(int64(c.UID))
-	}
-	if c.GID != 0 {
-		sc.RunAsGroup = new(int64(c.GID))
-	}
+	b.user(c, sc)
 	if c.ReadOnly {
 		sc.ReadOnlyRootFilesystem = new(true)
 	}
@@ -154,6 +173,29 @@ func (b *podBuild) security(c *manifest.Container, k *corev1.Container) {
 		sc.Capabilities = &corev1.Capabilities{Add: capabilities(c.CapAdd), Drop: capabilities(c.CapDrop)}
 	}
 	k.SecurityContext = sc
+}
+
+// user maps a user written as numbers; without one the image's user
+// applies (root for a packed rootfs, as stack's 0:0). Kubernetes takes no
+// names: a user or group written as a name is refused.
+func (b *podBuild) user(c *manifest.Container, sc *corev1.SecurityContext) {
+	// A packed rootfs's image has no user: it runs as root already.
+	if c.User == "" || c.Rootfs != "" && c.User == "0:0" {
+		return
+	}
+	uid, gid, hasGroup := strings.Cut(c.User, ":")
+	if !numeric(uid) || hasGroup && !numeric(gid) {
+		b.cv.problem(path(c, "user"), false, "%q has a name: Kubernetes takes a user and group as numbers only (runAsUser, runAsGroup): write them as uid:gid", c.User)
+		return
+	}
+	sc.RunAsUser = new(int64(c.UID))
+	if hasGroup {
+		sc.RunAsGroup = new(int64(c.GID))
+	}
+}
+
+func numeric(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // capabilities spells capability names as Kubernetes does: NET_ADMIN,

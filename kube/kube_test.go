@@ -60,6 +60,20 @@ func load(t *testing.T, file string) (*manifest.Stack, string) {
 	return st, dir
 }
 
+// images stands for what the export command resolves: the rootfs pushed
+// as testImage, and every registry image named as written (stack has not
+// pulled them); a local layout or archive is left out, as it would be
+// without --image-registry.
+func images(st *manifest.Stack, dir string) map[string]string {
+	m := map[string]string{filepath.Join(dir, "rootfs"): testImage}
+	for _, c := range st.Containers {
+		if c.Image != "" && !strings.HasPrefix(c.Image, "oci:") {
+			m[c.Image] = c.Image
+		}
+	}
+	return m
+}
+
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
 	if *update {
@@ -88,7 +102,7 @@ func TestGolden(t *testing.T) {
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
 			st, dir := load(t, file)
-			ex, err := Convert(st, Options{Source: "stack.yaml", Images: map[string]string{filepath.Join(dir, "rootfs"): testImage}})
+			ex, err := Convert(st, Options{Source: "stack.yaml", Images: images(st, dir)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,14 +171,14 @@ func TestInvalid(t *testing.T) {
 			opts := Options{Source: "stack.yaml"}
 			// noimage is about the missing image; the others have theirs.
 			if filepath.Base(file) != "noimage.yaml" {
-				opts.Images = map[string]string{filepath.Join(dir, "rootfs"): testImage}
+				opts.Images = images(st, dir)
 			}
 			_, err := Convert(st, opts)
 			var e *Error
 			if !errors.As(err, &e) {
 				t.Fatalf("Convert: %v, want an *Error", err)
 			}
-			golden(t, strings.TrimSuffix(file, ".yaml")+".golden", []byte(err.Error()+"\n"))
+			golden(t, strings.TrimSuffix(file, ".yaml")+".golden", []byte(strings.ReplaceAll(err.Error(), dir, "$DIR")+"\n"))
 		})
 	}
 }

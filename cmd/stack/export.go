@@ -5,12 +5,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/stack-containers/stack/image"
 	"github.com/stack-containers/stack/imagepack"
 	"github.com/stack-containers/stack/kube"
 	"github.com/stack-containers/stack/manifest"
@@ -99,6 +102,13 @@ func (a *app) exportKubernetes(ctx context.Context, st *manifest.Stack, o export
 			opts.Images[r] = "stand-in"
 		}
 	}
+	for _, c := range st.Containers {
+		if c.Image != "" {
+			if _, ok := registryImage(c.Image); ok {
+				opts.Images[c.Image] = "stand-in"
+			}
+		}
+	}
 	if _, err := kube.Convert(st, opts); err != nil {
 		return exportError(err, len(rootfses) > 0 && o.registry == "")
 	}
@@ -126,6 +136,13 @@ func (a *app) exportKubernetes(ctx context.Context, st *manifest.Stack, o export
 		opts.Images[r] = ref.String()
 		fmt.Fprintf(a.stderr, "stack: pushed %s as %s\n", r, ref)
 	}
+	for _, c := range st.Containers {
+		if c.Image != "" {
+			if ref, ok := registryImage(c.Image); ok {
+				opts.Images[c.Image] = ref
+			}
+		}
+	}
 	ex, err := kube.Convert(st, opts)
 	if err != nil {
 		return exportError(err, false)
@@ -142,6 +159,38 @@ func (a *app) exportKubernetes(ctx context.Context, st *manifest.Stack, o export
 	}
 	fmt.Fprintf(a.stderr, "stack: wrote %d objects to %s (kubectl apply -f %s)\n", len(files), o.dir, o.dir)
 	return nil
+}
+
+// registryImage is how the objects name a manifest's image from a
+// registry: by the digest stack pulled, where the local store has it (the
+// tag can move, the digest is what ran), else as written. An image from a
+// local layout or archive is not one: the cluster cannot pull it.
+func registryImage(source string) (string, bool) {
+	src, err := image.ParseSource(source, "/")
+	if err != nil || src.Kind != image.Registry {
+		return "", false
+	}
+	if _, ok := src.Ref.(name.Digest); ok {
+		return source, true
+	}
+	// The store is read, never made: an export on a machine that never
+	// pulled leaves no STACK_DATA_DIR behind.
+	dir, err := dataDir()
+	if err != nil {
+		return source, true
+	}
+	if _, err := os.Stat(filepath.Join(dir, "images")); err != nil {
+		return source, true
+	}
+	store, err := image.Open(dir)
+	if err != nil {
+		return source, true
+	}
+	img, err := store.Lookup(src)
+	if err != nil || img.Digest == "" {
+		return source, true
+	}
+	return src.Ref.Context().Digest(img.Digest).String(), true
 }
 
 // exportError is exit status 2 for a stack Kubernetes cannot take as it
