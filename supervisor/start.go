@@ -86,9 +86,10 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 }
 
 // unknownHolderWait bounds how long a start waits for the holder of the
-// lock to record itself (see stackLock.record): it does so at once, unless
-// its disk is full.
-const unknownHolderWait = 2 * time.Second
+// lock to record itself (see stackLock.record): it does so right after it
+// takes the lock, unless its disk is full; the bound is generous, since on
+// a loaded machine "right after" may be a while.
+const unknownHolderWait = 10 * time.Second
 
 // lockForStart takes the stack's lock for a supervisor. A down that holds
 // it is waited for, since it ends by itself and leaves the stack free: an
