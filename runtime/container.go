@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -92,7 +91,7 @@ func start(spec *Spec) (_ *Container, err error) {
 		cfg.Joins = append(cfg.Joins, nsJoin{Kind: kind, FD: initPipeFD + len(files)})
 		files = append(files, f)
 	}
-	payload, err := json.Marshal(cfg)
+	payload, err := encodeConfig(cfg, &cfg.process)
 	if err != nil {
 		return nil, fmt.Errorf("encode the init configuration: %w", err)
 	}

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -200,7 +199,7 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 		cfg.Joins = append(cfg.Joins, nsJoin{Kind: f.Name(), FD: initPipeFD + len(files)})
 		files = append(files, f)
 	}
-	payload, err := json.Marshal(cfg)
+	payload, err := encodeConfig(cfg, &cfg.process)
 	if err != nil {
 		return nil, fmt.Errorf("encode the exec configuration: %w", err)
 	}
@@ -538,7 +537,7 @@ func (p *ExecProcess) Kill() error {
 // thread); it returns only on failure: its last step is execve.
 func runExec(pipe int) error {
 	var cfg execConfig
-	if err := receiveConfig(pipe, "exec", &cfg); err != nil {
+	if err := receiveConfig(pipe, "exec", &cfg, &cfg.process); err != nil {
 		return err
 	}
 	if cfg.ParentDeathSignal != 0 {

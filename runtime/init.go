@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -57,7 +58,7 @@ func MaybeInit() {
 // runInit returns only on failure: its last step is execve.
 func runInit(pipe int) error {
 	var cfg initConfig
-	if err := receiveConfig(pipe, "init", &cfg); err != nil {
+	if err := receiveConfig(pipe, "init", &cfg, &cfg.process); err != nil {
 		return err
 	}
 	// Device nodes and directories get exactly the modes asked for; the
@@ -195,8 +196,9 @@ func execProgram(pipe int, prog string, p *process) error {
 }
 
 // receiveConfig reads the msgConfig that the parent queued before
-// starting this process into cfg; what names it in errors.
-func receiveConfig(pipe int, what string, cfg any) error {
+// starting this process (encodeConfig) into cfg, whose process is p; what
+// names it in errors.
+func receiveConfig(pipe int, what string, cfg any, p *process) error {
 	kind, payload, err := receive(pipe)
 	if err != nil {
 		return fmt.Errorf("read the %s configuration: %w", what, err)
@@ -204,10 +206,28 @@ func receiveConfig(pipe int, what string, cfg any) error {
 	if kind != msgConfig {
 		return fmt.Errorf("read the %s configuration: unexpected message %q", what, kind)
 	}
-	if err := json.Unmarshal(payload, cfg); err != nil {
+	text, filter, _ := bytes.Cut(payload, []byte{0})
+	if err := json.Unmarshal(text, cfg); err != nil {
 		return fmt.Errorf("decode the %s configuration: %w", what, err)
 	}
+	if p.Seccomp != nil {
+		if err := p.Seccomp.Decode(filter); err != nil {
+			return fmt.Errorf("decode the %s configuration: %w", what, err)
+		}
+	}
 	return nil
+}
+
+// encodeConfig is a msgConfig payload: cfg, whose process is p, as JSON,
+// then a NUL (which JSON text never holds) and p's seccomp filter as
+// bytes.
+func encodeConfig(cfg any, p *process) ([]byte, error) {
+	payload, err := json.Marshal(cfg)
+	if err != nil || p.Seccomp == nil {
+		return payload, err
+	}
+	payload = append(payload, 0)
+	return append(payload, p.Seccomp.Encode()...), nil
 }
 
 // lookPath finds name in the container's PATH when it has no slash; a path

@@ -2,7 +2,6 @@ package seccomp
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"slices"
@@ -14,11 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Program is a compiled filter for this machine, ready for Install.
+// Program is a compiled filter for this machine, ready for Install. In
+// JSON it is only its flags: the instructions travel as Encode's bytes.
 type Program struct {
-	Filter []unix.SockFilter
+	Filter []unix.SockFilter `json:"-"`
 	// Flags are the profile's SECCOMP_FILTER_FLAG_* bits.
-	Flags uint
+	Flags uint `json:"flags"`
+
+	encodeOnce sync.Once
+	encoded    []byte
 }
 
 // maxInstructions is BPF_MAXINSNS, the kernel's limit on a classic program.
@@ -307,39 +310,33 @@ func argCheck(as *assembler, a specs.LinuxSeccompArg, wide bool, fail label) {
 	as.bind(ok)
 }
 
-// MarshalJSON encodes the program compactly, as its instructions' bytes
-// (struct sock_filter, 8 bytes each) in base64 and its flags: thousands of
-// instructions as JSON objects would cost milliseconds to encode and
-// decode on every container start.
-func (p *Program) MarshalJSON() ([]byte, error) {
-	raw := make([]byte, 0, 8*len(p.Filter))
-	for _, in := range p.Filter {
-		raw = binary.LittleEndian.AppendUint16(raw, in.Code)
-		raw = append(raw, in.Jt, in.Jf)
-		raw = binary.LittleEndian.AppendUint32(raw, in.K)
-	}
-	return json.Marshal(encodedProgram{Filter: raw, Flags: p.Flags})
+// Encode is the program's instructions as the kernel's struct
+// sock_filter array, 8 bytes each, little-endian: what a process about to
+// install it can read with no parsing to speak of (thousands of
+// instructions as JSON cost milliseconds on every start). It is made once
+// per Program, which Compile shares.
+func (p *Program) Encode() []byte {
+	p.encodeOnce.Do(func() {
+		raw := make([]byte, 0, 8*len(p.Filter))
+		for _, in := range p.Filter {
+			raw = binary.LittleEndian.AppendUint16(raw, in.Code)
+			raw = append(raw, in.Jt, in.Jf)
+			raw = binary.LittleEndian.AppendUint32(raw, in.K)
+		}
+		p.encoded = raw
+	})
+	return p.encoded
 }
 
-// UnmarshalJSON decodes what MarshalJSON wrote.
-func (p *Program) UnmarshalJSON(data []byte) error {
-	var e encodedProgram
-	if err := json.Unmarshal(data, &e); err != nil {
-		return err
+// Decode sets the program's instructions from what Encode returned.
+func (p *Program) Decode(raw []byte) error {
+	if len(raw) == 0 || len(raw)%8 != 0 {
+		return fmt.Errorf("seccomp: a program of %d bytes is not whole instructions", len(raw))
 	}
-	if len(e.Filter)%8 != 0 {
-		return fmt.Errorf("seccomp: a program of %d bytes is not whole instructions", len(e.Filter))
-	}
-	p.Flags = e.Flags
-	p.Filter = make([]unix.SockFilter, len(e.Filter)/8)
+	p.Filter = make([]unix.SockFilter, len(raw)/8)
 	for i := range p.Filter {
-		b := e.Filter[8*i:]
+		b := raw[8*i:]
 		p.Filter[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
 	}
 	return nil
-}
-
-type encodedProgram struct {
-	Filter []byte `json:"filter"`
-	Flags  uint   `json:"flags"`
 }
