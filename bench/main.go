@@ -47,8 +47,9 @@ func run() int {
 	cfg.footprintNs = []int{1, 50, 200}
 	cfg.oomRuns = 20
 	// Within what a container's log keeps (10 MiB and three rotated
-	// files), records' heads included, so that every line can be checked.
-	cfg.logBytes = 24 << 20
+	// files; a 100-byte line makes a record of about 220 bytes), so that
+	// every line can be checked.
+	cfg.logBytes = 16 << 20
 	cfg.idle = 5 * time.Second
 	if cfg.rounds == 0 {
 		cfg.rounds = 5
