@@ -24,6 +24,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"sigs.k8s.io/yaml"
@@ -367,13 +369,19 @@ func TestExportKubernetesRefusals(t *testing.T) {
 }
 
 // TestExportKubernetesImage: an image from a registry is named by the
-// digest stack pulled once it did, and by its tag (with a warning) before.
+// digest stack pulled once it did, and by its tag (with a warning) before;
+// its HEALTHCHECK becomes the probe once stack knows it.
 func TestExportKubernetesImage(t *testing.T) {
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer reg.Close()
 	host := strings.TrimPrefix(reg.URL, "http://")
 	img, err := random.Image(256, 1)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// A HEALTHCHECK, which up runs and Kubernetes ignores: the export
+	// makes it the probe once it knows it.
+	if img, err = mutate.Config(img, v1.Config{Healthcheck: &v1.HealthConfig{Test: []string{"CMD", "/bin/check"}, Interval: 7 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	tag, err := name.NewTag(host + "/team/app:v1")
@@ -389,12 +397,14 @@ func TestExportKubernetesImage(t *testing.T) {
 	in := invocation{dir: dir, env: []string{"STACK_DATA_DIR=" + filepath.Join(dir, "data")}}
 	in.run(t, "export", "kubernetes").expect(t, 0,
 		"stdout", `^\s+(- )?image: `+regexp.QuoteMeta(tag.String())+`$`,
-		"stderr", `^stack: warning: containers\.app\.image: .* is named by its tag, which can move`)
+		"stderr", `^stack: warning: containers\.app\.image: .* is named by its tag, which can move`,
+		"!stdout", `readinessProbe`)
 	if _, err := os.Stat(filepath.Join(dir, "data")); !os.IsNotExist(err) {
 		t.Errorf("export made STACK_DATA_DIR (%v)", err)
 	}
 	in.run(t, "pull").expect(t, 0)
 	in.run(t, "export", "kubernetes").expect(t, 0,
 		"stdout", `^\s+(- )?image: `+regexp.QuoteMeta(host+"/team/app@"+digest.String())+`$`,
-		"!stderr", `named by its tag`)
+		"!stderr", `named by its tag`,
+		"stdout", `^\s+readinessProbe:\n\s+exec:\n\s+command:\n\s+- /bin/check\n(.*\n)*\s+periodSeconds: 7$`)
 }

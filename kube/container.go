@@ -70,7 +70,7 @@ func (b *podBuild) image(c *manifest.Container, k *corev1.Container) {
 		return
 	}
 	if !strings.Contains(ref, "@sha256:") {
-		b.notes.add(path(c, "image"), "%s is named by its tag, which can move: stack has not pulled it (`stack pull` first to name it by digest)", ref)
+		b.notes.add(path(c, "image"), "%s is named by its tag, which can move: stack has not pulled it (`stack pull` first, to name it by digest and carry its HEALTHCHECK over)", ref)
 	}
 	switch c.PullPolicy {
 	case manifest.PullAlways:

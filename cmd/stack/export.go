@@ -104,7 +104,7 @@ func (a *app) exportKubernetes(ctx context.Context, st *manifest.Stack, o export
 	}
 	for _, c := range st.Containers {
 		if c.Image != "" {
-			if _, ok := registryImage(c.Image); ok {
+			if _, _, ok := registryImage(c.Image); ok {
 				opts.Images[c.Image] = "stand-in"
 			}
 		}
@@ -137,10 +137,18 @@ func (a *app) exportKubernetes(ctx context.Context, st *manifest.Stack, o export
 		fmt.Fprintf(a.stderr, "stack: pushed %s as %s\n", r, ref)
 	}
 	for _, c := range st.Containers {
-		if c.Image != "" {
-			if ref, ok := registryImage(c.Image); ok {
-				opts.Images[c.Image] = ref
-			}
+		if c.Image == "" {
+			continue
+		}
+		ref, cfg, ok := registryImage(c.Image)
+		if !ok {
+			continue
+		}
+		opts.Images[c.Image] = ref
+		// up runs the image's HEALTHCHECK where the manifest has none;
+		// Kubernetes ignores it, so it becomes the probe here.
+		if h := cfg.Healthcheck; c.Healthcheck == nil && h != nil {
+			c.Healthcheck = manifest.ImageHealthcheck(h.Test, h.Interval, h.Timeout, h.StartPeriod, h.StartInterval, h.Retries)
 		}
 	}
 	ex, err := kube.Convert(st, opts)
@@ -163,34 +171,35 @@ func (a *app) exportKubernetes(ctx context.Context, st *manifest.Stack, o export
 
 // registryImage is how the objects name a manifest's image from a
 // registry: by the digest stack pulled, where the local store has it (the
-// tag can move, the digest is what ran), else as written. An image from a
-// local layout or archive is not one: the cluster cannot pull it.
-func registryImage(source string) (string, bool) {
+// tag can move, the digest is what ran), else as written; with the
+// image's config when the store has it. An image from a local layout or
+// archive is not one: the cluster cannot pull it.
+func registryImage(source string) (string, image.Config, bool) {
 	src, err := image.ParseSource(source, "/")
 	if err != nil || src.Kind != image.Registry {
-		return "", false
-	}
-	if _, ok := src.Ref.(name.Digest); ok {
-		return source, true
+		return "", image.Config{}, false
 	}
 	// The store is read, never made: an export on a machine that never
 	// pulled leaves no STACK_DATA_DIR behind.
 	dir, err := dataDir()
 	if err != nil {
-		return source, true
+		return source, image.Config{}, true
 	}
 	if _, err := os.Stat(filepath.Join(dir, "images")); err != nil {
-		return source, true
+		return source, image.Config{}, true
 	}
 	store, err := image.Open(dir)
 	if err != nil {
-		return source, true
+		return source, image.Config{}, true
 	}
 	img, err := store.Lookup(src)
-	if err != nil || img.Digest == "" {
-		return source, true
+	if err != nil {
+		return source, image.Config{}, true
 	}
-	return src.Ref.Context().Digest(img.Digest).String(), true
+	if _, pinned := src.Ref.(name.Digest); pinned || img.Digest == "" {
+		return source, img.Config, true
+	}
+	return src.Ref.Context().Digest(img.Digest).String(), img.Config, true
 }
 
 // exportError is exit status 2 for a stack Kubernetes cannot take as it
