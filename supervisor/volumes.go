@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/stack-containers/stack/manifest"
 )
@@ -83,12 +84,20 @@ func makeBindSource(p string, owner Owner) error {
 	if err != nil {
 		return fmt.Errorf("create bind mount source: %w", err)
 	}
-	// Mkdir's mode went through the umask; the mode is the one Docker
-	// gives.
-	if err := os.Chmod(p, 0o755); err != nil {
+	// Changed through a descriptor of the directory just made, never by
+	// its path: in a parent others may write to (/tmp), the path could
+	// be a symlink to a host file by now, which chmod would follow.
+	dir, err := os.OpenFile(p, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
 		return fmt.Errorf("create bind mount source: %w", err)
 	}
-	if err := os.Lchown(p, owner.UID, owner.GID); err != nil {
+	defer dir.Close()
+	// Mkdir's mode went through the umask; the mode is the one Docker
+	// gives.
+	if err := dir.Chmod(0o755); err != nil {
+		return fmt.Errorf("create bind mount source: %w", err)
+	}
+	if err := dir.Chown(owner.UID, owner.GID); err != nil {
 		return fmt.Errorf("create bind mount source: %w", err)
 	}
 	return nil
