@@ -27,8 +27,10 @@ func exportCommand() *command {
 		help: `Write the stack as Kubernetes objects that an API server accepts as they are:
 per container a Deployment (restart: always), a bare Pod (no) or a Job
 (on-failure, on-oom), with a headless Service for its name; containers that
-join another's namespaces go into that one's Pod. Limits, security context,
-stop_timeout, env, workdir, command and mounts are carried over.
+join another's namespaces go into that one's Pod. Limits, health checks (as
+readiness probes), security context, stop_timeout, env, workdir, entrypoint and
+command, ports, named volumes (as PersistentVolumeClaims) and mounts are
+carried over.
 
 Whatever Kubernetes has no twin for (on-oom, pids, bind mounts, a stop signal
 other than SIGTERM, ...) is a warning on stderr and a "note:" comment above the
@@ -39,6 +41,10 @@ A rootfs container's tree is packed into an image, pushed under
 --image-registry (REF/STACK/ROOTFS:latest) and named by digest; without the
 flag a stack with a rootfs container cannot be exported. Credentials come
 from the Docker config; plain HTTP only to localhost and 127.0.0.0/8.
+
+An image: from a registry is named by the digest stack pulled (after
+'stack pull'), else by its tag with a warning; one from a local layout or
+archive is refused: push it to a registry and name it there.
 
 With -o DIR, each object goes to its own file, DIR/NAME-KIND.yaml; by default
 all are printed to stdout as one YAML stream.`,
