@@ -16,9 +16,10 @@ type tracker struct {
 	stop   func()
 	// alive are the pids that exec'd the batch's command and have not
 	// exited yet.
-	alive    map[int]bool
-	execs    int
-	lastExec time.Duration
+	alive     map[int]bool
+	execs     int
+	firstExec time.Duration
+	lastExec  time.Duration
 	// exits are the exits seen, in order.
 	exits []procEvent
 }
@@ -33,6 +34,9 @@ func (t *tracker) take(ev procEvent) {
 	if ev.exec {
 		if !t.alive[ev.pid] {
 			t.alive[ev.pid] = true
+			if t.execs == 0 || ev.at < t.firstExec {
+				t.firstExec = ev.at
+			}
 			t.execs++
 			t.lastExec = max(t.lastExec, ev.at)
 		}
@@ -40,6 +44,15 @@ func (t *tracker) take(ev procEvent) {
 	}
 	delete(t.alive, ev.pid)
 	t.exits = append(t.exits, ev)
+}
+
+// lastExit is the time of the last exit seen; 0 for none.
+func (t *tracker) lastExit() time.Duration {
+	var last time.Duration
+	for _, ev := range t.exits {
+		last = max(last, ev.at)
+	}
+	return last
 }
 
 // until takes events until done says so or ctx ends.

@@ -135,7 +135,7 @@ type target struct {
 
 func renderTargets(b *strings.Builder, r *results) {
 	ts := r.targets()
-	fmt.Fprintf(b, "## Targets\n\nIssue 18's goals, as ratios to the floor measured in the same run (load average %s while the start section ran).\n\n", r.loadOf("start"))
+	fmt.Fprintf(b, "## Targets\n\nIssue 18's goals, as ratios to the floor measured in the same run; load average (one minute, at the start and the end of each section): start %s, logs %s, footprint %s.\n\n", r.loadOf("start"), r.loadOf("logs"), r.loadOf("footprint"))
 	fmt.Fprintf(b, "| target | measured | met |\n|---|---|---|\n")
 	for _, t := range ts {
 		fmt.Fprintf(b, "| %s | %s | %s |\n", t.goal, t.measured, t.met)
@@ -215,7 +215,7 @@ func (r *results) targets() []target {
 }
 
 func renderLogs(b *strings.Builder, r *results) {
-	fmt.Fprintf(b, "## Logs\n\nEach container `cat`s a file of numbered 100-byte lines to its stdout as fast as it can; stack runs in the foreground (`stack up > /dev/null`) with its logs persisted, timed from `up` to its return. The floors `cat` the same files, in parallel, into `/dev/null`, and through a pipe into another `cat` (the one hop any log capture adds). Every line is then checked in `stack logs`. Aggregate MB/s (MB = 10⁶ bytes), median of %d runs; load average %s. A supervisor that crashes loses no line it has read: each batch read from a container's pipe is written to its file in one write(2) before the next read (no buffer in the supervisor, D = 0 ms); what the container wrote into the pipe and the supervisor had not read yet, at most the pipe's 256 KiB, goes with the pipe.\n\n", r.cfg.rounds, r.loadOf("logs"))
+	fmt.Fprintf(b, "## Logs\n\nEach container `cat`s a file of numbered 100-byte lines to its stdout as fast as it can; stack runs them in the foreground (`stack up > /dev/null`) with their logs persisted, timed from the first container's exec to the last one's exit (kernel process events; stack's start and teardown are the start table's, and the last pipeful, at most 256 KiB, is read after). The floors `cat` the same files, in parallel, into `/dev/null`, and through a pipe into another `cat` (the one hop any log capture adds). Every line is then checked in `stack logs`. Aggregate MB/s (MB = 10⁶ bytes), median of %d runs; load average %s. A supervisor that crashes loses no line it has read: each batch read from a container's pipe is written to its file in one write(2) before the next read (no buffer in the supervisor, D = 0 ms); what the container wrote into the pipe and the supervisor had not read yet, at most the pipe's 256 KiB, goes with the pipe.\n\n", r.cfg.rounds, r.loadOf("logs"))
 	fmt.Fprintf(b, "| containers | per container | stack | cat → /dev/null | stack / cat | cat \\| cat → /dev/null | stack / pipe | lines |\n|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, l := range r.logs {
 		if l.err != "" {
