@@ -24,7 +24,7 @@
 //     address is reached at once, without waiting for stale neighbour
 //     entries of the others to expire.
 //  3. Publish binds the published ports on the host and adds their DNAT
-//     rules; Close of the returned Ports closes the listeners.
+//     rules; Close of the returned Published closes the listeners.
 //  4. Remove deletes the table and every link whose name starts with the
 //     stack's prefix. It needs nothing but the stack's ID, so that `down`
 //     cleans up after a supervisor that was killed.
@@ -34,9 +34,9 @@
 // Every device of a stack is named "stk" + the stack's ID (8 hex digits of
 // a hash of its state directory): the bridge is exactly that, the host end
 // of a container's veth adds "v" and the last octet of its address, the
-// container end before its move "p" and the octet. A prefix per stack makes
-// Remove exact after a crash; the common "stk" prefix is what the isolation
-// rule matches other stacks' bridges by.
+// container end, until it is renamed eth0, "p" and the octet. A prefix per
+// stack makes Remove exact after a crash; the common "stk" prefix is what
+// the isolation rule matches other stacks' bridges by.
 //
 // # One nftables table per stack
 //
