@@ -114,7 +114,7 @@ func (s *Supervisor) waitRun(c *container, r *run) (Ending, error) {
 	c.cur = nil
 	c.mu.Unlock()
 	if oerr == nil {
-		s.reportOOM(c, oomAfter)
+		s.reportOOM(c, r, oomAfter)
 	}
 	for _, err := range []error{lerr, perr} {
 		if err != nil {
@@ -167,8 +167,13 @@ func (s *Supervisor) watchOOM(ctx context.Context, c *container) error {
 			// The kernel signals the OOM situation before it picks and
 			// kills a victim, so the count may rise a moment later.
 			for wait := time.Millisecond; wait < time.Second; wait *= 2 {
+				// Between runs (cur nil) the kill is the ended run's,
+				// which its own end reports.
+				c.mu.Lock()
+				r := c.cur
+				c.mu.Unlock()
 				n, err := c.cg.OOMKills()
-				if err != nil || s.reportOOM(c, n) {
+				if err != nil || r == nil || s.reportOOM(c, r, n) {
 					break
 				}
 				select {
@@ -182,19 +187,29 @@ func (s *Supervisor) watchOOM(ctx context.Context, c *container) error {
 	return nil
 }
 
-// reportOOM writes an event for OOM kills counted up to n not yet reported,
-// and reports whether there were any.
-func (s *Supervisor) reportOOM(c *container, n uint64) bool {
+// reportOOM writes an event when the cgroup's OOM-kill count n has risen
+// during run r and r is not counted yet, and reports whether it did.
+//
+// A container's OOM kills count the runs the OOM killer struck, at most one
+// per run (SPEC's "OOM kills" in ps; one event per OOM kill of the
+// container). On cgroup v2, memory.oom.group makes one OOM kill the whole
+// container, and the count is that already. On v1 there is no group kill:
+// the kernel may kill two of the container's processes in one OOM (the
+// shell and the child filling its pipe), or one while the rest of the run
+// goes on, and the raw count would tell processes, not containers.
+func (s *Supervisor) reportOOM(c *container, r *run, n uint64) bool {
 	c.mu.Lock()
-	fresh := n > c.oomSeen
+	fresh := n > r.oomBefore && !r.oomCounted
 	if fresh {
-		c.oomSeen = n
+		r.oomCounted = true
+		c.oomKills++
 	}
+	kills := c.oomKills
 	c.mu.Unlock()
 	if !fresh {
 		return false
 	}
-	s.state.update(c.def.Name, func(cs *ContainerState) { cs.OOMKills = n })
+	s.state.update(c.def.Name, func(cs *ContainerState) { cs.OOMKills = kills })
 	st, err := c.cg.Stats()
 	if err != nil {
 		c.log.Event("OOM-killed")

@@ -127,7 +127,7 @@ type container struct {
 	stop     chan struct{} // closed when stopping is set
 	looping  bool          // the run loop was started
 	cur      *run          // the current run; nil between runs
-	oomSeen  uint64        // OOM kills already reported
+	oomKills uint64        // runs ended or struck by the OOM killer, as reported
 	failure  error         // why the container's final end counts as a failure
 	// progress is what depends_on conditions wait for (health.go);
 	// changed is closed and replaced whenever it changes.
@@ -140,6 +140,9 @@ type run struct {
 	rc             *runtime.Container
 	stdout, stderr *os.File
 	oomBefore      uint64
+	// oomCounted tells that this run's OOM kill is in the container's
+	// count already (guarded by the container's mu).
+	oomCounted bool
 	// checks runs the run's health checks; nil without any.
 	checks *checker
 }
