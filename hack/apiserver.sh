@@ -26,7 +26,7 @@
 set -euo pipefail
 
 K8S_VERSION=${K8S_VERSION:-v1.37.2}
-BIN=${APISERVER_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/stack-apiserver/bin}
+BIN=${APISERVER_BIN:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/stack-apiserver/bin}
 BUILD=$(dirname "$BIN")/build
 
 say() { echo "apiserver.sh: $*" >&2; }
