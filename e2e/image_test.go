@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,6 +46,10 @@ containers:
     env: {GREETING: from-manifest}
     workdir: /home/app
     user: root
+  named:
+    rootfs: {{rootfs}}
+    command: [id]
+    user: nobody
   shell:
     image: %[1]s
     entrypoint: ["/bin/sh", "-c"]
@@ -61,6 +67,10 @@ containers:
 	}
 	if got, want := strings.Join(out["args"], "\n"), "entry from-manifest GREETING=from-manifest pwd=/home/app id=0:0"; got != want {
 		t.Errorf("args printed %q, want %q", got, want)
+	}
+	// A user's name is looked up in the rootfs's own /etc/passwd too.
+	if got, want := strings.Join(out["named"], "\n"), "uid=65534(nobody) gid=65534(nogroup)"; got != want {
+		t.Errorf("named printed %q, want %q", got, want)
 	}
 	if got, want := out["shell"], []string{"hello from layer 3", "removed-gone", "c.txt", "app", "wrote"}; !slices.Equal(got, want) {
 		t.Errorf("shell printed %q, want %q", got, want)
@@ -130,8 +140,20 @@ func TestImageErrors(t *testing.T) {
 	}
 	refused := closed.Addr().String()
 	closed.Close()
+	// The repository private/ asks for credentials nobody has.
+	reg.Hook(func(w http.ResponseWriter, r *http.Request) bool {
+		if !strings.Contains(r.URL.Path, "/private/") {
+			return false
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+		return true
+	})
 	for _, tc := range []struct{ ref, want string }{
 		{reg.Ref("missing:v1"), "NAME_UNKNOWN"},
+		{reg.Ref("private/app"), "UNAUTHORIZED"},
 		{refused + "/app", "connection refused"},
 		{reg.Ref("foreign"), "platform"},
 	} {
