@@ -15,9 +15,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// ArchiveSuffixes are the names of the archives a rootfs may be: a tar,
+// gzip-compressed or not.
+var ArchiveSuffixes = []string{".tar", ".tar.gz", ".tgz"}
+
 // IsArchive reports whether p names an archive a rootfs may be.
 func IsArchive(p string) bool {
-	for _, ext := range []string{".tar", ".tar.gz", ".tgz"} {
+	for _, ext := range ArchiveSuffixes {
 		if strings.HasSuffix(p, ext) {
 			return true
 		}

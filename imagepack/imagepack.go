@@ -31,6 +31,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/stack-containers/stack/image"
 )
 
 // Image packs rootfs (a directory, or a .tar, .tar.gz or .tgz archive)
@@ -135,8 +137,11 @@ func tarDir(root string) io.ReadCloser {
 // then the rootfs's base name without its archive extension.
 func Repository(registry, stack, rootfs string) (name.Repository, error) {
 	base := filepath.Base(rootfs)
-	for _, ext := range []string{".tar.gz", ".tgz", ".tar"} {
-		base = strings.TrimSuffix(base, ext)
+	for _, ext := range image.ArchiveSuffixes {
+		if b, ok := strings.CutSuffix(base, ext); ok {
+			base = b
+			break
+		}
 	}
 	repo, err := name.NewRepository(strings.TrimSuffix(registry, "/")+"/"+component(stack)+"/"+component(base), name.StrictValidation)
 	if err != nil {

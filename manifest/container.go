@@ -240,9 +240,6 @@ func statError(what, p string, err error) string {
 	return fmt.Sprintf("%s %q: %v", what, p, err)
 }
 
-// archiveSuffixes are the rootfs archives the runtime unpacks.
-var archiveSuffixes = []string{".tar", ".tar.gz", ".tgz"}
-
 func (d *decoder) rootfs(n *yaml.Node, path, dir string) string {
 	s, ok := d.str(n, path)
 	if !ok {
@@ -258,7 +255,7 @@ func (d *decoder) rootfs(n *yaml.Node, path, dir string) string {
 	case err != nil:
 		d.errorf(n, path, "%s", statError("rootfs", s, err))
 	case fi.IsDir():
-	case !fi.Mode().IsRegular() || !slices.ContainsFunc(archiveSuffixes, func(suf string) bool { return strings.HasSuffix(abs, suf) }):
+	case !fi.Mode().IsRegular() || !image.IsArchive(abs):
 		d.errorf(n, path, "rootfs %q is neither a directory nor a .tar, .tar.gz or .tgz archive", s)
 	}
 	return abs
