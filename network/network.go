@@ -34,6 +34,9 @@ func ID(stateDir string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
+// BridgeName is the name of the bridge of the network with this ID.
+func BridgeName(id string) string { return devicePrefix + id }
+
 // Create makes the stack's network: subnet (subnet when valid, else a free
 // /24 of 10.89.0.0/16), bridge and nftables table. lockDir holds the lock
 // that serializes the choice of subnets between stacks. On failure nothing
@@ -61,7 +64,7 @@ func Create(id, lockDir string, subnet netip.Prefix) (_ *Network, err error) {
 	} else if subnet, err = freeSubnet(used); err != nil {
 		return nil, err
 	}
-	n := &Network{ID: id, Bridge: devicePrefix + id, Subnet: subnet, Gateway: subnet.Addr().Next()}
+	n := &Network{ID: id, Bridge: BridgeName(id), Subnet: subnet, Gateway: subnet.Addr().Next()}
 	defer func() {
 		if err != nil {
 			if rerr := Remove(id); rerr != nil {

@@ -51,7 +51,7 @@ func (s *Supervisor) networkPlan() *network.Network {
 	for _, name := range s.graph.names() {
 		if ownsStackNet(s.stack.Containers[name]) {
 			id := network.ID(s.paths.Dir)
-			return &network.Network{ID: id, Bridge: "stk" + id}
+			return &network.Network{ID: id, Bridge: network.BridgeName(id)}
 		}
 	}
 	return nil
