@@ -24,6 +24,15 @@ show() {
   printf '$ stack %s\n' "$*"
   "$stack" "$@"
 }
+# settle waits (up to 20 s) until the logs of manifest $1 hold a line of
+# container $2 matching $3: the next step shows it, and on a loaded machine
+# a fixed pause may end before the first one is written.
+settle() {
+  for _ in $(seq 100); do
+    "$stack" -f "$1" logs "$2" 2>/dev/null | grep -q -- "$3" && return 0
+    sleep 0.2
+  done
+}
 die() {
   printf 'demo: error: %s\n' "$1" >&2
   [ -z "${2:-}" ] || printf 'hint: %s\n' "$2" >&2
@@ -65,7 +74,8 @@ done
 step "Start three containers at once, in the background: a web server, a client in the server's net namespace, a worker"
 started+=("$web")
 show up -d "$web"
-sleep 3
+settle "$web" worker "round "
+settle "$web" client "hello #"
 
 step "Their aggregated logs: each line is NAME | LINE, stack's own events NAME * EVENT"
 show -f "$web" logs -n 4
@@ -97,7 +107,7 @@ EOF
   show -f "$image" pull
   started+=("$image")
   show up -d "$image"
-  sleep 2
+  settle "$image" worker "round "
   show -f "$image" logs -n 2 worker
   show images
   show down "$image"
