@@ -3,10 +3,15 @@ package runtime
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/testenv"
 )
@@ -105,5 +110,49 @@ func TestExecIntoEndedContainer(t *testing.T) {
 	_, err := Exec(&ExecSpec{Name: "test", Pid: pid, Args: []string{"true"}})
 	if !ErrNotRunning(err) {
 		t.Errorf("got %v, want not running", err)
+	}
+}
+
+// A process of the container must not reach the host's binary through the
+// entering process's /proc/PID/exe (runc's CVE-2019-5736). The entering
+// process is caught inside its execve, once it has the container's
+// identity and capabilities, by a fanotify permission mark on the program;
+// there, a root process without CAP_SYS_PTRACE, as the container's are,
+// must be refused its exe.
+func TestExecIsNotDumpableBeforeItsProgram(t *testing.T) {
+	testenv.RequireRoot(t)
+	c := startSleeper(t)
+	fan, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC, unix.O_RDONLY|unix.O_CLOEXEC)
+	if err != nil {
+		testenv.SkipOrFail(t, "fanotify: "+err.Error())
+	}
+	defer unix.Close(fan)
+	// The overlay's own inode, as the container sees it.
+	prog := fmt.Sprintf("/proc/%d/root/bin/busybox", c.Pid())
+	if err := unix.FanotifyMark(fan, unix.FAN_MARK_ADD, unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, prog); err != nil {
+		testenv.SkipOrFail(t, "fanotify mark "+prog+": "+err.Error())
+	}
+	seen := make(chan string, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, err := unix.Read(fan, buf)
+		if err != nil || n < int(unsafe.Sizeof(unix.FanotifyEventMetadata{})) {
+			seen <- fmt.Sprintf("read fanotify: %d, %v", n, err)
+			return
+		}
+		ev := (*unix.FanotifyEventMetadata)(unsafe.Pointer(&buf[0]))
+		out, _ := exec.Command("setpriv", "--bounding-set", "-sys_ptrace", "readlink", "-v", fmt.Sprintf("/proc/%d/exe", ev.Pid)).CombinedOutput()
+		seen <- string(out)
+		resp := unix.FanotifyResponse{Fd: ev.Fd, Response: unix.FAN_ALLOW}
+		unix.Write(fan, (*[unsafe.Sizeof(resp)]byte)(unsafe.Pointer(&resp))[:])
+		unix.Close(int(ev.Fd))
+	}()
+	out, st, err := execIn(t, c, ExecSpec{Args: []string{"/bin/busybox", "true"}})
+	if err != nil || st.Code != 0 {
+		t.Fatalf("exec: %v, %+v:\n%s", err, st, out)
+	}
+	got := <-seen
+	if !strings.Contains(got, "Permission denied") {
+		t.Errorf("readlink of the entering process's exe, without CAP_SYS_PTRACE: %q, want Permission denied", got)
 	}
 }
