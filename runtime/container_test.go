@@ -529,8 +529,11 @@ func TestLoopbackUp(t *testing.T) {
 	// when lo is down. The client waits (up to 10s) for the listening
 	// socket to show in /proc/net/tcp or tcp6 (port 7000 is 1B58, state
 	// 0A is LISTEN), not a fixed time that a loaded machine may overrun.
+	// The listener's stdin is a fifo the shell holds open: at the EOF of
+	// /dev/null it would shut its side down at once, and a client seeing
+	// that before reading its own stdin exits without sending the line.
 	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c",
-		`cat /sys/class/net/lo/flags; nc -l -p 7000 > /tmp/got &
+		`cat /sys/class/net/lo/flags; mkfifo /tmp/in; nc -l -p 7000 < /tmp/in > /tmp/got & exec 3> /tmp/in
 		i=0; until cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':1B58 [0-9A-F]*:0000 0A' || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done
 		echo hello | nc -w 1 127.0.0.1 7000 || kill $!; wait; cat /tmp/got`)
 	out, st := run(t, spec)
