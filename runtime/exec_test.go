@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,13 +123,49 @@ func TestExecIntoEndedContainer(t *testing.T) {
 func TestExecIsNotDumpableBeforeItsProgram(t *testing.T) {
 	testenv.RequireRoot(t)
 	c := startSleeper(t)
+	seen := exeSeenAtExec(t, fmt.Sprintf("/proc/%d/root/bin/busybox", c.Pid()))
+	out, st, err := execIn(t, c, ExecSpec{Args: []string{"/bin/busybox", "true"}})
+	if err != nil || st.Code != 0 {
+		t.Fatalf("exec: %v, %+v:\n%s", err, st, out)
+	}
+	got := <-seen
+	if !strings.Contains(got, "Permission denied") {
+		t.Errorf("readlink of the entering process's exe, without CAP_SYS_PTRACE: %q, want Permission denied", got)
+	}
+}
+
+// TestInitIsNotDumpableBeforeItsProgram is the same for a container's
+// init: held inside its execve, its exe cannot be read by a root process
+// without CAP_SYS_PTRACE, as another container sharing the host's pid
+// namespace would be.
+func TestInitIsNotDumpableBeforeItsProgram(t *testing.T) {
+	testenv.RequireRoot(t)
+	// A rootfs of its own, read-only: the program the init execs is then
+	// this very file, which no other test executes.
+	rootfs := testenv.NewBusyboxRootfs(t)
+	seen := exeSeenAtExec(t, filepath.Join(rootfs, "bin", "busybox"))
+	spec := newSpec(t, rootfs, "/bin/busybox", "true")
+	spec.ReadOnly = true
+	if out, st := run(t, spec); st.Code != 0 {
+		t.Fatalf("container: %+v:\n%s", st, out)
+	}
+	got := <-seen
+	if !strings.Contains(got, "Permission denied") {
+		t.Errorf("readlink of the init's exe, without CAP_SYS_PTRACE: %q, want Permission denied", got)
+	}
+}
+
+// exeSeenAtExec holds the first process that executes prog inside its
+// execve (a fanotify permission event), tries to read that process's
+// /proc/PID/exe as root without CAP_SYS_PTRACE, lets it go on, and sends
+// what the try printed.
+func exeSeenAtExec(t *testing.T, prog string) <-chan string {
+	t.Helper()
 	fan, err := unix.FanotifyInit(unix.FAN_CLASS_CONTENT|unix.FAN_CLOEXEC, unix.O_RDONLY|unix.O_CLOEXEC)
 	if err != nil {
 		testenv.SkipOrFail(t, "fanotify: "+err.Error())
 	}
-	defer unix.Close(fan)
-	// The overlay's own inode, as the container sees it.
-	prog := fmt.Sprintf("/proc/%d/root/bin/busybox", c.Pid())
+	t.Cleanup(func() { unix.Close(fan) })
 	if err := unix.FanotifyMark(fan, unix.FAN_MARK_ADD, unix.FAN_OPEN_EXEC_PERM, unix.AT_FDCWD, prog); err != nil {
 		testenv.SkipOrFail(t, "fanotify mark "+prog+": "+err.Error())
 	}
@@ -147,12 +184,5 @@ func TestExecIsNotDumpableBeforeItsProgram(t *testing.T) {
 		unix.Write(fan, (*[unsafe.Sizeof(resp)]byte)(unsafe.Pointer(&resp))[:])
 		unix.Close(int(ev.Fd))
 	}()
-	out, st, err := execIn(t, c, ExecSpec{Args: []string{"/bin/busybox", "true"}})
-	if err != nil || st.Code != 0 {
-		t.Fatalf("exec: %v, %+v:\n%s", err, st, out)
-	}
-	got := <-seen
-	if !strings.Contains(got, "Permission denied") {
-		t.Errorf("readlink of the entering process's exe, without CAP_SYS_PTRACE: %q, want Permission denied", got)
-	}
+	return seen
 }

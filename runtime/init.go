@@ -43,10 +43,20 @@ func MaybeInit() {
 	// for another goroutine, which would otherwise run in the joined
 	// namespaces.
 	goruntime.LockOSThread()
-	var err error
-	if os.Args[1] == InitArg {
+	// Not dumpable until execve (which makes the program dumpable again).
+	// Until then this is the host's stack binary inside the container's
+	// namespaces: once it has the container's identity and capabilities, a
+	// process of the container (an exec's container; an init's, for a
+	// container without a pid namespace of its own) would pass the kernel's
+	// ptrace check on it, and /proc/PID/exe would hand it the host's
+	// binary to open, the way runc's CVE-2019-5736 was reached.
+	err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("make the process not dumpable: %w", err)
+	case os.Args[1] == InitArg:
 		err = runInit(initPipeFD)
-	} else {
+	default:
 		err = runExec(initPipeFD)
 	}
 	if serr := send(initPipeFD, errorKind(err), encodeError(err)); serr != nil {
