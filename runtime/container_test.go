@@ -575,6 +575,37 @@ func TestImageLayersStacked(t *testing.T) {
 	}
 }
 
+// TestManyLongLayers stacks 40 layers whose paths, as the image store's
+// are, make a lowerdir far over the 255 bytes fsconfig takes a value: the
+// overlay must still be made, the same way on every kernel (no lowerdir+,
+// which Linux 6.8 added), and each layer show through, writable or not.
+func TestManyLongLayers(t *testing.T) {
+	testenv.RequireRoot(t)
+	store := t.TempDir()
+	layers := []string{testenv.BusyboxRootfs(t)}
+	for i := range 40 {
+		dir := filepath.Join(store, fmt.Sprintf("%064x", i), "fs")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("layer%02d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, dir)
+	}
+	for _, readOnly := range []bool{false, true} {
+		spec := newSpec(t, "", "sh", "-c", "ls / | grep -c '^layer'; cat /proc/self/mountinfo | grep -c lowerdir=0:1:2")
+		spec.Layers = layers
+		spec.ReadOnly = readOnly
+		out, st := run(t, spec)
+		// The mount table inside hides the host's paths; what shows is
+		// that the 41 lower directories went in by their short links.
+		if want := "40\n1\n"; st.Code != 0 || out != want {
+			t.Errorf("read_only %v: exit %+v, output %q, want %q", readOnly, st, out, want)
+		}
+	}
+}
+
 // TestLargeEnvironment starts a container whose environment is near what
 // execve takes (values of up to 128 KiB each, some MiB in all), larger
 // than a socket's default send buffer: the configuration must still reach

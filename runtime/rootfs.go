@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -121,7 +122,11 @@ func mountRoot(cfg *initConfig) (int, error) {
 		}
 		if strings.Contains(lower, ":") {
 			// Without an upper directory overlayfs is read-only itself.
-			opts := lowerdirOptions(lower)
+			opt, err := lowerdirOption(cfg.Layer, lower)
+			if err != nil {
+				return -1, err
+			}
+			opts := []string{opt}
 			if cfg.NewUser {
 				opts = append(opts, "userxattr")
 			}
@@ -134,10 +139,14 @@ func mountRoot(cfg *initConfig) (int, error) {
 		}
 		return unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	}
-	opts := append(lowerdirOptions(cfg.Lower),
-		"upperdir="+filepath.Join(cfg.Layer, "upper"),
-		"workdir="+filepath.Join(cfg.Layer, "work"),
-	)
+	lowerdir, err := lowerdirOption(cfg.Layer, cfg.Lower)
+	if err != nil {
+		return -1, err
+	}
+	opts := []string{lowerdir,
+		"upperdir=" + filepath.Join(cfg.Layer, "upper"),
+		"workdir=" + filepath.Join(cfg.Layer, "work"),
+	}
 	if cfg.NewUser {
 		// trusted.* xattrs need privilege over the host; overlayfs keeps
 		// its metadata in user.* instead.
@@ -214,19 +223,41 @@ func inLayers(layers []int, p string) (bool, error) {
 // (the kernel copies at most 256 bytes, the NUL included).
 const maxFsconfigString = 255
 
-// lowerdirOptions gives the overlay its lower directories (top first,
-// ':'-separated): in one lowerdir option when it fits fsconfig's limit,
-// else one "lowerdir+" a directory (Linux 6.8 and later), which an
-// image's many layers in the store need.
-func lowerdirOptions(lower string) []string {
+// lowerdirOption gives the overlay its lower directories (top first,
+// ':'-separated) in one lowerdir option. fsconfig takes at most 255 bytes
+// a value, which an image's layers in the store soon pass; then, as
+// Docker's overlay2 does, each directory gets a short link in the layer's
+// "l" directory and the option names the links, relative to it, which
+// becomes the working directory for the mount (the init's own: it changes
+// it again after pivot_root). "lowerdir+", which takes the directories one
+// at a time, would need Linux 6.8, and Debian 12 runs 6.1.
+func lowerdirOption(layer, lower string) (string, error) {
 	if len(lower) <= maxFsconfigString {
-		return []string{"lowerdir=" + lower}
+		return "lowerdir=" + lower, nil
 	}
-	var opts []string
-	for _, dir := range strings.Split(lower, ":") {
-		opts = append(opts, "lowerdir+="+dir)
+	links := filepath.Join(layer, "l")
+	if err := os.RemoveAll(links); err != nil {
+		return "", fmt.Errorf("overlay lower links: %w", err)
 	}
-	return opts
+	if err := os.Mkdir(links, 0o700); err != nil {
+		return "", fmt.Errorf("overlay lower links: %w", err)
+	}
+	dirs := strings.Split(lower, ":")
+	names := make([]string, len(dirs))
+	for i, dir := range dirs {
+		names[i] = strconv.FormatInt(int64(i), 36)
+		if err := os.Symlink(dir, filepath.Join(links, names[i])); err != nil {
+			return "", fmt.Errorf("overlay lower links: %w", err)
+		}
+	}
+	short := strings.Join(names, ":")
+	if len(short) > maxFsconfigString {
+		return "", fmt.Errorf("overlay of %d lower directories: more than its lowerdir option can name", len(dirs))
+	}
+	if err := unix.Chdir(links); err != nil {
+		return "", fmt.Errorf("overlay lower links: chdir: %w", err)
+	}
+	return "lowerdir=" + short, nil
 }
 
 // mountDev makes /dev a small tmpfs holding only the usual devices, and
