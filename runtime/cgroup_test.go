@@ -110,12 +110,28 @@ func TestCgroupPlacementAndNamespace(t *testing.T) {
 	if err := c.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
+	// The hierarchy that holds the limits: v1's memory controller
+	// ("4:memory:/"), or v2's one unified hierarchy ("0::/"), the only
+	// line a pure v2 host has.
+	d, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hierarchy := ":memory:"
+	if d.Version() == 2 {
+		hierarchy = "0::"
+	}
+	found := false
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		if strings.Contains(line, ":memory:") && !strings.HasSuffix(line, ":/") {
-			t.Errorf("the container's memory cgroup is not the root of its cgroup namespace: %q", line)
+		if !strings.Contains(line, hierarchy) {
+			continue
+		}
+		found = true
+		if !strings.HasSuffix(line, ":/") {
+			t.Errorf("the container's cgroup is not the root of its cgroup namespace: %q", line)
 		}
 	}
-	if !strings.Contains(out.String(), ":memory:/") {
-		t.Errorf("no memory cgroup in:\n%s", out.String())
+	if !found {
+		t.Errorf("no %q line in the container's /proc/self/cgroup:\n%s", hierarchy, out.String())
 	}
 }
