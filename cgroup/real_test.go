@@ -495,7 +495,6 @@ func fillFifty(t *testing.T, cg Cgroup, bounded bool) []int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { reap(t, pids) })
 	if len(pids) != 50 {
 		t.Errorf("cgroup holds %d processes after the fork loop (shell: %v), want 50", len(pids), shErr)
 	}
@@ -505,11 +504,18 @@ func fillFifty(t *testing.T, cg Cgroup, bounded bool) []int {
 	return pids
 }
 
-// killFifty empties the cgroup of pids with kill, and logs how long it took.
+// killFifty empties the cgroup of pids with kill, logs how long it took, and
+// reaps them: they are our children, and until reaped they are zombies that
+// still count against pids.max, so that the next fillFifty could not fork.
 func killFifty(t *testing.T, how string, kill func() error, pids []int) {
 	t.Helper()
+	defer reap(t, pids)
 	start := time.Now()
 	if err := kill(); err != nil {
+		// Not left for reap to wait a thousand seconds for.
+		for _, pid := range pids {
+			unix.Kill(pid, unix.SIGKILL)
+		}
 		t.Fatal(err)
 	}
 	t.Logf("%s emptied a cgroup of %d processes in %v", how, len(pids), time.Since(start))
