@@ -1,13 +1,18 @@
 package runtime
 
 import (
+	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/internal/busybox"
 	"github.com/stack-containers/stack/internal/testenv"
 	"github.com/stack-containers/stack/seccomp"
 )
@@ -20,8 +25,9 @@ import (
 func TestStartCost(t *testing.T) {
 	testenv.RequireRoot(t)
 	rootfs := testenv.BusyboxRootfs(t)
-	if _, err := exec.LookPath("unshare"); err != nil {
-		testenv.SkipOrFail(t, "unshare (util-linux) is not installed: no floor to compare with")
+	unshare, err := utilLinuxUnshare()
+	if err != nil {
+		testenv.SkipOrFail(t, "no floor to compare with: "+err.Error())
 	}
 	n := 100
 	if testing.Short() {
@@ -32,7 +38,7 @@ func TestStartCost(t *testing.T) {
 	var floor, started, ended, withNet []time.Duration
 	for range n {
 		t0 := time.Now()
-		cmd := exec.Command("unshare", "-fpmui", "--mount-proc="+filepath.Join(rootfs, "proc"), "chroot", rootfs, "/bin/true")
+		cmd := exec.Command(unshare, "-fpmui", "--mount-proc="+filepath.Join(rootfs, "proc"), "chroot", rootfs, "/bin/true")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("floor: %v: %s", err, out)
 		}
@@ -56,6 +62,38 @@ func TestStartCost(t *testing.T) {
 	t.Logf("  stack, same namespaces, Start to program exec'd:     %v (%.2fx)", median(started), float64(median(started))/float64(f))
 	t.Logf("  stack, same namespaces, Start to program exited:     %v (%.2fx)", median(ended), float64(median(ended))/float64(f))
 	t.Logf("  stack, default namespaces (+net), Start to exec'd:   %v", median(withNet))
+}
+
+// utilLinuxUnshare finds util-linux's unshare on PATH: busybox's applet of
+// the same name, all that a busybox system may have, fails the floor's
+// --mount-proc.
+func utilLinuxUnshare() (string, error) {
+	path, err := exec.LookPath("unshare")
+	if err != nil {
+		return "", fmt.Errorf("unshare (util-linux) is not installed: %w", err)
+	}
+	out, err := exec.Command(path, "--version").CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("util-linux")) {
+		return "", fmt.Errorf("%s is not util-linux's unshare (--version: %v, %q)", path, err, bytes.TrimSpace(out))
+	}
+	return path, nil
+}
+
+// TestUtilLinuxUnshareRefusesBusybox: busybox's unshare first on PATH is no
+// floor.
+func TestUtilLinuxUnshareRefusesBusybox(t *testing.T) {
+	bb, err := busybox.Path()
+	if err != nil {
+		testenv.SkipOrFail(t, err.Error())
+	}
+	dir := t.TempDir()
+	if err := os.Symlink(bb, filepath.Join(dir, "unshare")); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	if path, err := utilLinuxUnshare(); err == nil || !strings.Contains(err.Error(), "not util-linux's") {
+		t.Errorf("utilLinuxUnshare with busybox's unshare on PATH = %q, %v; want it refused", path, err)
+	}
 }
 
 // timeStart starts spec, which must exit 0, and returns how long Start took
