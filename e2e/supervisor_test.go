@@ -178,6 +178,19 @@ containers:
 		countContaining(ev, "started (pid") != 3 || countContaining(ev, "gave up after 2 restarts") != 1 {
 		t.Errorf("events:\n%s", strings.Join(ev, "\n"))
 	}
+	// Each run's kill is told before its end, as the README shows it.
+	killTold := false
+	for _, l := range ev {
+		switch {
+		case strings.Contains(l, "OOM-killed at "):
+			killTold = true
+		case strings.Contains(l, "exited with status"):
+			if !killTold {
+				t.Errorf("%q came before its run's OOM-killed at event:\n%s", l, strings.Join(ev, "\n"))
+			}
+			killTold = false
+		}
+	}
 	if !strings.Contains(up.Stderr, `container "mem"`) || !strings.Contains(up.Stderr, "gave up after 2 restarts") {
 		t.Errorf("up said: %s", up.Stderr)
 	}

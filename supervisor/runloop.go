@@ -197,7 +197,13 @@ func (s *Supervisor) watchOOM(ctx context.Context, c *container) error {
 // the kernel may kill two of the container's processes in one OOM (the
 // shell and the child filling its pipe), or one while the rest of the run
 // goes on, and the raw count would tell processes, not containers.
+//
+// The watcher and the end of a run both report; oomMu is held until the
+// event is written, so that the end of the run that suffered a kill finds
+// its event written rather than under way, and logs its own after it.
 func (s *Supervisor) reportOOM(c *container, r *run, n uint64) bool {
+	c.oomMu.Lock()
+	defer c.oomMu.Unlock()
 	c.mu.Lock()
 	fresh := n > r.oomBefore && !r.oomCounted
 	if fresh {

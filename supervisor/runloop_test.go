@@ -1,8 +1,12 @@
 package supervisor
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stack-containers/stack/cgroup"
 	"github.com/stack-containers/stack/manifest"
@@ -58,5 +62,74 @@ func TestOOMKillsCountRunsNotProcesses(t *testing.T) {
 		if got := s.reportOOM(c, step.r, step.count); got != step.reported || kills() != step.kills {
 			t.Errorf("step %d: raw count %d: reported %v with %d kills, want %v with %d", i, step.count, got, kills(), step.reported, step.kills)
 		}
+	}
+}
+
+// slowStatsCgroup is a cgroup whose first Stats call closes inStats, then
+// waits for release.
+type slowStatsCgroup struct {
+	cgroup.Cgroup
+	first            sync.Once
+	inStats, release chan struct{}
+}
+
+func (c *slowStatsCgroup) Stats() (cgroup.Stats, error) {
+	c.first.Do(func() {
+		close(c.inStats)
+		<-c.release
+	})
+	return cgroup.Stats{MemoryPeak: 2 << 20, MemoryLimit: 2 << 20}, nil
+}
+
+// TestOOMEventBeforeTheRunsEnd: the watcher's report of a kill may still be
+// reading the cgroup's figures when the run's end reports the same count;
+// the kill's event must come first all the same.
+func TestOOMEventBeforeTheRunsEnd(t *testing.T) {
+	dir := t.TempDir()
+	agg, err := logs.New(logs.Config{Dir: dir, Names: []string{"c0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := agg.Container("c0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newTestStateWriter(t, 1)
+	defer w.close()
+	cg := &slowStatsCgroup{inStats: make(chan struct{}), release: make(chan struct{})}
+	s := &Supervisor{state: w}
+	c := &container{def: &manifest.Container{Name: "c0"}, cg: cg, log: log}
+
+	r := &run{}
+	watcher := make(chan bool)
+	go func() { watcher <- s.reportOOM(c, r, 1) }()
+	<-cg.inStats
+	// What waitRun does once the run's PID 1 is gone.
+	ended := make(chan struct{})
+	go func() {
+		s.reportOOM(c, r, 1)
+		log.Event("exited with status 137 (killed by SIGKILL), OOM-killed")
+		close(ended)
+	}()
+	// Time for the run's end to overtake the watcher, where it can.
+	select {
+	case <-ended:
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(cg.release)
+	if !<-watcher {
+		t.Error("the watcher's report of the first kill reported nothing")
+	}
+	<-ended
+	if err := agg.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "c0.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oom, exited := strings.Index(string(b), "OOM-killed at"), strings.Index(string(b), "exited with status")
+	if oom < 0 || exited < 0 || oom > exited || strings.Count(string(b), "OOM-killed at") != 1 {
+		t.Errorf("the log holds, in this order:\n%s\nwant one OOM-killed at line, before the exit", b)
 	}
 }

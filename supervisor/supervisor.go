@@ -133,6 +133,10 @@ type container struct {
 	// changed is closed and replaced whenever it changes.
 	progress progress
 	changed  chan struct{}
+
+	// oomMu is held across reportOOM, so that its reports come one after
+	// the other, each with its event.
+	oomMu sync.Mutex
 }
 
 // run is one start of a container, until its PID 1 ends.
