@@ -301,9 +301,18 @@ func (h *harness) close(ctx context.Context) error {
 // would then fail.
 const keepName = "keep"
 
+// errPureV2 refuses a pure cgroup v2 host: the harness lays out the run's
+// cgroups in v1 hierarchies (/sys/fs/cgroup/<controller>/<run>), the
+// layout of the hybrid machines it measures on, and has no v2 layout.
+var errPureV2 = errors.New("the harness needs cgroup v1 hierarchies (a hybrid or v1 host), and this host is pure cgroup v2")
+
 // keepCgroups makes the run's cgroup, with its keep child, in every
 // hierarchy.
 func keepCgroups(id string) error {
+	// On v2 the glob below would find every top-level cgroup instead.
+	if pureCgroupV2() {
+		return fmt.Errorf("bench: %w", errPureV2)
+	}
 	h, err := cgroup.Probe()
 	if err != nil {
 		return err

@@ -106,11 +106,17 @@ func cgroupMode() string {
 	if err := unix.Statfs("/sys/fs/cgroup", &st); err != nil {
 		return "unknown"
 	}
-	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+	if pureCgroupV2() {
 		return "v2 (unified)"
 	}
 	if err := unix.Statfs(filepath.Join("/sys/fs/cgroup", "unified"), &st); err == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
 		return "v1 controllers, hybrid (cgroup2 at /sys/fs/cgroup/unified)"
 	}
 	return "v1"
+}
+
+// pureCgroupV2 reports whether /sys/fs/cgroup is the one cgroup2 hierarchy.
+func pureCgroupV2() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
 }
