@@ -25,7 +25,8 @@
 #     shim there hands out those binaries to tests that run `go build`); the
 #     binaries are rebuilt only when a source file changed;
 #  4. packs them with the source tree (for testdata and relative paths),
-#     busybox and util-linux's unshare and nsenter into an initramfs;
+#     busybox, util-linux's unshare and nsenter, and bash into an initramfs
+#     ($V2VM_TOOLS adds more of this host's programs);
 #  5. boots it (KVM only where the CPU has vmx/svm and a probe boot works,
 #     TCG otherwise) and runs each package's test binary in its package's
 #     directory, one package at a time, as root, with CI=true so that no
@@ -40,6 +41,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$SRC/bin/v2vm
 CACHE=${STACK_V2VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stack-v2vm}
+V2VM_TOOLS=${V2VM_TOOLS:-}
 ACCEL=auto MEM=3G SMP=2 TIMEOUT=3000 RUN= SKIP= SHELLCMD=
 # TestVersionFromLinker links with -ldflags -X, which the guest's go shim
 # cannot do: it hands out binaries built here.
@@ -232,10 +234,12 @@ for p in $pkgs; do
 done
 EOF
 chmod 755 "$R/usr/bin/go"
-# util-linux's unshare and nsenter (busybox's unshare cannot --mount-proc),
-# with the libraries they link.
-for tool in unshare nsenter; do
-	p=$(command -v "$tool")
+# Host programs the tests run that busybox lacks or falls short on, with
+# the libraries they link: util-linux's unshare and nsenter (busybox's
+# unshare fails --mount-proc), and bash for examples/demo.sh. They come first
+# on PATH.
+for tool in unshare nsenter bash $V2VM_TOOLS; do
+	p=$(command -v "$tool") || { echo "v2vm.sh: error: no $tool on this host for the VM" >&2; exit 1; }
 	cp "$p" "$R/usr/local/bin/$tool"
 	for l in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*'); do
 		mkdir -p "$R$(dirname "$l")"
