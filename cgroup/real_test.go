@@ -399,7 +399,10 @@ func oomRound(t *testing.T, cg Cgroup) (toEvent, toExit time.Duration) {
 	select {
 	case _, ok := <-events:
 		if !ok {
-			t.Fatal("OOM event channel closed without an event")
+			err := <-exited
+			after, kerr := cg.OOMKills()
+			t.Fatalf("OOM event channel closed without an event; the child ended with %v (output %q); OOMKills %d -> %d (%v)",
+				err, ch.stderr.String(), before, after, kerr)
 		}
 		toEvent = time.Since(start)
 	case <-time.After(30 * time.Second):
