@@ -54,7 +54,7 @@ type Cgroup interface {
 	OOMKills() (uint64, error)
 	// OOMEvents sends on the returned channel each time the OOM killer acts
 	// in the cgroup. The channel is closed when ctx ends or the cgroup is
-	// removed (v2 also when it becomes empty).
+	// removed.
 	OOMEvents(ctx context.Context) (<-chan struct{}, error)
 	// Kill SIGKILLs every process in the cgroup and returns once it is empty.
 	Kill() error

@@ -177,13 +177,8 @@ func TestLifecycle(t *testing.T) {
 		if ws, ok := ch.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
 			t.Errorf("helper ended with %v, want killed by SIGKILL", err)
 		}
-		if rd.d.Version() == 2 {
-			// v2 ends the watch when the cgroup empties.
-			waitClosed(t, events, "the cgroup became empty")
-		} else {
-			cancel()
-			waitClosed(t, events, "its context ended")
-		}
+		cancel()
+		waitClosed(t, events, "its context ended")
 
 		if err := rd.d.Load(parent).Destroy(); err != nil {
 			t.Fatal(err)

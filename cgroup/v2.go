@@ -297,10 +297,13 @@ func (c *v2Cgroup) oomKillCount() (uint64, error) {
 // of name.
 const inotifyEventSize = 16
 
-// OOMEvents watches memory.events and cgroup.events with inotify: the kernel
-// signals a modification of each when a counter or state in it changes. It
-// sends once per rise of oom_kill, and ends when cgroup.events changes to
-// "populated 0" or the cgroup is removed.
+// OOMEvents watches memory.events with inotify: the kernel signals a
+// modification when a counter in it changes. It sends once per OOM kill
+// (oomKillCount), and ends when ctx ends or the cgroup is removed, as on v1.
+// It does not end when the cgroup empties: kernfs sends its change notices
+// from a workqueue, so a notice of an earlier process leaving could arrive
+// after the watch began and read as the end of a process that had not yet
+// joined, and a container's cgroup empties between its runs.
 func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 	mem, err := c.hasMemory()
 	if err != nil {
@@ -309,17 +312,6 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: inotify for %s: %w", c.dir, err)
-	}
-	watch := func(name string) (int, error) {
-		wd, err := unix.InotifyAddWatch(fd, c.file(name), unix.IN_MODIFY)
-		if err != nil {
-			return -1, errors.Join(fmt.Errorf("cgroup: watch %s: %w", c.file(name), err), unix.Close(fd))
-		}
-		return wd, nil
-	}
-	eventsWd, err := watch("cgroup.events")
-	if err != nil {
-		return nil, err
 	}
 	// Removing a cgroup sends nothing to watches on its own files or
 	// directory (kernfs keeps the inodes alive); only the parent
@@ -331,8 +323,9 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 	base := filepath.Base(c.dir)
 	memWd, last := -1, uint64(0)
 	if mem {
-		if memWd, err = watch("memory.events"); err != nil {
-			return nil, err
+		memWd, err = unix.InotifyAddWatch(fd, c.file("memory.events"), unix.IN_MODIFY)
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("cgroup: watch %s: %w", c.file("memory.events"), err), unix.Close(fd))
 		}
 		// Only kills from now on are news; reading after the watch is in
 		// place means none can fall between the two.
@@ -363,7 +356,7 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 			if err != nil {
 				return
 			}
-			var memChanged, eventsChanged bool
+			memChanged := false
 			for off := 0; off+inotifyEventSize <= n; {
 				wd := int(int32(binary.NativeEndian.Uint32(buf[off:])))
 				mask := binary.NativeEndian.Uint32(buf[off+4:])
@@ -372,24 +365,14 @@ func (c *v2Cgroup) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 				off += inotifyEventSize + nameLen
 				removed := wd == parentWd && (mask&unix.IN_DELETE_SELF != 0 || name == base)
 				if removed || mask&unix.IN_IGNORED != 0 {
+					// A kill just before the removal is still news.
 					checkKills()
 					return
 				}
 				memChanged = memChanged || wd == memWd
-				eventsChanged = eventsChanged || wd == eventsWd
 			}
-			// Kills first: the last process of a cgroup may be the one
-			// the OOM killer took, and its kill must not be lost to the
-			// cgroup becoming empty in the same batch.
 			if memChanged {
 				checkKills()
-			}
-			if eventsChanged {
-				populated, err := keyedValue(c.file("cgroup.events"), "populated")
-				if err == nil && populated == 0 {
-					checkKills()
-					return
-				}
 			}
 		}
 	}), nil
