@@ -35,13 +35,51 @@ var cloneFlags = map[string]uintptr{
 
 // Container is a started container.
 type Container struct {
+	child
 	name     string
 	layerDir string
-	cmd      *exec.Cmd
-	done     chan struct{}
+}
+
+// child is a started process of stack's (a container's PID 1, a process
+// entering a container), awaited once by its own goroutine (wait) for any
+// number of readers (Done, Wait).
+type child struct {
+	cmd *exec.Cmd
+	// what names the process in errors: `container "web"`.
+	what string
+	done chan struct{}
 	// status and err are written once, before done is closed.
 	status ExitStatus
 	err    error
+}
+
+func newChild(cmd *exec.Cmd, what string) child {
+	return child{cmd: cmd, what: what, done: make(chan struct{})}
+}
+
+// Done is closed once the process has ended and been reaped.
+func (c *child) Done() <-chan struct{} { return c.done }
+
+// Wait returns how the process ended; any number of goroutines may call
+// it, any number of times.
+func (c *child) Wait() (ExitStatus, error) {
+	<-c.done
+	return c.status, c.err
+}
+
+// wait reaps the process. An exit status that is not 0 is the process's
+// to report, not a failure of the wait; nor is output held open past
+// cmd.WaitDelay by a process the child left behind.
+func (c *child) wait() {
+	defer close(c.done)
+	err := c.cmd.Wait()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) && !errors.Is(err, exec.ErrWaitDelay) {
+		c.err = fmt.Errorf("%s: wait: %w", c.what, err)
+	}
+	if c.cmd.ProcessState != nil {
+		c.status = exitStatus(c.cmd.ProcessState.Sys().(syscall.WaitStatus))
+	}
 }
 
 // Start starts the container and returns once its program has been
@@ -138,7 +176,7 @@ func start(spec *Spec) (_ *Container, err error) {
 		}
 		return nil, err
 	}
-	c := &Container{name: spec.Name, layerDir: spec.LayerDir, cmd: cmd, done: make(chan struct{})}
+	c := &Container{child: newChild(cmd, fmt.Sprintf("container %q", spec.Name)), name: spec.Name, layerDir: spec.LayerDir}
 	go c.wait()
 	return c, nil
 }
@@ -393,28 +431,6 @@ func RemoveLayer(layerDir string) error {
 
 // Pid is the host pid of the container's PID 1.
 func (c *Container) Pid() int { return c.cmd.Process.Pid }
-
-// Done is closed when the container's PID 1 has ended.
-func (c *Container) Done() <-chan struct{} { return c.done }
-
-// Wait returns how the container's PID 1 ended; any number of goroutines
-// may call it, any number of times.
-func (c *Container) Wait() (ExitStatus, error) {
-	<-c.done
-	return c.status, c.err
-}
-
-func (c *Container) wait() {
-	defer close(c.done)
-	err := c.cmd.Wait()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) {
-		c.err = fmt.Errorf("container %q: wait: %w", c.name, err)
-	}
-	if c.cmd.ProcessState != nil {
-		c.status = exitStatus(c.cmd.ProcessState.Sys().(syscall.WaitStatus))
-	}
-}
 
 func exitStatus(ws syscall.WaitStatus) ExitStatus {
 	if ws.Signaled() {

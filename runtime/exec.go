@@ -126,13 +126,9 @@ type execConfig struct {
 
 // ExecProcess is a process started by Exec.
 type ExecProcess struct {
+	child
 	name    string
-	cmd     *exec.Cmd
 	console *os.File
-	done    chan struct{}
-	// status and err are written once, before done is closed.
-	status ExitStatus
-	err    error
 }
 
 // Exec starts a process inside the running container spec.Pid belongs
@@ -228,7 +224,7 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	if !spec.Tty {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = spec.Stdin, spec.Stdout, spec.Stderr
 	}
-	p := &ExecProcess{name: spec.Name, cmd: cmd, done: make(chan struct{})}
+	p := &ExecProcess{child: newChild(cmd, fmt.Sprintf("container %q: exec", spec.Name)), name: spec.Name}
 	if err := p.start(pidNS); err != nil {
 		return nil, err
 	}
@@ -338,18 +334,6 @@ func (p *ExecProcess) startIn(pidNS *os.File) (retire bool, err error) {
 		return false, fmt.Errorf("start the entering process: %w", serr)
 	}
 	return false, nil
-}
-
-func (p *ExecProcess) wait() {
-	defer close(p.done)
-	err := p.cmd.Wait()
-	var exit *exec.ExitError
-	if err != nil && !errors.As(err, &exit) && !errors.Is(err, exec.ErrWaitDelay) {
-		p.err = fmt.Errorf("container %q: exec: wait: %w", p.name, err)
-	}
-	if p.cmd.ProcessState != nil {
-		p.status = exitStatus(p.cmd.ProcessState.Sys().(syscall.WaitStatus))
-	}
 }
 
 // openNamespaces opens the namespaces of pid that differ from this
@@ -495,15 +479,6 @@ func (p *ExecProcess) Pid() int { return p.cmd.Process.Pid }
 // Console is the master of the process's terminal, nil without one; the
 // caller closes it once done with it.
 func (p *ExecProcess) Console() *os.File { return p.console }
-
-// Done is closed once the process has ended and been waited for.
-func (p *ExecProcess) Done() <-chan struct{} { return p.done }
-
-// Wait returns how the process ended.
-func (p *ExecProcess) Wait() (ExitStatus, error) {
-	<-p.done
-	return p.status, p.err
-}
 
 // Signal sends sig to the process; one that has ended is not an error.
 func (p *ExecProcess) Signal(sig syscall.Signal) error {
