@@ -1,5 +1,6 @@
 # stack's build. Every target runs from a fresh clone. demo and test need a
-# few system packages (hack/deps.sh lists them): as root with apt-get they
+# few system packages (hack/deps.sh lists them; test also qemu-system-x86
+# and cpio, for its cgroup v2 VM): as root with apt-get they
 # are installed when missing, with one line saying so; elsewhere the target
 # stops with the command to run.
 
@@ -10,7 +11,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
 FUZZTIME  ?= 10m
 
-.PHONY: all build deps test test-short lint fuzz clean apiserver
+.PHONY: all build deps test test-host test-v2 test-short lint fuzz clean apiserver
 
 all: build
 
@@ -22,7 +23,10 @@ build:
 deps:
 	@hack/deps.sh
 
-## test: lint, then every test; the container tests need root (deps installs busybox-static)
+## test: lint, every test on this machine, then every test again in a pure cgroup v2 VM
+test: deps lint test-host test-v2
+
+## test-host: every test on this machine; the container tests need root (deps installs busybox-static)
 # One package at a time (-p 1): the tests of several packages compare the
 # host's whole mount table and cgroup trees before and after, and another
 # package's test mounting a tmpfs meanwhile would read as a leak.
@@ -33,7 +37,7 @@ deps:
 # gives it their kubeconfig in STACK_TEST_KUBECONFIG and stops them after.
 # `make test WITH_APISERVER=` runs without them (those tests then skip, or
 # fail in CI).
-test: deps lint apiserver
+test-host: deps apiserver
 	$(WITH_APISERVER) env CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout 40m $(PKGS)
 
 WITH_APISERVER ?= hack/apiserver.sh run
@@ -41,6 +45,13 @@ WITH_APISERVER ?= hack/apiserver.sh run
 ## apiserver: build kube-apiserver and etcd for the export tests (cached)
 apiserver:
 	$(if $(WITH_APISERVER),hack/apiserver.sh build)
+
+## test-v2: every test inside a throw-away QEMU VM whose kernel has cgroup v2 only (hack/v2vm.sh; as root)
+# It installs qemu-system-x86 and cpio where missing (hack/deps.sh v2vm),
+# caches Debian's cloud kernel in ~/.cache/stack-v2vm, and keeps the guest's
+# console and the verbose test output in bin/v2vm.
+test-v2:
+	hack/v2vm.sh
 
 ## test-short: lint, then the tests that need neither root nor busybox (seconds)
 test-short: lint

@@ -1,10 +1,11 @@
 #!/bin/sh
-# hack/deps.sh: the system packages that `make demo` and `make test` need.
-# A missing one is installed with apt-get when this runs as root on a
-# machine that has it, with one line saying so; elsewhere it stops (exit 2)
-# with the exact command to run. A target that needs another package adds
-# one `need` line below: the package, then a command that succeeds when it
-# is there.
+# hack/deps.sh [v2vm]: the system packages that `make demo` and `make test`
+# need; with v2vm also those of the pure cgroup v2 VM (hack/v2vm.sh), which
+# `make test` runs too. A missing one is installed with apt-get when this
+# runs as root on a machine that has it, with one line saying so; elsewhere
+# it stops (exit 2) with the exact command to run. A target that needs
+# another package adds one `need` line below: the package, then a command
+# that succeeds when it is there.
 set -eu
 
 missing=""
@@ -35,6 +36,10 @@ need iproute2 command -v ss
 # The Debian rootfs test (e2e) builds its tree with debootstrap, once per
 # machine.
 need debootstrap command -v debootstrap
+if [ "${1:-}" = v2vm ]; then
+  need qemu-system-x86 command -v qemu-system-x86_64
+  need cpio command -v cpio
+fi
 
 [ -n "$missing" ] || exit 0
 install="apt-get install -y$missing"

@@ -13,8 +13,8 @@
 # instead of the tests, to look at the VM by hand.
 #
 # What it does, each step cached where it can be:
-#  1. installs what it needs with apt-get where missing (hack/need.sh says so):
-#     qemu-system-x86, cpio, busybox-static;
+#  1. installs what it needs with apt-get where missing (hack/deps.sh v2vm,
+#     which says so): qemu-system-x86, cpio, busybox-static;
 #  2. downloads Debian's cloud kernel package with apt (cached in
 #     $STACK_V2VM_CACHE, default ~/.cache/stack-v2vm, one directory per
 #     kernel version) and keeps vmlinuz and the modules the tests need with
@@ -75,7 +75,7 @@ T0=$(now)
 mkdir -p "$WORK" "$CACHE"
 
 # 1. Host packages.
-"$SRC/hack/need.sh" qemu-system-x86:qemu-system-x86_64 cpio:cpio busybox-static:/bin/busybox
+"$SRC/hack/deps.sh" v2vm
 
 # 2. The kernel and its modules, cached per version; flock, because several
 # checkouts on one machine share the cache.
