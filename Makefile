@@ -46,7 +46,7 @@ WITH_APISERVER ?= hack/apiserver.sh run
 apiserver:
 	$(if $(WITH_APISERVER),hack/apiserver.sh build)
 
-## test-v2: every test inside a throw-away QEMU VM whose kernel has cgroup v2 only (hack/v2vm.sh; as root)
+## test-v2: every test inside a throw-away QEMU VM whose kernel has cgroup v2 only (hack/v2vm.sh)
 # It installs qemu-system-x86 and cpio where missing (hack/deps.sh v2vm),
 # caches Debian's cloud kernel in ~/.cache/stack-v2vm, and keeps the guest's
 # console and the verbose test output in bin/v2vm.
