@@ -53,12 +53,7 @@ ACCEL=auto MEM=3G SMP=2 TIMEOUT=3000 RUN= SKIP= SHELLCMD=
 # links with -ldflags -X, which the guest's go shim cannot do (it hands out
 # binaries built here), and the export tests that need a kube-apiserver
 # (STACK_TEST_KUBECONFIG) have none there: it runs on this host only.
-# The e2e image tests fail on the VM's kernel (6.1) for a reason of its
-# age, not of its cgroups: an image's lowerdir longer than fsconfig's 255
-# bytes goes to overlayfs one "lowerdir+" at a time, which Linux 6.8 added
-# (runtime/rootfs.go lowerdirOptions); until stack falls back to something
-# older kernels take, they are left out here rather than hold CI red.
-SKIP_ALWAYS='^(TestVersionFromLinker|TestKubernetesExamples|TestKubernetesGolden|TestImageHealthcheckIsTheDefault|TestImageSources|TestImageConcurrentUps|TestImagePullImagesPrune)$'
+SKIP_ALWAYS='^(TestVersionFromLinker|TestKubernetesExamples|TestKubernetesGolden)$'
 while [ $# -gt 0 ]; do
 	case $1 in
 	--run) RUN=$2; shift ;;
