@@ -143,8 +143,23 @@ func (g *graph) walk(parent context.Context, limit int, fn func(ctx context.Cont
 	// on reporting, even after walk has stopped reading.
 	finished := make(chan string, len(waiting))
 	for left := len(waiting); left > 0; left-- {
+		// A call that finished and the cancellation it caused may reach
+		// the select below together, and select picks either: what is
+		// ready now is begun only while the walk is still on.
+		if ctx.Err() != nil {
+			if err := eg.Wait(); err != nil {
+				return err
+			}
+			// Cancelled from outside, every call under way returning nil.
+			return parent.Err()
+		}
 		for _, n := range ready {
 			eg.Go(func() error {
+				// Go may have waited for a free slot, long enough for
+				// the walk to be cancelled meanwhile.
+				if err := ctx.Err(); err != nil {
+					return err
+				}
 				if err := fn(ctx, n); err != nil {
 					return err
 				}
@@ -161,10 +176,7 @@ func (g *graph) walk(parent context.Context, limit int, fn func(ctx context.Cont
 				}
 			}
 		case <-ctx.Done():
-			if err := eg.Wait(); err != nil {
-				return err
-			}
-			return parent.Err()
+			// Handled at the top of the loop.
 		}
 	}
 	return eg.Wait()

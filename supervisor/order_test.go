@@ -123,6 +123,26 @@ func TestWalkHonoursCancel(t *testing.T) {
 	}
 }
 
+// TestWalkBeginsNothingAfterCancel: with one slot, the second independent
+// container waits in errgroup's Go for the first to return, and the first
+// cancels before it returns.
+func TestWalkBeginsNothingAfterCancel(t *testing.T) {
+	g, err := stackGraph(stackOf(map[string][]string{"a": nil, "b": nil}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var begun []string
+	err = g.walk(ctx, 1, func(ctx context.Context, n string) error {
+		begun = append(begun, n)
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || len(begun) != 1 {
+		t.Fatalf("walk = %v after beginning %v; want canceled after beginning one", err, begun)
+	}
+}
+
 func TestGraphRefusesCycleAndUnknown(t *testing.T) {
 	_, err := stackGraph(stackOf(map[string][]string{"a": {"c"}, "b": {"a"}, "c": {"b"}}, nil))
 	if err == nil || !strings.Contains(err.Error(), "a -> c -> b -> a") {
