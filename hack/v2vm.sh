@@ -25,7 +25,7 @@
 #     shim there hands out those binaries to tests that run `go build`); the
 #     binaries are rebuilt only when a source file changed;
 #  4. packs them with the source tree (for testdata and relative paths),
-#     busybox, util-linux's unshare and nsenter, and bash into an initramfs
+#     busybox, util-linux's unshare, nsenter and setpriv, and bash into an initramfs
 #     ($V2VM_TOOLS adds more of this host's programs);
 #  5. boots it (KVM only where the CPU has vmx/svm and a probe boot works,
 #     TCG otherwise) and runs each package's test binary in its package's
@@ -246,10 +246,10 @@ done
 EOF
 chmod 755 "$R/usr/bin/go"
 # Host programs the tests run that busybox lacks or falls short on, with
-# the libraries they link: util-linux's unshare and nsenter (busybox's
-# unshare fails --mount-proc), and bash for examples/demo.sh. They come first
-# on PATH.
-for tool in unshare nsenter bash $V2VM_TOOLS; do
+# the libraries they link: util-linux's unshare, nsenter and setpriv
+# (busybox's unshare fails --mount-proc, its setpriv has no
+# --bounding-set), and bash for examples/demo.sh. They come first on PATH.
+for tool in unshare nsenter setpriv bash $V2VM_TOOLS; do
 	p=$(command -v "$tool") || { echo "v2vm.sh: error: no $tool on this host for the VM" >&2; exit 1; }
 	cp "$p" "$R/usr/local/bin/$tool"
 	for l in $(ldd "$p" 2>/dev/null | grep -o '/[^ ]*'); do
