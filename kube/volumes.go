@@ -24,7 +24,7 @@ func (cv *converter) mapVolumes() {
 	cv.volumes = map[string]string{}
 	byK8s := map[string]string{}
 	for _, v := range cv.st.Volumes {
-		k := strings.ToLower(strings.ReplaceAll(v, "_", "-"))
+		k := strings.ToLower(kubeName(v))
 		p := "volumes." + v
 		if errs := validation.IsDNS1123Subdomain(k); len(errs) > 0 {
 			cv.problem(p, true, "Kubernetes refuses %q as a PersistentVolumeClaim's name, which must hold only a-z, 0-9, '-' and '.', and start and end with a letter or digit: rename the volume", k)
