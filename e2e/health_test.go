@@ -68,8 +68,7 @@ containers:` + readyServer + `
 	if !strings.Contains(table, "(healthy)") {
 		t.Errorf("ps table shows no health:\n%s", table)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestUpWaitReturnsOnceHealthy(t *testing.T) {
@@ -91,8 +90,7 @@ containers:` + readyServer + `
 	if ps["server"].Health != "healthy" || ps["plain"].State != "running" {
 		t.Errorf("ps after up --wait: %+v", ps)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 const neverHealthy = `
@@ -119,8 +117,7 @@ func TestNeverHealthyFailsWaitAndDependants(t *testing.T) {
 	if lines := e.logLines(); eventIndex(lines, "server", "unhealthy: not ready yet") < 0 {
 		t.Errorf("no unhealthy event with the check's output:\n%s", strings.Join(lines, "\n"))
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 
 	e.manifest("name: never\ncontainers:" + neverHealthy + `
   client:
@@ -219,8 +216,7 @@ containers:
 			t.Fatalf("%d checks running at once (%v): the ones timed out were not killed", len(pids), pids)
 		}
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestDownDuringCheck(t *testing.T) {
@@ -269,8 +265,7 @@ containers:
 	if app := e.PS()["app"]; app.Restarts != 0 || app.State != "running" {
 		t.Errorf("app after db restarted: %+v, want running and never restarted", app)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestUpWaitFailsOnExitAndTimeout(t *testing.T) {
@@ -317,8 +312,7 @@ containers:
 	if row := e.PS()["slow"]; row.State != "running" || row.Health != "starting" {
 		t.Errorf("after the timeout: %+v, want running and starting", row)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 	if r := e.Run("up", "--wait-timeout", "1s"); r.Code != 2 {
 		t.Errorf("--wait-timeout without --wait: exit %d, want 2", r.Code)
 	}

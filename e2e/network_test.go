@@ -97,8 +97,7 @@ containers:
 	if out, err := e.fetch("http://" + gateway + ":18081/"); err == nil {
 		t.Errorf("a port published on 127.0.0.1 answered on %s: %q", gateway, out)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestNetworkNamesAfterOOMRestart(t *testing.T) {
@@ -133,8 +132,7 @@ containers:
 	}) {
 		t.Errorf("server: %+v, want running after one OOM kill and one restart", s)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestNetworkTakenPortFailsUp(t *testing.T) {
@@ -260,16 +258,14 @@ containers:
 	if err := syscall.Kill(e.supervisorPid("killed"), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 	// And the next up after a killed supervisor starts clean.
 	e.MustRun("up", "-d")
 	if err := syscall.Kill(e.supervisorPid("killed"), syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	e.MustRun("up", "-d")
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // The UDP test needs a UDP echo server in a container and a client on the
@@ -351,8 +347,7 @@ containers:
 			t.Errorf("udp %s: %q, %v", addr, out, err)
 		}
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestNetworkSubnetTakenAndNetworkNone(t *testing.T) {

@@ -64,8 +64,7 @@ containers:
 			}
 		}
 		t.Logf("round %d (over a killed supervisor: %v): up -d exit %d, down %v; up -d said: %s", i, overKilled, upEnd.Code, down.Took, upEnd.Stderr)
-		e.MustRun("down")
-		e.AssertNothingLeft()
+		e.DownLeavingNothing()
 	}
 }
 
@@ -188,8 +187,7 @@ containers:
 	if r := e.Run("logs", "talker"); !strings.Contains(r.Stdout, "lines were lost") {
 		t.Errorf("the persisted log does not say where lines went missing:\n%s", r.Stdout)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // TestE2EUpIntoClosedPipe runs `stack up | head -1`: once head has its line
@@ -235,8 +233,7 @@ containers:
 	if left := e.LeftCgroups(); len(left) > 0 {
 		t.Errorf("cgroups left after up stopped: %v", left)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // TestE2ESupervisorOutgrowsALowFileLimit starts more containers than a
@@ -271,8 +268,7 @@ func TestE2ESupervisorOutgrowsALowFileLimit(t *testing.T) {
 	e.WaitFor("every container to print its limit", func() bool {
 		return strings.Count(e.MustRun("logs").Stdout, " | 64\n") == 30
 	})
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // TestE2EUnpackLimit starts a container from an archive that unpacks to

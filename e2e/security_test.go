@@ -130,8 +130,7 @@ func TestDeviceNodes(t *testing.T) {
 		"open /dev/null: ok", "open /dev/zero: ok", "open /dev/full: ok",
 		"open /dev/random: ok", "open /dev/urandom: ok",
 		"open /dev/ptmx: ok", "open /dev/pts/N: ok")
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // TestTarRootfsDeviceNodes gives an unprivileged user a world-writable
@@ -155,8 +154,7 @@ containers:
 	}
 	out, _ := outputLines(r.Lines())
 	wantLines(t, out["c"], "open /kmsg: ENOENT", "open /dev/null: ok")
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // writeTar packs dir into archive, with extra entries at the end.
@@ -236,8 +234,7 @@ func TestSeccompDefault(t *testing.T) {
 			}
 		}
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestSeccompUnconfined(t *testing.T) {
@@ -260,8 +257,7 @@ func TestSeccompUnconfined(t *testing.T) {
 	if !slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "session keyring: ") }) {
 		t.Errorf("no session keyring in:\n%s", strings.Join(got, "\n"))
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestSeccompProfileFile(t *testing.T) {
@@ -275,8 +271,7 @@ func TestSeccompProfileFile(t *testing.T) {
 		mkdir /tmp/d 2>&1; echo "mkdir: $?"
 		touch /tmp/f; echo "touch: $?"`)
 	wantLines(t, got, "mkdir: can't create directory '/tmp/d': Operation not permitted", "mkdir: 1", "touch: 0")
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 func TestSeccompProfileMalformed(t *testing.T) {
@@ -375,8 +370,7 @@ containers:
 	}
 	wantLines(t, out["more"], fmt.Sprintf("CapBnd:%016x", mask))
 	wantLines(t, out["none"], "CapEff:0000000000000000", "CapBnd:0000000000000000")
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
 
 // TestExecConfinedAsPID1 enters a running container with `stack exec`: the
@@ -411,6 +405,5 @@ containers:
 	if last := got[len(got)-1]; last != "0" {
 		t.Errorf("%s lines of the exec'd process's /proc/self/cgroup are not /", last)
 	}
-	e.MustRun("down")
-	e.AssertNothingLeft()
+	e.DownLeavingNothing()
 }
