@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -82,4 +83,20 @@ func NewBusyboxRootfs(t testing.TB) string {
 		SkipOrFail(t, "busybox rootfs: "+err.Error())
 	}
 	return dir
+}
+
+// StartSleep starts a sleep of 100 seconds as a child of the test, for a
+// test that needs a process to signal or wait for; it is killed and
+// reaped at the end of the test.
+func StartSleep(t testing.TB) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("/bin/sleep", "100")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start a sleep: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
 }
