@@ -152,8 +152,17 @@ func readPids(path string) ([]int, error) {
 // treeProcs lists the processes of the cgroup at dir and of its
 // descendants, sorted, each once.
 func treeProcs(dir string) ([]int, error) {
+	leaf, err := isLeaf(dir)
+	if err != nil {
+		return nil, err
+	}
+	if leaf {
+		pids, err := readPids(filepath.Join(dir, "cgroup.procs"))
+		slices.Sort(pids)
+		return slices.Compact(pids), err
+	}
 	var all []int
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("cgroup: list %s: %w", p, cause(err))
 		}
@@ -166,6 +175,24 @@ func treeProcs(dir string) ([]int, error) {
 	})
 	slices.Sort(all)
 	return slices.Compact(all), err
+}
+
+// isLeaf tells whether the directory dir has no subdirectory, from its
+// link count alone: a directory's ".." entries count in its parent's, so
+// cgroupfs (kernfs), like ext4 and tmpfs, gives a directory 2 links plus
+// one per subdirectory. A cgroup directory lists some thirty files, and
+// one stat instead of reading them all matters when every container's
+// cgroup in every hierarchy is checked at a teardown. A filesystem that
+// counts otherwise (btrfs gives 1) reads as not a leaf, and is walked.
+func isLeaf(dir string) (bool, error) {
+	var st unix.Stat_t
+	if err := linux.IgnoringEINTR(func() error { return unix.Stat(dir, &st) }); err != nil {
+		return false, fmt.Errorf("cgroup: stat %s: %w", dir, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return false, fmt.Errorf("cgroup: %s: not a directory", dir)
+	}
+	return st.Nlink == 2, nil
 }
 
 // RemoveTree removes the cgroup directory dir and every cgroup below it,
@@ -181,17 +208,26 @@ func RemoveTree(dir string) error { return removeTree(dir, defaultBackoff()) }
 // finishes tearing the task down, so EBUSY is retried; ENOENT means someone
 // else removed it, which is what we wanted.
 func removeTree(dir string, wait backoff) error {
-	entries, err := os.ReadDir(dir)
+	leaf, err := isLeaf(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("cgroup: list %s: %w", dir, cause(err))
+		return err
 	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeTree(filepath.Join(dir, e.Name()), wait); err != nil {
-				return err
+	if !leaf {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("cgroup: list %s: %w", dir, cause(err))
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				if err := removeTree(filepath.Join(dir, e.Name()), wait); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -415,20 +415,6 @@ func (c *v2Cgroup) setFrozen(v uint64) error {
 	return c.waitEvent("frozen", v)
 }
 
-// waitEvent waits until cgroup.events reports key at want.
-func (c *v2Cgroup) waitEvent(key string, want uint64) error {
-	var got uint64
-	done, err := c.wait.poll(func() (bool, error) {
-		var err error
-		got, err = keyedValue(c.file("cgroup.events"), key)
-		return got == want, err
-	})
-	if err == nil && !done {
-		err = fmt.Errorf("cgroup: %s: %q stays %d after %v, want %d", c.file("cgroup.events"), key, got, c.wait.total, want)
-	}
-	return err
-}
-
 func (c *v2Cgroup) Destroy() error {
 	if c.err != nil {
 		return c.err
