@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"syscall"
 
 	"github.com/stack-containers/stack/manifest"
 )
@@ -56,10 +57,22 @@ func (s *Supervisor) stopContainer(c *container) {
 }
 
 // signalStop sends c its stop signal and waits out its grace period, then
-// kills what is left in its cgroup.
+// kills what is left: PID 1 alone where it has a pid namespace of its own,
+// the whole cgroup otherwise.
+//
+// A namespace's PID 1 is enough: when it dies the kernel SIGKILLs every
+// other process of the namespace and reaps them before PID 1 can be waited
+// for (zap_pid_ns_processes), so the run loop finds them gone; whatever
+// else is in the cgroup (a process that joined it but not the namespace)
+// the run loop's Kill takes once PID 1 is reaped. Killing PID 1 through its
+// pidfd (os.Process) costs one syscall where a cgroup kill on v1 freezes,
+// lists and signals every process, then waits for the cgroup to empty.
+// Without a pid namespace nothing kills PID 1's children for us, hence the
+// cgroup.
 func (s *Supervisor) signalStop(c *container, r *run) {
 	sig, grace := c.def.StopSignal, c.def.StopTimeout
-	discarded, err := signalDiscarded(r.rc.Pid(), sig, hasNamespace(c.def, manifest.NamespacePID))
+	ownPIDNS := hasNamespace(c.def, manifest.NamespacePID)
+	discarded, err := signalDiscarded(r.rc.Pid(), sig, ownPIDNS)
 	switch {
 	case err != nil:
 		// /proc has no such process any more: it has just ended.
@@ -79,7 +92,11 @@ func (s *Supervisor) signalStop(c *container, r *run) {
 			c.log.Event("still running after %v, killing it", grace)
 		}
 	}
-	if err := c.cg.Kill(); err != nil {
+	kill := c.cg.Kill
+	if ownPIDNS {
+		kill = func() error { return r.rc.Signal(syscall.SIGKILL) }
+	}
+	if err := kill(); err != nil {
 		s.warn(fmt.Errorf("container %q: %w", c.def.Name, err))
 	}
 }
