@@ -127,10 +127,11 @@ func clearStack(ctx context.Context, paths Paths, drv cgroup.Driver, clock Clock
 	if !st.Ended {
 		errs = append(errs, stopOrphans(ctx, st, drv, clock))
 	}
-	for _, c := range st.Containers {
+	errs = append(errs, inParallel(len(st.Containers), func(i int) error {
+		c := st.Containers[i]
 		cg := drv.Load(c.Cgroup)
-		errs = append(errs, wrapName(c.Name, errors.Join(cg.Kill(), cg.Destroy(), runtime.RemoveLayer(c.LayerDir))))
-	}
+		return wrapName(c.Name, errors.Join(cg.Kill(), cg.Destroy(), runtime.RemoveLayer(c.LayerDir)))
+	}))
 	if st.Network != nil {
 		errs = append(errs, network.Remove(st.Network.ID))
 	}

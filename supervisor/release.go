@@ -3,6 +3,8 @@ package supervisor
 import (
 	"errors"
 	"path"
+	goruntime "runtime"
+	"sync"
 
 	"github.com/stack-containers/stack/runtime"
 )
@@ -52,16 +54,7 @@ func (s *Supervisor) release(forget bool) error {
 	var errs []error
 	// Once the containers are gone; see rootfs.go.
 	defer s.roots.release()
-	for _, name := range s.graph.names() {
-		c := s.ctrs[name]
-		if c == nil {
-			continue
-		}
-		if c.cg != nil {
-			errs = append(errs, wrapName(name, errors.Join(c.cg.Kill(), c.cg.Destroy())))
-		}
-		errs = append(errs, wrapName(name, runtime.RemoveLayer(c.layer)))
-	}
+	errs = append(errs, s.releaseContainers())
 	// The containers are gone, and with their namespaces their ends of
 	// the veth pairs.
 	errs = append(errs, s.removeNetwork(s.netPlan))
@@ -82,5 +75,48 @@ func (s *Supervisor) release(forget bool) error {
 		errs = append(errs, s.state.flush())
 	}
 	errs = append(errs, s.lock.release())
+	return errors.Join(errs...)
+}
+
+// releaseLimit is how many containers are removed at once. The work is
+// the kernel's (cgroup rmdir, ext4 unlink and rmdir of a layer, with
+// discards), done in the calling thread: a few at once keep both of a
+// small machine's cores busy while one waits on a lock (cgroup_mutex, a
+// directory's i_rwsem) or the disk; more only queue there and cost a
+// thread each.
+func releaseLimit() int { return max(4, 2*goruntime.GOMAXPROCS(0)) }
+
+// releaseContainers kills and removes each container's cgroup and removes
+// its layer, several containers at once: nothing orders them once every
+// run loop has returned.
+func (s *Supervisor) releaseContainers() error {
+	names := s.graph.names()
+	return inParallel(len(names), func(i int) error {
+		c := s.ctrs[names[i]]
+		if c == nil {
+			return nil
+		}
+		var err error
+		if c.cg != nil {
+			err = errors.Join(c.cg.Kill(), c.cg.Destroy())
+		}
+		return wrapName(names[i], errors.Join(err, runtime.RemoveLayer(c.layer)))
+	})
+}
+
+// inParallel calls fn(0) to fn(n-1), releaseLimit at a time, and joins
+// their errors in that order.
+func inParallel(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, releaseLimit())
+	for i := range n {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			errs[i] = fn(i)
+		})
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
