@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
 )
@@ -65,12 +66,16 @@ const defaultGrace = 10 * time.Second
 // an up has written any state. A holder is named with its start time, so a
 // stale pid is never signalled; a new holder (an up that got the lock
 // first) is stopped in its turn.
+//
+// A holder lets go of the lock as it ends, so the lock is tried again the
+// moment a known holder exits (a pidfd, in ended); the tick is for a
+// holder not known yet, or one that let go and lives on.
 func stopHolder(ctx context.Context, paths Paths) (*stackLock, error) {
 	var (
 		stopping Process // the supervisor asked to stop
 		kill     <-chan time.Time
 	)
-	tick := time.NewTicker(20 * time.Millisecond)
+	tick := time.NewTicker(lockPoll)
 	defer tick.Stop()
 	for {
 		lock, err := tryLock(paths.Dir, roleDown)
@@ -78,11 +83,20 @@ func stopHolder(ctx context.Context, paths Paths) (*stackLock, error) {
 			return lock, err
 		}
 		h, known := readHolder(paths.Dir)
-		st, stErr := ReadState(paths)
-		if !known && stErr == nil && st.Supervisor.Alive() {
-			h, known = lockHolder{Process: st.Supervisor, Role: roleSupervisor}, true
+		// The state is read only when needed: it lists every container,
+		// and the supervisor is busy stopping them meanwhile.
+		var st *State
+		stErr := errNotRead
+		if !known {
+			st, stErr = ReadState(paths)
+			if stErr == nil && st.Supervisor.Alive() {
+				h, known = lockHolder{Process: st.Supervisor, Role: roleSupervisor}, true
+			}
 		}
 		if known && h.Role == roleSupervisor && h.Process != stopping {
+			if errors.Is(stErr, errNotRead) {
+				st, stErr = ReadState(paths)
+			}
 			if err := h.Signal(syscall.SIGTERM); err != nil {
 				return nil, fmt.Errorf("ask the supervisor to stop: %w", err)
 			}
@@ -96,20 +110,38 @@ func stopHolder(ctx context.Context, paths Paths) (*stackLock, error) {
 			}
 			kill = time.After(grace + supervisorSlack)
 		}
+		watch, unwatch := context.WithCancel(ctx)
+		var gone <-chan struct{}
+		if known {
+			gone = ended(watch, h.Process)
+		}
+		var waitErr error
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for the lock of %s: %w", paths.Dir, context.Cause(ctx))
+			waitErr = fmt.Errorf("wait for the lock of %s: %w", paths.Dir, context.Cause(ctx))
 		case <-kill:
 			// Stuck: killed, and the caller cleans up from the state as
 			// after any dead supervisor.
-			if err := stopping.Signal(syscall.SIGKILL); err != nil {
-				return nil, fmt.Errorf("kill the stuck supervisor: %w", err)
-			}
 			kill = nil
+			if serr := stopping.Signal(syscall.SIGKILL); serr != nil {
+				waitErr = fmt.Errorf("kill the stuck supervisor: %w", serr)
+			}
+		case <-gone:
 		case <-tick.C:
+		}
+		unwatch()
+		if waitErr != nil {
+			return nil, waitErr
 		}
 	}
 }
+
+// lockPoll is how often stopHolder tries the lock while its holder is not
+// known, or lives on without it.
+const lockPoll = 20 * time.Millisecond
+
+// errNotRead stands for a state not read yet.
+var errNotRead = errors.New("state not read")
 
 // clearStack stops and removes what the state of an earlier run lists:
 // its containers (stop signal, grace, kill), cgroups and layers; then it
@@ -169,21 +201,69 @@ func stopOrphans(ctx context.Context, st *State, drv cgroup.Driver, clock Clock)
 	})
 }
 
-// waitGone polls until p has ended, timeout fires or ctx ends: p is not
-// a child of this process, so it cannot be waited for.
+// waitGone returns once p has ended, timeout fires or ctx ends.
 func waitGone(ctx context.Context, p Process, timeout <-chan time.Time) {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for p.Alive() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timeout:
-			return
-		case <-tick.C:
-		}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	select {
+	case <-ended(ctx, p):
+	case <-ctx.Done():
+	case <-timeout:
 	}
 }
+
+// ended returns a channel that is closed once p has ended, at once if p is
+// not the recorded process any more. p is not a child of this process, so
+// it cannot be waited for: a pidfd can, becoming readable when p exits.
+// Without pidfds (Linux before 5.10) /proc is read every procPoll instead.
+// The watch ends with ctx, leaving the channel open.
+func ended(ctx context.Context, p Process) <-chan struct{} {
+	ch := make(chan struct{})
+	if p.Pid <= 0 {
+		close(ch)
+		return ch
+	}
+	pfd, err := linux.OpenPidfd(p.Pid)
+	switch {
+	case errors.Is(err, os.ErrProcessDone):
+		close(ch)
+		return ch
+	case err == nil && !p.Alive():
+		// Checked once the pidfd holds the pid, so that a process that
+		// reused it is not waited for in p's place.
+		pfd.Close()
+		close(ch)
+		return ch
+	}
+	go func() {
+		if err == nil {
+			werr := pfd.Wait(ctx)
+			pfd.Close()
+			switch {
+			case werr == nil:
+				close(ch)
+				return
+			case ctx.Err() != nil:
+				return
+			}
+			// A pidfd that cannot be polled: read /proc as without one.
+		}
+		tick := time.NewTicker(procPoll)
+		defer tick.Stop()
+		for p.Alive() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+		close(ch)
+	}()
+	return ch
+}
+
+// procPoll is how often ended reads /proc where it has no pidfd.
+const procPoll = 20 * time.Millisecond
 
 // removeStateDir removes everything of the stack's state directory but its
 // lock file, which only the lock's holder removes, last (forgetStack), and
