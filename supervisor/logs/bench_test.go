@@ -40,20 +40,47 @@ func benchData(b *testing.B, size int) string {
 
 const benchSize = 64 << 20 // per stream
 
+// benchLines writes size bytes of numbered 100-byte lines, the data of
+// the log part of `make bench` (bench/logs.go), and returns its path.
+func benchLines(b *testing.B, size int) string {
+	b.Helper()
+	payload := strings.Repeat("stack-bench-log-payload/", 4)[:88]
+	var sb strings.Builder
+	for i := 0; sb.Len()+100 <= size; i++ {
+		fmt.Fprintf(&sb, "%010d %s\n", i, payload)
+	}
+	path := filepath.Join(b.TempDir(), "lines")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return path
+}
+
 // BenchmarkPipeline measures the aggregate throughput of the pipeline:
 // `cat` processes writing the data into pipes, captured, split, written
 // to rotated files and formatted for an output that discards it.
 func BenchmarkPipeline(b *testing.B) {
-	data := benchData(b, benchSize)
-	for _, streams := range []int{1, 8} {
-		b.Run(fmt.Sprintf("streams=%d", streams), func(b *testing.B) {
+	mixed, fixed := benchData(b, benchSize), benchLines(b, benchSize)
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer null.Close()
+	for _, c := range []struct {
+		data    string
+		streams int
+	}{{mixed, 1}, {mixed, 8}, {fixed, 1}, {fixed, 8}} {
+		data, streams := c.data, c.streams
+		b.Run(fmt.Sprintf("%s/streams=%d", filepath.Base(data), streams), func(b *testing.B) {
 			b.SetBytes(int64(streams * benchSize))
 			for b.Loop() {
 				var names []string
 				for i := range streams {
 					names = append(names, fmt.Sprintf("c%d", i))
 				}
-				a, err := New(Config{Dir: b.TempDir(), Names: names, Output: io.Discard})
+				// Like `stack up > /dev/null`: every line formatted and
+				// written to an output nobody reads.
+				a, err := New(Config{Dir: b.TempDir(), Names: names, Output: null})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -63,7 +90,7 @@ func BenchmarkPipeline(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					cat := exec.Command("cat", data)
+					cat := exec.Command(benchCat, data)
 					cat.Stdout = w
 					if err := cat.Start(); err != nil {
 						b.Fatal(err)
@@ -182,3 +209,10 @@ func BenchmarkIdleStack(b *testing.B) {
 		}
 	}
 }
+
+var benchCat = func() string {
+	if c := os.Getenv("BENCH_CAT"); c != "" {
+		return c
+	}
+	return "cat"
+}()

@@ -9,32 +9,43 @@
 //
 //  1. Split. Reads land in a buffer right after the pending, unfinished
 //     line; the lines they complete are taken as slices of that buffer,
-//     never copied one by one. The buffer holds 64 KiB and grows only
-//     while a longer line is pending. A captured pipe is asked for a
-//     256 KiB buffer, so a bursty container blocks less often. A line of
-//     up to MaxLine (256 KiB) bytes stays whole. A longer one is cut into
-//     pieces of at most MaxLine bytes (before a UTF-8 sequence rather than
-//     through it); each piece but the last is marked partial. When the
-//     stream ends, a last line without a newline is written, marked
-//     partial too: partial means "no newline followed", so the stream is
-//     the pieces joined, with a newline after each one not partial. No
-//     byte is dropped or reordered.
+//     never copied one by one: all the whole lines of a read are one run,
+//     found with one search for its last newline. The buffer holds 64 KiB
+//     and grows while reads fill it, up to the 256 KiB a captured pipe is
+//     asked for (so a busy container's pipe is emptied in one read, and a
+//     bursty one blocks less often), and while a longer line is pending.
+//     A line of up to MaxLine (256 KiB) bytes stays whole. A longer one is
+//     cut into pieces of at most MaxLine bytes (before a UTF-8 sequence
+//     rather than through it); each piece but the last is marked partial.
+//     When the stream ends, a last line without a newline is written,
+//     marked partial too: partial means "no newline followed", so the
+//     stream is the pieces joined, with a newline after each one not
+//     partial. No byte is dropped or reordered.
 //
-//  2. Persist. The lines of one read become one batch, encoded and
-//     written to <dir>/<container>.log with one write, under the
-//     container's lock so that stdout, stderr and events land in time
-//     order (times are taken under the lock and never go back). Each
-//     record is a JSON line:
+//  2. Persist. What one read brings is one batch, encoded and written to
+//     <dir>/<container>.log with one write, under the container's lock so
+//     that stdout, stderr and events land in time order (times are taken
+//     under the lock and never go back). The lines of a batch share their
+//     time and stream, so a run of them is one record, a JSON line whose
+//     log holds the lines joined by newlines:
 //
-//     {"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","log":"text"}
+//     {"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","log":"one\ntwo"}
 //
-//     stream is stdout, stderr or event; "partial":true marks a piece; a
-//     line that is not valid UTF-8 is stored as "log_base64" instead of
-//     "log", since a JSON string cannot hold it unchanged. Before a record
-//     would take the file past Config.MaxSize, the file is rotated:
-//     .log.k becomes .log.k+1 (up to Config.Keep), .log becomes .log.1.
-//     A failed write (a full disk) is cut back out of the file so that
-//     no torn record is left, and its records are counted as lost.
+//     stream is stdout, stderr or event; "partial":true marks the last
+//     line of a record as a piece (the others are whole); a line that is
+//     not valid UTF-8 is a record of its own, stored as "log_base64"
+//     instead of "log", since a JSON string cannot hold it unchanged.
+//     Readers split either field at its newlines, so a file written one
+//     record per line, as before, reads the same. A record per run rather
+//     than per line is what lets the capture keep up with a pipe: a
+//     100-byte line costs 101 bytes in the file instead of 168, and one
+//     step of the encoder instead of one per line. Before a record would
+//     take the file past Config.MaxSize, it is cut between two lines and
+//     the file rotated: .log.k becomes .log.k+1 (up to Config.Keep), .log
+//     becomes .log.1; only a line whose record alone is larger has a
+//     file to itself. A failed write (a full disk) is cut back out of the
+//     file so that no torn record is left, and its lines are counted as
+//     lost.
 //
 //  3. Show. The same batch, formatted as `NAME | LINE` (names padded to
 //     the longest of the stack, colored when Config.Color), goes to one
@@ -53,11 +64,27 @@
 // pipe and block the container itself on a write: a paused terminal would
 // change how the containers run. Events are always queued.
 //
+// # What a crash of the supervisor can lose
+//
+// Nothing it has read: each read's batch is written to the file in one
+// write(2) before the next read, and nothing is held back between reads,
+// so D, the age of the oldest line read but not written, is one round:
+// encoding and writing one batch of at most 256 KiB, well under a
+// millisecond at the rates `make bench` measures, longer only while the
+// write itself blocks (a stalled disk), and then nothing more is read and
+// the container blocks on its pipe. What the container had written into the
+// pipe and the supervisor had not read yet, at most the pipe's 256 KiB,
+// goes with the pipe. The file holds whole records up to the crash; a
+// write cut short by it leaves a torn last record, which Print passes over
+// and reports.
+//
 // # Reading back: Print
 //
 // Print reads the files of the containers asked for, oldest rotated file
 // first, and merges them by time (equal times in name order) with a heap of
-// each file's next record; -n counts records back from the newest file.
+// each file's next record; -n counts lines back from the newest file
+// (a record holds one for each newline escaped in it, and one more),
+// decoding only the records it shows.
 // Following, it polls for records written since, in rounds, each round
 // sorted by time. A reader knows a file by its inode: when the current file
 // has been renamed away, it reads it to its end (the writer closed it

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -178,7 +181,7 @@ type Log struct {
 
 	warn func(error) // Config.Warn
 	// losing is set from a write that failed to the next that does not;
-	// streak counts the records lost meanwhile, and notice is what to
+	// streak counts the lines lost meanwhile, and notice is what to
 	// tell about a change of losing, once the batch is written.
 	losing bool
 	streak int
@@ -281,13 +284,14 @@ func (l *Log) Wait() error {
 func (l *Log) Event(format string, args ...any) {
 	msg := strings.TrimSuffix(fmt.Sprintf(format, args...), "\n")
 	l.write(Event, func(yield func([]byte, bool) bool) {
-		yield([]byte(msg), false)
+		yield([]byte(msg+"\n"), false)
 	})
 }
 
-// write writes one batch of lines of stream s: to the file in one write,
-// to the output as one chunk.
-func (l *Log) write(s Stream, lines func(yield func([]byte, bool) bool)) {
+// write writes what one read of stream s completed, as the splitter
+// yields it (runs of whole lines, each with its newline, and pieces of
+// longer lines): to the file in one write, to the output as one chunk.
+func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool]) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -297,19 +301,15 @@ func (l *Log) write(s Stream, lines func(yield func([]byte, bool) bool)) {
 	l.last = now
 	var head [64]byte
 	h := appendRecordHead(head[:0], now, s)
-	for line, partial := range lines {
-		mark := len(l.batch)
-		l.batch = appendRecord(l.batch, h, line, partial)
-		if l.size+int64(len(l.batch)) > l.maxSize && l.size+int64(mark) > 0 {
-			// Rotate between records: write those before this one, and
-			// start the next file with it.
-			l.flush(l.batch[:mark])
-			l.rotate()
-			l.batch = l.batch[:copy(l.batch, l.batch[mark:])]
+	for text, partial := range runs {
+		if !partial {
+			// The run's last newline ends its record; the others join
+			// its lines in it.
+			text = text[:len(text)-1]
 		}
+		l.put(h, text, partial)
 		if l.term != nil {
-			*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, s, now, line, false)
-			l.lines++
+			l.show(s, now, text)
 		}
 	}
 	l.flush(l.batch)
@@ -321,8 +321,7 @@ func (l *Log) write(s Stream, lines func(yield func([]byte, bool) bool)) {
 			l.flush(appendRecord(l.batch, appendRecordHead(head[:0], now, Event), []byte(msg), false))
 		}
 		if l.term != nil {
-			*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, Event, now, []byte(msg), false)
-			l.lines++
+			l.show(Event, now, []byte(msg))
 		}
 		if l.warn != nil {
 			l.warn(fmt.Errorf("container %q: %s", l.name, msg))
@@ -336,6 +335,97 @@ func (l *Log) write(s Stream, lines func(yield func([]byte, bool) bool)) {
 		}
 		l.lines = 0
 	}
+}
+
+// put adds text, lines joined by newlines (all whole but the last, which
+// is partial if partial), to the batch: as one record, since the lines of
+// one read share their time and stream, unless the text is not valid
+// UTF-8. Then each line is a record of its own, so that only those that
+// are not UTF-8 go in base64, where they are unreadable to a person.
+func (l *Log) put(h, text []byte, partial bool) {
+	if utf8.Valid(text) {
+		l.add(h, text, partial)
+		return
+	}
+	for {
+		i := bytes.IndexByte(text, '\n')
+		if i < 0 {
+			l.add(h, text, partial)
+			return
+		}
+		l.add(h, text[:i], false)
+		text = text[i+1:]
+	}
+}
+
+// add appends the record of text to the batch. Before a record would
+// take the file past maxSize, what fits is written (whole lines of the
+// text, cut at a newline), the file is rotated and the rest goes to the
+// next file. Only a line whose record alone is larger than maxSize takes
+// a file past it, and has that file to itself.
+func (l *Log) add(h, text []byte, partial bool) {
+	for {
+		mark := len(l.batch)
+		l.batch = appendRecord(l.batch, h, text, partial)
+		if l.size+int64(len(l.batch)) <= l.maxSize {
+			return
+		}
+		l.batch = l.batch[:mark]
+		n := fitting(h, text, l.maxSize-l.size-int64(mark))
+		if n == 0 && l.size+int64(mark) == 0 {
+			// Not even the first line fits in an empty file.
+			n = bytes.IndexByte(text, '\n') + 1
+			if n == 0 {
+				l.batch = appendRecord(l.batch, h, text, partial)
+				return
+			}
+		}
+		if n > 0 {
+			l.batch = appendRecord(l.batch, h, text[:n-1], false)
+			text = text[n:]
+		}
+		l.flush(l.batch)
+		l.batch = l.batch[:0]
+		l.rotate()
+	}
+}
+
+// fitting is how much of text, whole lines each through its newline, makes
+// a record of at most room bytes; 0 if not even the first line does. The
+// text is valid UTF-8.
+func fitting(head, text []byte, room int64) int {
+	n := int64(recordLen(head, nil)) - int64(len(`\n`)) // no newline before the first line
+	fit := 0
+	for {
+		i := bytes.IndexByte(text[fit:], '\n')
+		if i < 0 {
+			return fit
+		}
+		n += int64(len(`\n`) + escapedLen(text[fit:fit+i]))
+		if n > room {
+			return fit
+		}
+		fit += i + 1
+	}
+}
+
+// show formats each line of text for the output.
+func (l *Log) show(s Stream, t time.Time, text []byte) {
+	// Room for all of them at once: a chunk that grows line by line is
+	// copied over and over, and the garbage taxes every container.
+	n := bytes.Count(text, []byte{'\n'}) + 1
+	*l.term = slices.Grow(*l.term, len(text)+n*(max(len(l.linePrefix), len(l.eventPrefix))+len(bold+reset)+1))
+	for {
+		i := bytes.IndexByte(text, '\n')
+		if i < 0 {
+			break
+		}
+		*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, s, t, text[:i], false)
+		l.lines++
+		text = text[i+1:]
+	}
+	*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, s, t, text, false)
+	l.lines++
 }
 
 // flush writes b, whole records, to the file. A failed write is undone
@@ -374,13 +464,14 @@ func (l *Log) flush(b []byte) {
 	l.lose(b, err)
 }
 
-// lose counts the records of b as not written because of err. A full disk
+// lose counts the lines of b as not written because of err. A full disk
 // fails every write: one error with a count says it better than thousands.
 func (l *Log) lose(b []byte, err error) {
 	if l.lost == 0 {
 		l.lostErr = err
 	}
-	n := bytes.Count(b, []byte{'\n'})
+	joins, _ := countJoins(b)
+	n := bytes.Count(b, []byte{'\n'}) + joins
 	l.lost += n
 	l.streak += n
 	if !l.losing {
@@ -394,7 +485,7 @@ func (l *Log) lose(b []byte, err error) {
 // takeErrs returns and forgets the errors met so far.
 func (l *Log) takeErrs() error {
 	if l.lost > 0 {
-		l.errs = append(l.errs, fmt.Errorf("write log of container %q: %d records lost: %w", l.name, l.lost, l.lostErr))
+		l.errs = append(l.errs, fmt.Errorf("write log of container %q: %d lines lost: %w", l.name, l.lost, l.lostErr))
 		l.lost, l.lostErr = 0, nil
 	}
 	err := errors.Join(l.errs...)
@@ -410,7 +501,9 @@ func (l *Log) rotate() {
 	if err := l.file.Close(); err != nil {
 		l.errs = append(l.errs, fmt.Errorf("rotate log of container %q: close: %w", l.name, err))
 	}
-	l.file = nil
+	// The file's records are all written: whatever happens next, the
+	// file that takes the next ones starts empty.
+	l.file, l.size = nil, 0
 	// The oldest file goes first, by unlink: a rename that replaces a
 	// file makes ext4 (auto_da_alloc) start writing the renamed one back
 	// at once, inside the capture's rename call.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,7 +18,8 @@ import (
 	"time"
 )
 
-// readFile returns the records of one log file.
+// readFile returns the lines of one log file, a record for each, whether
+// the writer put them one per record or several in one.
 func readFile(t *testing.T, path string) []record {
 	t.Helper()
 	f, err := os.Open(path)
@@ -33,7 +35,14 @@ func readFile(t *testing.T, path string) []record {
 		if err != nil {
 			t.Fatalf("%s: record %d: %v: %q", path, len(recs)+1, err, sc.Bytes())
 		}
-		recs = append(recs, r)
+		for text, partial := range r.lines() {
+			line := r
+			line.Log, line.LogBase64, line.Partial = string(text), nil, partial
+			if r.LogBase64 != nil {
+				line.Log, line.LogBase64 = "", text
+			}
+			recs = append(recs, line)
+		}
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
@@ -117,7 +126,7 @@ func TestCaptureAndEvents(t *testing.T) {
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if g.Stream != w.Stream || g.Log != w.Log || !bytes.Equal(g.LogBase64, w.LogBase64) || g.Partial != w.Partial {
+		if !sameLine(g, w) {
 			t.Errorf("record %d: got %+v, want %+v", i, g, w)
 		}
 		if i > 0 && g.Time.Before(got[i-1].Time) {
@@ -173,9 +182,9 @@ func TestRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		recs := readFile(t, path)
-		// Only a file holding a single record may exceed the cap.
+		// Only a file holding a single line may exceed the cap.
 		if st.Size() > maxSize && len(recs) != 1 {
-			t.Errorf("%s: %d bytes in %d records, over the cap of %d", name, st.Size(), len(recs), maxSize)
+			t.Errorf("%s: %d bytes in %d lines, over the cap of %d", name, st.Size(), len(recs), maxSize)
 		}
 		all = append(all, recs...)
 	}
@@ -228,12 +237,12 @@ func TestFullDisk(t *testing.T) {
 	const n = 100
 	web.Capture(Stdout, strings.NewReader(strings.Repeat("x\n", n)))
 	err := web.Wait()
-	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), fmt.Sprintf("%d records lost", n)) {
-		t.Errorf("Wait: got %v, want %d records lost to ENOSPC", err, n)
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), fmt.Sprintf("%d lines lost", n)) {
+		t.Errorf("Wait: got %v, want %d lines lost to ENOSPC", err, n)
 	}
 	web.Event("exited with status 0")
 	err = a.Close()
-	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "1 records lost") {
+	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "1 lines lost") {
 		t.Errorf("Close: got %v, want the event lost to ENOSPC", err)
 	}
 	if got := strings.Count(out.String(), "web | x\n"); got != n {
@@ -264,4 +273,46 @@ func TestFullDiskSaysSoAtOnce(t *testing.T) {
 	if got := strings.Count(out.String(), "web * log file cannot be written"); got != 1 {
 		t.Errorf("output says the lines are lost %d times, want once:\n%s", got, out.String())
 	}
+}
+
+// TestRecordPerRead checks that the lines one read brings are one record,
+// except those that are not UTF-8, which are records of their own.
+func TestRecordPerRead(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}})
+	web, _ := a.Container("web")
+	web.Capture(Stdout, strings.NewReader("one\ntwo \"2\" \\n\n\nthree\n"))
+	if err := web.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	web.Capture(Stderr, strings.NewReader("x\n\xffy\nz\nw\n"))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "web.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(raw, []byte{'\n'}); n != 5 {
+		t.Errorf("%d records, want 5 (the first read's, then x, the base64 line, z and w):\n%s", n, raw)
+	}
+	want := []record{
+		{Stream: Stdout, Log: "one"},
+		{Stream: Stdout, Log: `two "2" \n`},
+		{Stream: Stdout, Log: ""},
+		{Stream: Stdout, Log: "three"},
+		{Stream: Stderr, Log: "x"},
+		{Stream: Stderr, LogBase64: []byte("\xffy")},
+		{Stream: Stderr, Log: "z"},
+		{Stream: Stderr, Log: "w"},
+	}
+	if got := readFile(t, filepath.Join(dir, "web.log")); !slices.EqualFunc(got, want, sameLine) {
+		t.Errorf("got lines %+v, want %+v", got, want)
+	}
+}
+
+// sameLine compares what two records say, their times aside.
+func sameLine(a, b record) bool {
+	return a.Stream == b.Stream && a.Log == b.Log && bytes.Equal(a.LogBase64, b.LogBase64) && a.Partial == b.Partial
 }

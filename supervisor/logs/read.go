@@ -150,8 +150,12 @@ type printer struct {
 	line  []byte
 }
 
+// print prints the lines of one record.
 func (p *printer) print(e entry) error {
-	p.line = p.fmt.appendLine(p.line[:0], e.r.linePrefix(p.fmt), e.r.eventPrefix(p.fmt), e.rec.Stream, e.rec.Time, e.rec.text(), p.stamp)
+	p.line = p.line[:0]
+	for text := range e.rec.lines() {
+		p.line = p.fmt.appendLine(p.line, e.r.linePrefix(p.fmt), e.r.eventPrefix(p.fmt), e.rec.Stream, e.rec.Time, text, p.stamp)
+	}
 	if _, err := p.w.Write(p.line); err != nil {
 		return fmt.Errorf("print logs: %w", err)
 	}
@@ -264,7 +268,7 @@ type fileReader struct {
 	ino     uint64
 	br      *bufio.Reader
 	pending []byte // the start of a record whose end is not written yet
-	skip    int    // records to pass over before the first returned
+	skip    int    // lines to pass over before the first returned
 	bad     error  // about the first unreadable record
 	bads    int    // unreadable records passed over
 
@@ -283,9 +287,9 @@ func (r *fileReader) eventPrefix(f formatter) []byte {
 	return r.prefixes[1]
 }
 
-// skipToTail positions the reader n records before the end: it counts
-// records from the newest file back and starts in the file where the
-// count reaches n. Each file is counted through the descriptor it is then
+// skipToTail positions the reader n lines before the end: it counts
+// lines from the newest file back and starts in the file where the count
+// reaches n. Each file is counted through the descriptor it is then
 // read from, so a rotation meanwhile cannot swap it for another.
 func (r *fileReader) skipToTail(n int) error {
 	total := 0
@@ -311,14 +315,24 @@ func (r *fileReader) skipToTail(n int) error {
 	}
 }
 
-// countLines counts the newlines in f from its start, leaving its offset
-// where it was.
+// countLines counts the lines of the records in f from its start (see
+// recordLines), leaving its offset where it was.
 func countLines(f *os.File) (int, error) {
 	buf := make([]byte, 64<<10)
 	c := 0
+	escaped := false // the chunk before ended in the backslash of an escape
 	for off := int64(0); ; {
 		n, err := f.ReadAt(buf, off)
-		c += bytes.Count(buf[:n], []byte{'\n'})
+		b := buf[:n]
+		if escaped && len(b) > 0 {
+			if b[0] == 'n' {
+				c++
+			}
+			b, escaped = b[1:], false
+		}
+		var joins int
+		joins, escaped = countJoins(b)
+		c += bytes.Count(b, []byte{'\n'}) + joins
 		off += int64(n)
 		if err == io.EOF {
 			return c, nil
@@ -326,6 +340,34 @@ func countLines(f *os.File) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("count lines of %s: %w", f.Name(), err)
 		}
+	}
+}
+
+// recordLines is how many lines the record line (one line of a log file)
+// holds, without decoding it: one, and one more for each newline that
+// joins two lines, written as the escape \n.
+func recordLines(line []byte) int {
+	joins, _ := countJoins(line)
+	return 1 + joins
+}
+
+// countJoins counts the escapes \n in b, and reports whether b ends in a
+// backslash that starts an escape. Outside a record's text there is no
+// backslash, so a backslash always starts an escape and the byte after it
+// says which.
+func countJoins(b []byte) (joins int, open bool) {
+	for {
+		i := bytes.IndexByte(b, '\\')
+		if i < 0 {
+			return joins, false
+		}
+		if i+1 == len(b) {
+			return joins, true
+		}
+		if b[i+1] == 'n' {
+			joins++
+		}
+		b = b[i+2:]
 	}
 }
 
@@ -345,8 +387,12 @@ func (r *fileReader) next() (rec record, ok bool, err error) {
 				r.pending = r.pending[:0]
 			}
 			if r.skip > 0 {
-				r.skip--
-				continue
+				// Counted, not read: a tail of a long file reads only
+				// the records it shows.
+				if n := recordLines(line); r.skip >= n {
+					r.skip -= n
+					continue
+				}
 			}
 			rec, perr := parseRecord(line)
 			if perr != nil {
@@ -357,6 +403,10 @@ func (r *fileReader) next() (rec record, ok bool, err error) {
 				}
 				r.bads++
 				continue
+			}
+			if r.skip > 0 {
+				rec.dropLines(r.skip)
+				r.skip = 0
 			}
 			return rec, true, nil
 		case errors.Is(err, bufio.ErrBufferFull):

@@ -217,3 +217,57 @@ func (w *lockedWriter) String() string {
 	defer w.mu.Unlock()
 	return w.buf.String()
 }
+
+// TestTailInsideRecord counts lines, not records, back from the end: a
+// tail can start inside a record, and an escaped backslash before an n is
+// no newline.
+func TestTailInsideRecord(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	writeLog(t, filepath.Join(dir, "web.log"), line{1, Stdout, "a\nb"}, line{2, Stdout, `c\n` + "\nd\ne"}, line{3, Event, "exited"})
+	for _, tt := range []struct {
+		tail int
+		want string
+	}{
+		{1, "web * exited\n"},
+		{2, "web | e\nweb * exited\n"},
+		{4, "web | c\\n\nweb | d\nweb | e\nweb * exited\n"},
+		{5, "web | b\nweb | c\\n\nweb | d\nweb | e\nweb * exited\n"},
+		{TailAll, "web | a\nweb | b\nweb | c\\n\nweb | d\nweb | e\nweb * exited\n"},
+	} {
+		if got := printLogs(t, dir, PrintOptions{Tail: tt.tail}); got != tt.want {
+			t.Errorf("-n %d: got %q, want %q", tt.tail, got, tt.want)
+		}
+	}
+}
+
+// TestCountLines puts an escape across the boundary of countLines' reads.
+func TestCountLines(t *testing.T) {
+	const chunk = 64 << 10
+	x := func(n int) string { return strings.Repeat("x", n) }
+	for _, tt := range []struct {
+		name, text string
+		want       int
+	}{
+		{"newline escape cut after its backslash", x(chunk-1) + `\n` + "\n", 2},
+		{"escaped backslash, then n", x(chunk-2) + `\\n` + "\n", 1},
+		{"escaped backslash cut in two, then n", x(chunk-1) + `\\n` + "\n", 1},
+		{"quote escape cut", x(chunk-1) + `\"` + "\n", 1},
+		{"two records", "a\\nb\nc\n", 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "log")
+			if err := os.WriteFile(path, []byte(tt.text), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if got, err := countLines(f); err != nil || got != tt.want {
+				t.Errorf("countLines = %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,10 +1,12 @@
 package logs
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"math/bits"
 	"time"
 	"unicode/utf8"
@@ -35,12 +37,45 @@ type record struct {
 	Partial   bool   `json:"partial"`
 }
 
-// text is the line's bytes, whichever way they were stored.
+// text is the record's bytes, whichever way they were stored.
 func (r *record) text() []byte {
 	if r.LogBase64 != nil {
 		return r.LogBase64
 	}
 	return []byte(r.Log)
+}
+
+// lines yields the lines of the record, each with whether it is partial
+// (no newline followed it): a record holds one or more lines joined by
+// newlines, all whole but the last, which is partial if the record is.
+func (r *record) lines() iter.Seq2[[]byte, bool] {
+	return func(yield func([]byte, bool) bool) {
+		text := r.text()
+		for {
+			i := bytes.IndexByte(text, '\n')
+			if i < 0 {
+				yield(text, r.Partial)
+				return
+			}
+			if !yield(text[:i], false) {
+				return
+			}
+			text = text[i+1:]
+		}
+	}
+}
+
+// dropLines removes the first n lines of the record, fewer than it holds.
+func (r *record) dropLines(n int) {
+	text := r.text()
+	for range n {
+		text = text[bytes.IndexByte(text, '\n')+1:]
+	}
+	if r.LogBase64 != nil {
+		r.LogBase64 = text
+	} else {
+		r.Log = string(text)
+	}
 }
 
 func parseRecord(line []byte) (record, error) {
@@ -70,21 +105,47 @@ func appendRecordHead(dst []byte, t time.Time, s Stream) []byte {
 }
 
 // appendRecord appends one JSON line: head (from appendRecordHead), the
-// text and the partial flag.
-func appendRecord(dst, head, line []byte, partial bool) []byte {
+// text and the partial flag. Text that is not valid UTF-8 is stored as
+// log_base64; the caller gives such text one line at a time (see
+// Log.add), since a reader splits either field at its newlines.
+func appendRecord(dst, head, text []byte, partial bool) []byte {
 	dst = append(dst, head...)
-	if utf8.Valid(line) {
+	if utf8.Valid(text) {
 		dst = append(dst, `,"log":"`...)
-		dst = appendJSONString(dst, line)
+		dst = appendJSONString(dst, text)
 	} else {
 		dst = append(dst, `,"log_base64":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, line)
+		dst = base64.StdEncoding.AppendEncode(dst, text)
 	}
 	dst = append(dst, '"')
 	if partial {
 		dst = append(dst, `,"partial":true`...)
 	}
 	return append(dst, "}\n"...)
+}
+
+// recordLen is the length of the record appendRecord makes of valid UTF-8
+// text, partial false.
+func recordLen(head, text []byte) int {
+	return len(head) + len(`,"log":"`) + escapedLen(text) + len(`"}`+"\n")
+}
+
+// escapedLen is the length of text (valid UTF-8) as appendJSONString
+// escapes it.
+func escapedLen(text []byte) int {
+	n := len(text)
+	for i := 0; ; i++ {
+		i += plainRun(text[i:])
+		if i >= len(text) {
+			return n
+		}
+		switch text[i] {
+		case '"', '\\', '\n', '\r', '\t':
+			n++
+		default:
+			n += len(`\u0000`) - 1
+		}
+	}
 }
 
 // plain marks the bytes that go into a JSON string as they are; the caller
@@ -125,20 +186,15 @@ func appendJSONString(dst, s []byte) []byte {
 }
 
 // plainRun is the length of the run of plain bytes that s starts with.
-// It looks at eight bytes at a time (most text needs no escaping).
+// It looks at sixteen bytes at a time (most text needs no escaping).
 func plainRun(s []byte) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := binary.LittleEndian.Uint64(s[i:])
-		q := x ^ ('"' * ones)
-		b := x ^ ('\\' * ones)
-		// (v-ones)&^v has a byte's high bit set where v has a zero byte,
-		// (x-0x20*ones)&^x where x has a byte below 0x20. A borrow can set
-		// it in a later byte too, but only after a real hit: the lowest
-		// bit set marks the first byte to escape.
-		if hit := ((x-0x20*ones)&^x | (q-ones)&^q | (b-ones)&^b) & highs; hit != 0 {
+	for ; i+16 <= len(s); i += 16 {
+		lo, hi := binary.LittleEndian.Uint64(s[i:]), binary.LittleEndian.Uint64(s[i+8:])
+		if hit := escapes(lo); hit != 0 {
 			return i + bits.TrailingZeros64(hit)/8
+		} else if hit := escapes(hi); hit != 0 {
+			return i + 8 + bits.TrailingZeros64(hit)/8
 		}
 	}
 	for ; i < len(s); i++ {
@@ -147,4 +203,18 @@ func plainRun(s []byte) int {
 		}
 	}
 	return len(s)
+}
+
+// escapes has the high bit set of each byte of x that JSON escapes (below
+// 0x20, '"', '\\') from the lowest such byte on; 0 if there is none.
+func escapes(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// (v-ones)&^v has a byte's high bit set where v has a zero byte,
+	// (x-0x20*ones)&^x where x has a byte below 0x20. A borrow can set it
+	// in a later byte too, but only after a real hit: the lowest bit set
+	// marks the first byte to escape. x, x^'"' and x^'\\' have the same
+	// high bits, so one &^x serves all three.
+	q := x ^ ('"' * ones)
+	b := x ^ ('\\' * ones)
+	return ((x - 0x20*ones) | (q - ones) | (b - ones)) &^ x & highs
 }

@@ -10,8 +10,9 @@ import (
 // into pieces of at most MaxLine bytes, each but the last marked partial.
 const MaxLine = 256 << 10
 
-// readSize is how much one read may add to what is pending. A pipe holds
-// 64 KiB by default, so a read rarely returns more.
+// readSize is how much one read may add to what is pending, at first. A
+// pipe holds 64 KiB by default, so a read of a quiet stream rarely
+// returns more.
 const readSize = 64 << 10
 
 // splitter cuts a byte stream into lines without copying them: reads land
@@ -22,35 +23,69 @@ type splitter struct {
 	max  int // longest piece yielded
 	n    int // buf[:n] is read but not yet yielded
 	scan int // buf[:scan] is known to hold no newline
+	// offered is the room the last space() gave; full says the read
+	// took all of it, so that the stream has more waiting.
+	offered int
+	full    bool
 }
 
 func newSplitter(max int) *splitter {
 	return &splitter{buf: make([]byte, min(readSize, max+readSize)), max: max}
 }
 
-// space is where the next read goes. The buffer starts at readSize and
-// grows only while a long line is pending, up to max+readSize: a pending
-// line is at most max bytes (anything longer has been cut), so that leaves
-// room for readSize more. A stack of quiet containers so holds 64 KiB per
-// stream, not 320.
+// space is where the next read goes. The buffer starts at readSize, so
+// that a stack of quiet containers holds 64 KiB per stream, and grows:
+//
+//   - while reads fill it, up to pipeSize, so that one read takes all a
+//     busy writer has put in its pipe: a quarter of the reads, wake-ups
+//     and writes to the file for the same lines;
+//   - while a long line is pending, up to max+readSize: a pending line is
+//     at most max bytes (anything longer has been cut), so that leaves
+//     room for readSize more.
 func (s *splitter) space() []byte {
-	if free := len(s.buf) - s.n; free < readSize/4 && len(s.buf) < s.max+readSize {
-		buf := make([]byte, min(2*len(s.buf), s.max+readSize))
-		copy(buf, s.buf[:s.n])
-		s.buf = buf
+	free := len(s.buf) - s.n
+	switch {
+	case free < readSize/4 && len(s.buf) < s.max+readSize:
+		s.grow(min(2*len(s.buf), s.max+readSize))
+	case s.full && len(s.buf) < pipeSize:
+		s.grow(min(2*len(s.buf), pipeSize))
 	}
+	s.offered = len(s.buf) - s.n
 	return s.buf[s.n:]
 }
 
-// lines accounts for k bytes read into space() and yields every line they
-// complete (without its newline, partial false) and every max-sized piece
-// of a line known to be longer than max (partial true). What follows the
-// last newline stays pending.
+func (s *splitter) grow(size int) {
+	buf := make([]byte, size)
+	copy(buf, s.buf[:s.n])
+	s.buf = buf
+}
+
+// lines accounts for k bytes read into space() and yields what they
+// complete: runs of whole lines, each line with its newline (partial
+// false), and every max-sized piece of a line known to be longer than max,
+// without a newline (partial true). A run is as many lines as are
+// contiguous in buf, so that a batch of short lines costs one step, not
+// one per line. What follows the last newline stays pending.
 func (s *splitter) lines(k int) iter.Seq2[[]byte, bool] {
+	s.full = k == s.offered
 	return func(yield func([]byte, bool) bool) {
 		end := s.n + k
 		start := 0
 		defer func() { s.keep(start, end) }()
+		if end <= s.max {
+			// No line here can be longer than max: one run, up to the
+			// last newline.
+			i := bytes.LastIndexByte(s.buf[s.scan:end], '\n')
+			if i < 0 {
+				s.scan = end
+				return
+			}
+			start = s.scan + i + 1
+			s.scan = start
+			yield(s.buf[:start], false)
+			return
+		}
+		line := 0 // where the line being scanned starts; start <= line
 		for {
 			i := bytes.IndexByte(s.buf[s.scan:end], '\n')
 			if i < 0 {
@@ -59,17 +94,28 @@ func (s *splitter) lines(k int) iter.Seq2[[]byte, bool] {
 			}
 			nl := s.scan + i
 			s.scan = nl + 1
-			for nl-start > s.max {
-				cut := pieceEnd(s.buf[start : start+s.max])
-				if !yield(s.buf[start:start+cut], true) {
-					start += cut
-					return
+			if nl-line > s.max {
+				if line > start {
+					if !yield(s.buf[start:line], false) {
+						start = line
+						return
+					}
 				}
-				start += cut
+				start = line
+				for nl-start > s.max {
+					cut := pieceEnd(s.buf[start : start+s.max])
+					start += cut
+					if !yield(s.buf[start-cut:start], true) {
+						return
+					}
+				}
 			}
-			line := s.buf[start:nl]
-			start = nl + 1
-			if !yield(line, false) {
+			line = nl + 1
+		}
+		if line > start {
+			run := s.buf[start:line]
+			start = line
+			if !yield(run, false) {
 				return
 			}
 		}
@@ -77,9 +123,8 @@ func (s *splitter) lines(k int) iter.Seq2[[]byte, bool] {
 		// newline: a line of exactly max bytes may still end in one.
 		for end-start > s.max {
 			cut := pieceEnd(s.buf[start : start+s.max])
-			line := s.buf[start : start+cut]
 			start += cut
-			if !yield(line, true) {
+			if !yield(s.buf[start-cut:start], true) {
 				return
 			}
 		}

@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"io"
 	"strconv"
 	"strings"
@@ -20,8 +21,8 @@ func split(t *testing.T, r io.Reader, max int) []piece {
 	var got []piece
 	for {
 		n, err := r.Read(sp.space())
-		for line, partial := range sp.lines(n) {
-			got = append(got, piece{string(line), partial})
+		for text, partial := range sp.lines(n) {
+			got = append(got, pieces(t, text, partial)...)
 		}
 		if err == io.EOF {
 			break
@@ -34,6 +35,26 @@ func split(t *testing.T, r io.Reader, max int) []piece {
 		got = append(got, piece{string(line), partial})
 	}
 	return got
+}
+
+// pieces breaks what the splitter yielded into lines: a run of whole
+// lines, each ending in a newline, or a piece, which has none.
+func pieces(t *testing.T, text []byte, partial bool) []piece {
+	t.Helper()
+	if partial {
+		if bytes.IndexByte(text, '\n') >= 0 {
+			t.Fatalf("piece %q holds a newline", text)
+		}
+		return []piece{{string(text), true}}
+	}
+	if len(text) == 0 || text[len(text)-1] != '\n' {
+		t.Fatalf("run %q does not end in a newline", text)
+	}
+	var ps []piece
+	for line := range bytes.Lines(text) {
+		ps = append(ps, piece{string(line[:len(line)-1]), false})
+	}
+	return ps
 }
 
 // join rebuilds a stream from its pieces: a newline follows each piece
@@ -125,4 +146,26 @@ func describe(ps []piece) string {
 		b.WriteString("]")
 	}
 	return b.String()
+}
+
+// TestSplitterRuns checks that the whole lines of a read come as one run,
+// the unfinished one left pending.
+func TestSplitterRuns(t *testing.T) {
+	sp := newSplitter(MaxLine)
+	n := copy(sp.space(), "a\nb\n\nc")
+	var got []string
+	for text, partial := range sp.lines(n) {
+		if partial {
+			t.Errorf("piece %q, want none", text)
+		}
+		got = append(got, string(text))
+	}
+	if len(got) != 1 || got[0] != "a\nb\n\n" {
+		t.Errorf("got runs %q, want one: %q", got, "a\nb\n\n")
+	}
+	for text := range sp.rest() {
+		if string(text) != "c" {
+			t.Errorf("pending %q, want c", text)
+		}
+	}
 }
