@@ -11,7 +11,7 @@ BENCH_OUT   ?= docs/benchmarks.md
 bench: build
 	CGO_ENABLED=0 $(GO) run ./bench -stack $(BIN) -out $(BENCH_OUT) $(BENCH_FLAGS)
 
-## bench-quick: fewer runs and less log data, under two minutes; prints only
+## bench-quick: fewer runs, under two minutes; prints only
 bench-quick: build
 	CGO_ENABLED=0 $(GO) run ./bench -quick -stack $(BIN) $(BENCH_FLAGS)
 

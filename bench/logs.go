@@ -23,6 +23,15 @@ const (
 	seqDigits  = 10
 )
 
+// logDataSize is what each log-writing container writes: as much as a
+// container's log keeps whole (the current file and logs.DefaultKeep
+// rotated ones, logs.DefaultMaxSize each: 40 MiB) with a margin, so that
+// every line is still there to check in `stack logs`, and any line missing
+// is a line lost. The lines a read brings are one record, each line one
+// byte longer there (its newline written \n): 32 MiB of lines take about
+// 34 MB. Less data would time little more than the start of the cats.
+const logDataSize = 32 << 20
+
 var logPayload = bytes.Repeat([]byte("stack-bench-log-payload/"), 4)[:logLineLen-seqDigits-2]
 
 // writeLogData writes the numbered lines every log-writing container cats.

@@ -20,7 +20,7 @@ func main() {
 func run() int {
 	var cfg config
 	var sections, ns string
-	flag.BoolVar(&cfg.quick, "quick", false, "fewer rounds and less log data: done in about two minutes")
+	flag.BoolVar(&cfg.quick, "quick", false, "fewer rounds: done in about two minutes")
 	flag.StringVar(&cfg.stackBin, "stack", "bin/stack", "the stack binary under test")
 	flag.StringVar(&cfg.out, "out", "", "write the report (markdown) to this file too")
 	flag.IntVar(&cfg.rounds, "rounds", 0, "rounds of each measurement (default 5, quick 2)")
@@ -46,10 +46,7 @@ func run() int {
 	}
 	cfg.footprintNs = []int{1, 50, 200}
 	cfg.oomRuns = 20
-	// Within what a container's log keeps (10 MiB and three rotated
-	// files; a 100-byte line makes a record of about 220 bytes), so that
-	// every line can be checked.
-	cfg.logBytes = 16 << 20
+	cfg.logBytes = logDataSize
 	cfg.idle = 5 * time.Second
 	if cfg.rounds == 0 {
 		cfg.rounds = 5
@@ -58,7 +55,6 @@ func run() int {
 		if cfg.rounds == 5 {
 			cfg.rounds = 2
 		}
-		cfg.logBytes = 16 << 20
 		cfg.footprintNs = []int{1, 50}
 		cfg.oomRuns = 10
 		cfg.idle = time.Second
