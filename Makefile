@@ -6,6 +6,7 @@
 
 GO        ?= go
 BIN       := bin/stack
+INIT_BIN  := bin/stack-init
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
@@ -15,9 +16,16 @@ FUZZTIME  ?= 10m
 
 all: build
 
-## build: the static stack binary in bin/stack
+## build: the static stack binary in bin/stack, with the containers' init embedded
+# cmd/stack-init, the small program each container's init runs, is built
+# first and embedded into stack (-tags stackinit): -overlay maps the name
+# the embed asks for (cmd/stack/stack-init.elf) onto bin/stack-init, so no
+# build product lands in the source tree. A plain `go build ./cmd/stack`
+# works too, and re-executes the whole stack binary as the init instead.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stack
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(INIT_BIN) ./cmd/stack-init
+	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/$(INIT_BIN)"}}\n' '$(CURDIR)' '$(CURDIR)' > bin/init-overlay.json
+	CGO_ENABLED=0 $(GO) build -trimpath -tags stackinit -overlay bin/init-overlay.json -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stack
 
 ## deps: install the system packages demo and test need, if missing (see hack/deps.sh)
 deps:

@@ -187,6 +187,10 @@ if [ "$(cat "$B/key" 2>/dev/null)" != "$KEY" ]; then
 		mkdir -p "$B/prebuilt/$rel"
 		go build -trimpath -o "$B/prebuilt/$rel/main" "./$rel"
 	done
+	# stack itself as `make build` builds it, with cmd/stack-init embedded
+	# as the containers' init (see the Makefile).
+	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/prebuilt/cmd/stack-init/main"}}\n' "$SRC" "$B" > "$B/init-overlay.json"
+	go build -trimpath -tags stackinit -overlay "$B/init-overlay.json" -o "$B/prebuilt/cmd/stack/main" ./cmd/stack
 	echo "$mod" > "$B/module"
 	echo "$KEY" > "$B/key"
 	log "built in $(($(now) - TB)) s"
@@ -220,7 +224,7 @@ while [ $# -gt 0 ]; do
 	-o) out=$2; shift ;;
 	-o=*) out=${1#-o=} ;;
 	-ldflags=*-X*) echo "go shim: cannot link with $1" >&2; exit 2 ;;
-	-ldflags | -tags | -gcflags | -asmflags | -mod | -p) case $2 in *-X*) echo "go shim: cannot link with $1 $2" >&2; exit 2 ;; esac; shift ;;
+	-ldflags | -tags | -gcflags | -asmflags | -mod | -p | -overlay) case $2 in *-X*) echo "go shim: cannot link with $1 $2" >&2; exit 2 ;; esac; shift ;;
 	-*) ;;
 	*) pkgs="$pkgs $1" ;;
 	esac

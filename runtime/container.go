@@ -138,13 +138,14 @@ func start(spec *Spec) (_ *Container, err error) {
 	if err := send(pipe, msgConfig, payload); err != nil {
 		return nil, fmt.Errorf("send the init configuration: %w", err)
 	}
+	initPath, extra := spec.Init.command(files)
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/exe",
+		Path:        initPath,
 		Args:        []string{"stack", InitArg},
 		Env:         []string{},
 		Stdout:      spec.Stdout,
 		Stderr:      spec.Stderr,
-		ExtraFiles:  files,
+		ExtraFiles:  extra,
 		SysProcAttr: attr,
 	}
 	if err := cmd.Start(); err != nil {

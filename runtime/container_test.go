@@ -359,7 +359,16 @@ func TestDescriptorsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Cleanup()
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", c.Pid()))
+	checkOnlyStdio(t, c.Pid())
+	if err := c.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkOnlyStdio checks that the process pid has only 0, 1 and 2 open.
+func checkOnlyStdio(t *testing.T, pid int) {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,9 +378,6 @@ func TestDescriptorsClosed(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"0", "1", "2"}) {
 		t.Errorf("the program has descriptors %v open, want only 0 1 2", names)
-	}
-	if err := c.Cleanup(); err != nil {
-		t.Fatal(err)
 	}
 }
 

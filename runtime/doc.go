@@ -6,8 +6,10 @@
 //     image's layers, which the image store unpacked: they become the
 //     overlay's lower directories), create the layer dir (upper, work and
 //     merged) and open the namespaces to join.
-//  2. clone: re-execute this binary (/proc/self/exe) with InitArg; the
-//     kernel creates the new namespaces at clone time
+//  2. clone: execute the init program with InitArg: stack-init, embedded
+//     in the stack binary and run from a sealed memfd (InitProgram), or
+//     else this binary again (/proc/self/exe); the kernel creates the new
+//     namespaces at clone time
 //     (SysProcAttr.Cloneflags). The init's configuration is already
 //     waiting on a SOCK_SEQPACKET pipe passed as ExtraFiles[0].
 //  3. init (MaybeInit, in the container, on one locked thread): join
@@ -28,8 +30,8 @@
 //     `container "web": exec "/bin/nope": no such file or directory`.
 //
 // Exec (exec.go) starts a further process inside a running container: the
-// parent enters its pid namespace on a locked thread and starts this binary
-// again with ExecArg from there; that process enters the other namespaces,
+// parent enters its pid namespace on a locked thread and starts the init
+// program with ExecArg from there; that process enters the other namespaces,
 // is placed in the container's cgroup and ends through the init's own tail
 // (resolveProgram, execProgram), so both are confined alike.
 //

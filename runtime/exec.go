@@ -72,6 +72,9 @@ var nsOrder = []struct {
 type ExecSpec struct {
 	// Name is the container's name, used in every error.
 	Name string
+	// Init is the program that enters the container; nil re-executes
+	// the running binary (see InitProgram).
+	Init *InitProgram
 	// Pid is the host pid of the container's PID 1, whose namespaces the
 	// process enters.
 	Pid int
@@ -202,11 +205,12 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	if err := send(pipe, msgConfig, payload); err != nil {
 		return nil, fmt.Errorf("send the exec configuration: %w", err)
 	}
+	initPath, extra := spec.Init.command(files)
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       initPath,
 		Args:       []string{"stack", ExecArg},
 		Env:        []string{},
-		ExtraFiles: files,
+		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			// A session of its own: the leader of the terminal it may
 			// be given, and out of reach of the caller's terminal's

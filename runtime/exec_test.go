@@ -22,6 +22,12 @@ func startSleeper(t *testing.T) *Container {
 	t.Helper()
 	spec := newSpec(t, testenv.BusyboxRootfs(t), "sleep", "1000")
 	spec.Env = []string{"GREETING=hello"}
+	return startContainer(t, spec)
+}
+
+// startContainer starts spec's container, cleaned up when the test ends.
+func startContainer(t *testing.T, spec *Spec) *Container {
+	t.Helper()
 	c, err := Start(spec)
 	if err != nil {
 		t.Fatalf("Start: %v", err)

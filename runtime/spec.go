@@ -13,6 +13,9 @@ import (
 type Spec struct {
 	// Name is the container's name, used in every error.
 	Name string
+	// Init is the program the container's init runs; nil re-executes
+	// the running binary (see InitProgram).
+	Init *InitProgram
 	// Rootfs is the root filesystem, an absolute path of a directory
 	// that the container never changes.
 	Rootfs string

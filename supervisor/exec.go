@@ -61,6 +61,7 @@ func Exec(cfg Config, stack string, req ExecRequest) (*runtime.ExecProcess, erro
 	}
 	spec := execSpec(req.Container, proc, cs.Exec, req)
 	spec.Cgroup = cfg.Driver.Load(cs.Cgroup)
+	spec.Init = cfg.Init
 	p, err := runtime.Exec(spec)
 	if runtime.ErrNotRunning(err) {
 		return nil, fmt.Errorf("container %q %w", req.Container, ErrNotRunning)

@@ -158,6 +158,7 @@ func (s *Supervisor) probe(ctx context.Context, c *container, r *run, hc *manife
 		}
 	}
 	spec.Cgroup = c.cg
+	spec.Init = s.cfg.Init
 	// A check must not outlive the supervisor.
 	spec.ParentDeathSignal = syscall.SIGKILL
 	p, err := runtime.Exec(spec)

@@ -48,6 +48,7 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 	}
 	return &runtime.Spec{
 		Name:       d.Name,
+		Init:       s.cfg.Init,
 		Layers:     c.layers,
 		Args:       d.Command,
 		Env:        env,

@@ -42,6 +42,9 @@ type Config struct {
 	// write (STACK_UNPACK_LIMIT); 0 means image.DefaultUnpackLimit.
 	UnpackLimit int64
 	Driver      cgroup.Driver
+	// Init is the program that sets up each container and each process
+	// entering one; nil re-executes the running binary.
+	Init *runtime.InitProgram
 	// Output receives the aggregated `NAME | LINE` stream; nil for none.
 	Output io.Writer
 	// Color colors the names in Output.

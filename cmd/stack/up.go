@@ -17,6 +17,7 @@ import (
 
 	"github.com/stack-containers/stack/cgroup"
 	"github.com/stack-containers/stack/manifest"
+	"github.com/stack-containers/stack/runtime"
 	"github.com/stack-containers/stack/supervisor"
 )
 
@@ -194,6 +195,7 @@ func (a *app) supervisorConfig() (supervisor.Config, error) {
 	return supervisor.Config{
 		StateDir: stateDir, CgroupParent: parent, DataDir: dataDir, Owner: invoker(),
 		UnpackLimit: unpackLimit, Driver: drv, Errors: a.stderr,
+		Init: runtime.NewInitProgram(initELF),
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 package stacktest
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,15 +43,40 @@ func build() (string, error) {
 	if err != nil {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
+	// Built as `make build` builds it (static, trimmed paths, with
+	// cmd/stack-init embedded as the containers' init), so that the tests
+	// run what users run, but for the version stamp.
+	initBin := filepath.Join(dir, "stack-init")
+	if err := goBuild(goTool, "-o", initBin, "github.com/stack-containers/stack/cmd/stack-init"); err != nil {
+		return "", err
+	}
+	// This file is internal/stacktest/binary.go of the source tree.
+	_, self, _, _ := runtime.Caller(0)
+	cmdStack := filepath.Join(filepath.Dir(self), "..", "..", "cmd", "stack")
+	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {
+		filepath.Join(cmdStack, "stack-init.elf"): initBin,
+	}})
+	if err != nil {
+		return "", err
+	}
+	overlayFile := filepath.Join(dir, "init-overlay.json")
+	if err := os.WriteFile(overlayFile, overlay, 0o644); err != nil {
+		return "", fmt.Errorf("stacktest: %w", err)
+	}
 	bin := filepath.Join(dir, "stack")
-	cmd := exec.Command(goTool, "build", "-trimpath", "-o", bin, "github.com/stack-containers/stack/cmd/stack")
-	// Built as `make build` builds it (static, trimmed paths), so that the
-	// tests run what users run, but for the version stamp.
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("stacktest: go build cmd/stack: %w\n%s", err, out)
+	if err := goBuild(goTool, "-tags", "stackinit", "-overlay", overlayFile, "-o", bin, "github.com/stack-containers/stack/cmd/stack"); err != nil {
+		return "", err
 	}
 	return bin, nil
+}
+
+func goBuild(goTool string, args ...string) error {
+	cmd := exec.Command(goTool, append([]string{"build", "-trimpath"}, args...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("stacktest: go build %s: %w\n%s", args[len(args)-1], err, out)
+	}
+	return nil
 }
 
 // Cleanup removes the built binary; call it from TestMain after m.Run.

@@ -1,0 +1,167 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// InitProgram is what a container's init, and every process entering a
+// container, runs before it execs the user's program: the small program
+// cmd/stack-init, which `make build` embeds into the stack binary.
+//
+// Each of those processes pays its program's start: the Go runtime, the
+// package initialisers and the page faults of the binary. The stack
+// binary links the image store, the Kubernetes API types and the YAML
+// parser, whose initialisers alone cost a few milliseconds per start;
+// stack-init links only what the init does, and starts in less than half
+// the time. Its bytes go once per process into a sealed memfd, which every
+// start executes from: nothing on disk to find or to replace, and nothing
+// a container could write to (a container process that reached the
+// init's /proc/PID/exe would find a read-only, sealed file).
+//
+// A nil *InitProgram, or one whose memfd cannot be made (a kernel with
+// vm.memfd_noexec=2, say), re-executes the running binary (/proc/self/exe)
+// instead, whose main calls MaybeInit first: the same code, started more
+// slowly. Tests run that way, their test binary being the init.
+type InitProgram struct {
+	elf  string
+	once sync.Once
+	// memfd is the sealed memfd, or nil when there is none.
+	memfd *os.File
+}
+
+// NewInitProgram returns the init program whose ELF image is elf; an empty
+// elf is a nil *InitProgram. The memfd is only made on the first start, so
+// a command that starts nothing pays nothing for it.
+func NewInitProgram(elf string) *InitProgram {
+	if elf == "" {
+		return nil
+	}
+	return &InitProgram{elf: elf}
+}
+
+// selfExe is the running binary, as the kernel keeps it open.
+const selfExe = "/proc/self/exe"
+
+// command returns what a start executes and the descriptors it passes,
+// extra (which become the child's fd 3 onwards) with the memfd after them
+// when there is one. The memfd is named by the child's own descriptor:
+// execve resolves /proc/self/fd/N before it closes anything, while the
+// supervisor's number for it may be taken by one of extra in the child,
+// and a child in a user namespace of its own may not read the
+// supervisor's /proc/PID/fd. The init inherits it, and marks it
+// close-on-exec with every other descriptor before it execs the program.
+func (p *InitProgram) command(extra []*os.File) (string, []*os.File) {
+	f := p.file()
+	if f == nil {
+		return selfExe, extra
+	}
+	return "/proc/self/fd/" + strconv.Itoa(initPipeFD+len(extra)), append(slices.Clip(extra), f)
+}
+
+func (p *InitProgram) file() *os.File {
+	if p == nil {
+		return nil
+	}
+	p.once.Do(func() {
+		if fd, err := sealedMemfd("stack-init", p.elf); err == nil {
+			p.memfd = os.NewFile(uintptr(fd), "stack-init")
+		}
+		// The image has been copied: its pages of the binary are no
+		// longer needed in this process's memory (a supervisor's
+		// footprint counts them otherwise).
+		dropPages(p.elf)
+	})
+	return p.memfd
+}
+
+// Embedded reports whether starts execute the embedded program, rather
+// than the running binary.
+func (p *InitProgram) Embedded() bool { return p.file() != nil }
+
+// sealedMemfd returns a close-on-exec memfd named name that holds data,
+// executable and sealed against any change.
+func sealedMemfd(name, data string) (int, error) {
+	flags := unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
+	// MFD_EXEC (Linux 6.3) asks for an executable memfd explicitly, where
+	// vm.memfd_noexec would otherwise make it not executable; older
+	// kernels refuse the flag they do not know, and make every memfd
+	// executable.
+	fd, err := unix.MemfdCreate(name, flags|unix.MFD_EXEC)
+	if errors.Is(err, unix.EINVAL) {
+		fd, err = unix.MemfdCreate(name, flags)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("memfd for %s: %w", name, err)
+	}
+	b := unsafe.Slice(unsafe.StringData(data), len(data))
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("write %s into its memfd: %w", name, err)
+		}
+		b = b[n:]
+	}
+	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	// F_SEAL_EXEC (Linux 6.3) also keeps its mode from changing.
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals|unix.F_SEAL_EXEC); err != nil {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
+			unix.Close(fd)
+			return -1, fmt.Errorf("seal the memfd of %s: %w", name, err)
+		}
+	}
+	return fd, nil
+}
+
+// dropPages tells the kernel that the whole pages of data are not needed
+// now, when data lies in a read-only mapping of a file (the binary's
+// image, where an embedded file is): touched again, they are read back
+// from the page cache. Anywhere else, in the heap say, dropping them
+// would lose them, and it does nothing.
+func dropPages(data string) {
+	page := uintptr(unix.Getpagesize())
+	base := unsafe.Pointer(unsafe.StringData(data))
+	skip := (page - uintptr(base)%page) % page
+	if uintptr(len(data)) < skip+page || !inReadOnlyFileMapping(uintptr(base), uintptr(len(data))) {
+		return
+	}
+	whole := (uintptr(len(data)) - skip) &^ (page - 1)
+	// Best effort: a failure only leaves the pages where they were.
+	_ = unix.Madvise(unsafe.Slice((*byte)(unsafe.Add(base, skip)), whole), unix.MADV_DONTNEED)
+}
+
+// inReadOnlyFileMapping reports whether [addr, addr+n) lies within one
+// mapping of /proc/self/maps that is not writable and maps a file.
+func inReadOnlyFileMapping(addr, n uintptr) bool {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(maps)) {
+		// start-end perms offset dev inode [path]
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			continue
+		}
+		from, to, ok := strings.Cut(f[0], "-")
+		lo, err1 := strconv.ParseUint(from, 16, 64)
+		hi, err2 := strconv.ParseUint(to, 16, 64)
+		if !ok || err1 != nil || err2 != nil || uint64(addr) < lo || uint64(addr) >= hi {
+			continue
+		}
+		return uint64(addr+n) <= hi && f[1][1] == '-' && f[4] != "0"
+	}
+	return false
+}
