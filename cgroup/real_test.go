@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -580,5 +581,77 @@ func TestCloneIntoCgroup(t *testing.T) {
 	}
 	if _, err := NewV1(nil).Load("x").OpenFD(); !errors.Is(err, ErrNoCgroupFD) {
 		t.Errorf("v1 OpenFD: %v, want ErrNoCgroupFD", err)
+	}
+}
+
+// TestThreadJoinsByItself: a thread that writes "0" to each of the files
+// OpenTaskFiles opened is in the cgroup in every v1 hierarchy, and the
+// rest of its process is not moved with it.
+func TestThreadJoinsByItself(t *testing.T) {
+	h := hostFor(t)
+	if len(h.V1) == 0 {
+		t.Skipf("host has no cgroup v1 hierarchy (%v)", h)
+	}
+	d := NewV1(h.V1)
+	parent := testParent(t, h)
+	defer destroy(t, d, parent)
+	cg, err := d.Create(parent+"/joined", Resources{Memory: 64 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := cg.(*v1Cgroup).OpenTaskFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(cg.(*v1Cgroup).uniqueDirs()); len(files) != want {
+		t.Errorf("OpenTaskFiles opened %d files, want one per hierarchy: %d", len(files), want)
+	}
+	// The thread leaves again before it is unlocked: this process's other
+	// goroutines may run on it after that, and the deferred destroy would
+	// kill a process with a thread in the cgroup.
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(own)), "\n") {
+		if parts := strings.SplitN(line, ":", 3); len(parts) == 3 {
+			if root := h.V1[strings.Split(parts[1], ",")[0]]; root != "" {
+				home[root] = filepath.Join(root, parts[2], "tasks")
+			}
+		}
+	}
+	seen := make(chan string, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var report strings.Builder
+		for _, f := range files {
+			if _, err := f.WriteString("0"); err != nil {
+				report.WriteString(err.Error())
+			}
+			f.Close()
+		}
+		b, err := os.ReadFile("/proc/thread-self/cgroup")
+		report.Write(b)
+		for _, tasks := range home {
+			if err := os.WriteFile(tasks, []byte("0"), 0); err != nil {
+				report.WriteString("leave: " + err.Error())
+			}
+		}
+		if err != nil {
+			report.WriteString(err.Error())
+		}
+		seen <- report.String()
+	}()
+	thread := <-seen
+	for _, line := range strings.Split(strings.TrimSpace(thread), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && cg.(*v1Cgroup).dirs[strings.Split(parts[1], ",")[0]] != "" && !strings.HasSuffix(parts[2], "/"+parent+"/joined") {
+			t.Errorf("the joining thread is outside the cgroup: %q (all: %q)", line, thread)
+		}
+	}
+	if got := cgroupOf(t, os.Getpid(), 1); strings.HasSuffix(got, "/joined") {
+		t.Errorf("the process's main thread moved with the joining thread: %s", got)
 	}
 }

@@ -214,6 +214,32 @@ func (c *v1Cgroup) AddProc(pid int) error {
 
 func (c *v1Cgroup) OpenFD() (*os.File, error) { return nil, ErrNoCgroupFD }
 
+// OpenTaskFiles opens the cgroup's tasks file in each hierarchy for
+// writing. A thread that writes "0" to one moves itself alone into the
+// cgroup there, and the kernel then skips the lock that writing a pid to
+// cgroup.procs takes, whose every first taking waits for an RCU grace
+// period (milliseconds, tens on a busy machine). A container's init joins
+// this way, right before it execs the program that is the container's
+// PID 1 from then on: execve ends the init's other threads, and leaves the
+// program in exactly the cgroups of the thread that called it.
+func (c *v1Cgroup) OpenTaskFiles() ([]*os.File, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	var files []*os.File
+	for _, dir := range c.uniqueDirs() {
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("cgroup: open %s: %w", filepath.Join(dir, "tasks"), cause(err))
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
 // Procs lists the processes in the cgroup and its descendants, in every
 // hierarchy: they are normally the same, but a process moved in one
 // hierarchy only still belongs to the cgroup.

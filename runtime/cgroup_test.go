@@ -3,6 +3,7 @@ package runtime
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,31 @@ func TestCgroupPlacementAndNamespace(t *testing.T) {
 	if !inside {
 		t.Errorf("pid %d is not in cgroup %s (which holds %v)", c.Pid(), cg.Path(), procs)
 	}
+	// Seen from the host, the program is in the cgroup in every
+	// hierarchy the driver manages (v1: each joined by the init's thread
+	// through its tasks file), not only in the memory controller's.
+	host, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", c.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(host)), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 && managedHierarchy(f[1], cg.Path()) && !strings.HasSuffix(f[2], "/"+cg.Path()) {
+			t.Errorf("the program is outside its cgroup %s: %q", cg.Path(), line)
+		}
+	}
+	// A process entering the container joins the same cgroup: the root of
+	// the container's cgroup namespace, which it enters too.
+	execOut, st, err := execIn(t, c, ExecSpec{Args: []string{"cat", "/proc/self/cgroup"}, Cgroup: cg})
+	if err != nil || st.Code != 0 {
+		t.Fatalf("exec: %v, %+v:\n%s", err, st, execOut)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(execOut), "\n") {
+		f := strings.SplitN(line, ":", 3)
+		if len(f) == 3 && managedHierarchy(f[1], cg.Path()) && f[2] != "/" {
+			t.Errorf("the entering process is outside the container's cgroup: %q", line)
+		}
+	}
 	buf := make([]byte, 4096)
 	n, _ := r.Read(buf)
 	r.Close()
@@ -134,4 +160,13 @@ func TestCgroupPlacementAndNamespace(t *testing.T) {
 	if !found {
 		t.Errorf("no %q line in the container's /proc/self/cgroup:\n%s", hierarchy, out.String())
 	}
+}
+
+// managedHierarchy reports whether the driver made cgroup path in the
+// hierarchy of a /proc/PID/cgroup line's controllers field: v1 mounts
+// each at /sys/fs/cgroup/<controllers>, a pure v2 host its one hierarchy
+// (an empty field) at /sys/fs/cgroup.
+func managedHierarchy(controllers, path string) bool {
+	st, err := os.Stat(filepath.Join("/sys/fs/cgroup", controllers, path))
+	return err == nil && st.IsDir()
 }

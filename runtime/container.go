@@ -129,6 +129,14 @@ func start(spec *Spec) (_ *Container, err error) {
 		cfg.Joins = append(cfg.Joins, nsJoin{Kind: kind, FD: initPipeFD + len(files)})
 		files = append(files, f)
 	}
+	// Cgroup placement is a step of the init, not CLONE_INTO_CGROUP: the
+	// init's own pages (a Go runtime) stay charged where the supervisor
+	// runs, and only the user's program counts against the container's
+	// limits.
+	files, placeCg, err := cfg.placement.plan(spec.Cgroup, files)
+	if err != nil {
+		return nil, err
+	}
 	payload, err := encodeConfig(cfg, &cfg.process)
 	if err != nil {
 		return nil, fmt.Errorf("encode the init configuration: %w", err)
@@ -162,7 +170,7 @@ func start(spec *Spec) (_ *Container, err error) {
 		err = attachInterface(pipe, cmd.Process.Pid, spec.Interface)
 	}
 	if err == nil {
-		err = handshake(pipe, cmd.Process.Pid, spec.Cgroup)
+		err = handshake(pipe, cmd.Process.Pid, placeCg)
 	}
 	if err != nil {
 		// The init exits by itself after reporting; the kill covers an
@@ -270,11 +278,6 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		Layer:    spec.LayerDir,
 		ReadOnly: spec.ReadOnly,
 		Mounts:   spec.Mounts,
-		// Cgroup placement is a step of the init, not CLONE_INTO_CGROUP:
-		// the init's own pages (a Go runtime) stay charged where the
-		// supervisor runs, and only the user's program counts against
-		// the container's limits.
-		WaitCgroup: spec.Cgroup != nil,
 	}
 	if cfg.Workdir == "" {
 		cfg.Workdir = "/"

@@ -121,6 +121,7 @@ type ExecSpec struct {
 // parent opened the namespaces.
 type execConfig struct {
 	process
+	placement
 	User    string
 	Joins   []nsJoin
 	Tty     bool
@@ -193,10 +194,19 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	pipe := pair[0]
 	defer unix.Close(pipe)
 	files := []*os.File{os.NewFile(uintptr(pair[1]), "exec-pipe")}
-	defer files[0].Close()
+	// Closed again (a no-op) once the process holds its copies.
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	for _, f := range nsFiles {
 		cfg.Joins = append(cfg.Joins, nsJoin{Kind: f.Name(), FD: initPipeFD + len(files)})
 		files = append(files, f)
+	}
+	files, placeCg, err := cfg.placement.plan(spec.Cgroup, files)
+	if err != nil {
+		return nil, err
 	}
 	payload, err := encodeConfig(cfg, &cfg.process)
 	if err != nil {
@@ -237,7 +247,7 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	for _, f := range files {
 		f.Close()
 	}
-	console, err := execHandshake(pipe, cmd.Process.Pid, spec.Cgroup)
+	console, err := execHandshake(pipe, cmd.Process.Pid, placeCg)
 	if err != nil {
 		if kerr := cmd.Process.Kill(); kerr != nil && !errors.Is(kerr, os.ErrProcessDone) {
 			err = fmt.Errorf("%w (and then: kill: %w)", err, kerr)
@@ -536,7 +546,7 @@ func runExec(pipe int) error {
 			return fmt.Errorf("enter %s namespace: %w", j.Kind, err)
 		}
 	}
-	if err := awaitPlacement(pipe); err != nil {
+	if err := cfg.placement.join(pipe); err != nil {
 		return err
 	}
 	if cfg.User != "" {

@@ -110,10 +110,8 @@ func runInit(pipe int) error {
 	if err != nil {
 		return err
 	}
-	if cfg.WaitCgroup {
-		if err := awaitPlacement(pipe); err != nil {
-			return err
-		}
+	if err := cfg.placement.join(pipe); err != nil {
+		return err
 	}
 	if cfg.NewCgroup {
 		// After placement, so that the container's cgroup is the root of

@@ -23,7 +23,8 @@ import (
 //	parent -> init: msgConfig + JSON initConfig
 //	parent -> init: msgLinked           (only with an interface: it has been
 //	                                     made in the init's namespace)
-//	init -> parent: msgReady            (only when a cgroup is to be joined)
+//	init -> parent: msgReady            (only when the parent is to move it
+//	                                     into a cgroup: v2, see placement)
 //	parent -> init: msgGo               (the init is now in its cgroup)
 //	init -> parent: msgExec             (execve comes next)
 //	init -> parent: msgError + errno + text, then the init exits
@@ -70,9 +71,7 @@ type initConfig struct {
 	// Interface is configured as eth0 once the parent has moved it in.
 	Interface *network.Interface
 	NewCgroup bool
-	// WaitCgroup makes the init stop before exec until the parent has put
-	// it in its cgroup.
-	WaitCgroup bool
+	placement
 }
 
 // process is what the container's PID 1 and every process exec'd into it
