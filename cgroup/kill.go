@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
 	"slices"
 	"time"
@@ -138,41 +140,66 @@ func closeAll(held []*linux.Pidfd) {
 
 // waitEvent waits until cgroup.events reports key at want: populated 0
 // once a killed cgroup is empty, frozen 1 or 0 once a freeze or thaw is
-// complete. The kernel notifies every change of the file's values
-// (inotify IN_MODIFY, as for memory.events in OOMEvents), so the wait reads
-// the file again only when it has changed, for at most c.wait.total.
-// Reading after the watch is in place means no change can fall between
-// the two; a notice may come late (kernfs sends them from a workqueue),
-// which only costs a read that finds nothing new.
+// complete, for at most c.wait.total. The kernel wakes a poll(2) of the
+// file for POLLPRI whenever its values change, so the wait reads the file
+// again only then. It is poll and not inotify: kernfs wakes pollers at
+// the change itself and sends inotify's notices later, from a workqueue,
+// which on a busy machine costs milliseconds. A read records which change
+// the descriptor has seen, and poll compares with the latest, so a change
+// between the read and the poll is never missed. Each poll is bounded by
+// c.wait.max all the same, for a file that never notifies (a fake
+// cgroupfs in a test: an ordinary file never reports POLLPRI).
 func (c *v2Cgroup) waitEvent(key string, want uint64) error {
 	file := c.file("cgroup.events")
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	f, err := os.Open(file)
 	if err != nil {
-		return fmt.Errorf("cgroup: inotify for %s: %w", file, err)
+		return fmt.Errorf("cgroup: open %s: %w", file, cause(err))
 	}
-	// Non-blocking, so that the runtime poller owns it and the deadline
-	// below ends a pending read.
-	in := os.NewFile(uintptr(fd), "inotify:"+file)
-	defer in.Close()
-	if _, err := unix.InotifyAddWatch(fd, file, unix.IN_MODIFY); err != nil {
-		return fmt.Errorf("cgroup: watch %s: %w", file, err)
-	}
-	if err := in.SetReadDeadline(time.Now().Add(c.wait.total)); err != nil {
-		return fmt.Errorf("cgroup: watch %s: %w", file, err)
-	}
-	buf := make([]byte, 16*inotifyEventSize)
+	defer f.Close()
+	deadline := time.Now().Add(c.wait.total)
+	buf := make([]byte, 256)
 	for {
-		got, err := keyedValue(file, key)
-		if err != nil || got == want {
+		n, err := f.ReadAt(buf, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("cgroup: read %s: %w", file, cause(err))
+		}
+		m, err := parseKeyed(file, buf[:n])
+		if err != nil {
 			return err
 		}
-		if _, err := in.Read(buf); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return fmt.Errorf("cgroup: %s: %q stays %d after %v, want %d", file, key, got, c.wait.total, want)
-			}
-			return fmt.Errorf("cgroup: watch %s: %w", file, err)
+		got, ok := m[key]
+		switch {
+		case !ok:
+			return fmt.Errorf("cgroup: %s has no %q line", file, key)
+		case got == want:
+			return nil
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("cgroup: %s: %q stays %d after %v, want %d", file, key, got, c.wait.total, want)
+		}
+		if err := pollPri(f, min(left, c.wait.max)); err != nil {
+			return fmt.Errorf("cgroup: wait for a change of %s: %w", file, err)
 		}
 	}
+}
+
+// pollPri waits until f reports POLLPRI (or an error), which kernfs does
+// on a change of a notifying file such as cgroup.events, or until timeout.
+func pollPri(f *os.File, timeout time.Duration) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var perr error
+	if err := rc.Control(func(fd uintptr) {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
+		ms := int(min(timeout.Milliseconds()+1, math.MaxInt32))
+		_, perr = linux.IgnoringEINTRN(func() (int, error) { return unix.Poll(fds, ms) })
+	}); err != nil {
+		return err
+	}
+	return perr
 }
 
 // eventBuffer is how many notifications an OOM channel holds for a slow
