@@ -150,7 +150,7 @@ func start(spec *Spec) (_ *Container, err error) {
 	cmd := &exec.Cmd{
 		Path:        initPath,
 		Args:        []string{"stack", InitArg},
-		Env:         []string{},
+		Env:         initEnv(),
 		Stdout:      spec.Stdout,
 		Stderr:      spec.Stderr,
 		ExtraFiles:  extra,

@@ -219,7 +219,7 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	cmd := &exec.Cmd{
 		Path:       initPath,
 		Args:       []string{"stack", ExecArg},
-		Env:        []string{},
+		Env:        initEnv(),
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			// A session of its own: the leader of the terminal it may

@@ -120,6 +120,14 @@ func TestEmbeddedInitRunsContainers(t *testing.T) {
 	if strings.Contains(out, "memfd") {
 		t.Errorf("exec saw the memfd: %q", out)
 	}
+	// The init's own environment (initEnv) is not the program's.
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", c.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(environ), "GOMAXPROCS") || strings.Contains(string(environ), "GOGC") {
+		t.Errorf("the program inherited the init's environment: %q", environ)
+	}
 }
 
 // TestDropPagesKeepsHeapData: only pages of a read-only file mapping are
