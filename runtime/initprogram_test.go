@@ -139,3 +139,21 @@ func TestDropPagesKeepsHeapData(t *testing.T) {
 		t.Fatal("dropPages changed data held in the heap")
 	}
 }
+
+// TestPreloadThenStart: a start that follows Preload, the memfd perhaps
+// still being made, waits for it and runs the embedded program.
+func TestPreloadThenStart(t *testing.T) {
+	testenv.RequireRoot(t)
+	embeddedInit(t)
+	p := NewInitProgram(stackInitELF)
+	p.Preload()
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "true")
+	spec.Init = p
+	if out, st := run(t, spec); st.Code != 0 {
+		t.Fatalf("container after Preload: %+v:\n%s", st, out)
+	}
+	if !p.Embedded() {
+		t.Error("after Preload the program is not embedded")
+	}
+	(*InitProgram)(nil).Preload()
+}

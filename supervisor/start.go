@@ -22,6 +22,7 @@ import (
 // started are stopped, everything is removed again, and the error names the
 // container and the cause.
 func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, error) {
+	cfg.Init.Preload()
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
