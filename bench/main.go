@@ -48,13 +48,15 @@ func run() int {
 	cfg.oomRuns = 20
 	cfg.logBytes = logDataSize
 	cfg.idle = 5 * time.Second
+	// Only a -rounds left unset takes the mode's default: -quick -rounds 5
+	// runs five.
 	if cfg.rounds == 0 {
 		cfg.rounds = 5
-	}
-	if cfg.quick {
-		if cfg.rounds == 5 {
+		if cfg.quick {
 			cfg.rounds = 2
 		}
+	}
+	if cfg.quick {
 		cfg.footprintNs = []int{1, 50}
 		cfg.oomRuns = 10
 		cfg.idle = time.Second
