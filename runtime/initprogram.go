@@ -101,9 +101,9 @@ func (p *InitProgram) Preload() {
 	}
 }
 
-// Embedded reports whether starts execute the embedded program, rather
+// embedded reports whether starts execute the embedded program, rather
 // than the running binary.
-func (p *InitProgram) Embedded() bool { return p.file() != nil }
+func (p *InitProgram) embedded() bool { return p.file() != nil }
 
 // sealedMemfd returns a close-on-exec memfd named name that holds data,
 // executable and sealed against any change.

@@ -50,15 +50,15 @@ func embeddedInit(t *testing.T) *InitProgram {
 		t.Fatal(stackInitErr)
 	}
 	p := NewInitProgram(stackInitELF)
-	if !p.Embedded() {
+	if !p.embedded() {
 		t.Fatal("the init program could not be put in a memfd: starts would re-execute the test binary")
 	}
 	return p
 }
 
 func TestNewInitProgramEmpty(t *testing.T) {
-	if p := NewInitProgram(""); p != nil || p.Embedded() {
-		t.Errorf("NewInitProgram(\"\") = %v, embedded %v: want nil, re-executing the running binary", p, p.Embedded())
+	if p := NewInitProgram(""); p != nil || p.embedded() {
+		t.Errorf("NewInitProgram(\"\") = %v, embedded %v: want nil, re-executing the running binary", p, p.embedded())
 	}
 	if path, files := (*InitProgram)(nil).command(nil); path != "/proc/self/exe" || len(files) != 0 {
 		t.Errorf("a nil program runs %s with %d descriptors, want /proc/self/exe and none", path, len(files))
@@ -152,7 +152,7 @@ func TestPreloadThenStart(t *testing.T) {
 	if out, st := run(t, spec); st.Code != 0 {
 		t.Fatalf("container after Preload: %+v:\n%s", st, out)
 	}
-	if !p.Embedded() {
+	if !p.embedded() {
 		t.Error("after Preload the program is not embedded")
 	}
 	(*InitProgram)(nil).Preload()
