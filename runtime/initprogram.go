@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // InitProgram is what a container's init, and every process entering a
@@ -122,10 +124,7 @@ func sealedMemfd(name, data string) (int, error) {
 	}
 	b := unsafe.Slice(unsafe.StringData(data), len(data))
 	for len(b) > 0 {
-		n, err := unix.Write(fd, b)
-		if errors.Is(err, unix.EINTR) {
-			continue
-		}
+		n, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Write(fd, b) })
 		if err != nil {
 			unix.Close(fd)
 			return -1, fmt.Errorf("write %s into its memfd: %w", name, err)

@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -156,4 +158,18 @@ func TestPreloadThenStart(t *testing.T) {
 		t.Error("after Preload the program is not embedded")
 	}
 	(*InitProgram)(nil).Preload()
+}
+
+// TestInReadOnlyFileMapping: the guard of dropPages tells the binary's
+// image (this test's code, mapped from its file, not writable) from the
+// heap, where dropping pages would zero them.
+func TestInReadOnlyFileMapping(t *testing.T) {
+	code := reflect.ValueOf(TestInReadOnlyFileMapping).Pointer()
+	if !inReadOnlyFileMapping(code, 1) {
+		t.Errorf("the test binary's code at %#x is not seen as a read-only file mapping", code)
+	}
+	heap := make([]byte, 1<<20)
+	if addr := uintptr(unsafe.Pointer(&heap[0])); inReadOnlyFileMapping(addr, uintptr(len(heap))) {
+		t.Errorf("heap memory at %#x is seen as a read-only file mapping", addr)
+	}
 }
