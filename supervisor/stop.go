@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"fmt"
 	"syscall"
 
 	"github.com/stack-containers/stack/manifest"
@@ -57,18 +56,16 @@ func (s *Supervisor) stopContainer(c *container) {
 }
 
 // signalStop sends c its stop signal and waits out its grace period, then
-// kills what is left: PID 1 alone where it has a pid namespace of its own,
-// the whole cgroup otherwise.
+// kills PID 1.
 //
-// A namespace's PID 1 is enough: when it dies the kernel SIGKILLs every
-// other process of the namespace and reaps them before PID 1 can be waited
-// for (zap_pid_ns_processes), so the run loop finds them gone; whatever
-// else is in the cgroup (a process that joined it but not the namespace)
-// the run loop's Kill takes once PID 1 is reaped. Killing PID 1 through its
-// pidfd (os.Process) costs one syscall where a cgroup kill on v1 freezes,
-// lists and signals every process, then waits for the cgroup to empty.
-// Without a pid namespace nothing kills PID 1's children for us, hence the
-// cgroup.
+// PID 1 is enough: the run loop empties the cgroup (waitRun's Kill) once
+// it has reaped PID 1, which takes whatever else runs in it. With a pid
+// namespace of its own there is usually nothing left by then: when PID 1
+// dies the kernel SIGKILLs every other process of the namespace and reaps
+// them before PID 1 can be waited for (zap_pid_ns_processes). Killing PID
+// 1 through its pidfd (os.Process) costs one syscall where a cgroup kill on
+// v1 freezes, lists and signals every process, then waits for the cgroup
+// to empty, and the run loop's Kill would do all that again.
 func (s *Supervisor) signalStop(c *container, r *run) {
 	sig, grace := c.def.StopSignal, c.def.StopTimeout
 	ownPIDNS := hasNamespace(c.def, manifest.NamespacePID)
@@ -81,7 +78,7 @@ func (s *Supervisor) signalStop(c *container, r *run) {
 	default:
 		c.log.Event("stopping (%v, then SIGKILL after %v)", signalName(int(sig)), grace)
 		if err := r.rc.Signal(sig); err != nil {
-			s.warn(fmt.Errorf("container %q: %w", c.def.Name, err))
+			s.warn(err)
 		}
 		select {
 		case <-c.done:
@@ -92,11 +89,8 @@ func (s *Supervisor) signalStop(c *container, r *run) {
 			c.log.Event("still running after %v, killing it", grace)
 		}
 	}
-	kill := c.cg.Kill
-	if ownPIDNS {
-		kill = func() error { return r.rc.Signal(syscall.SIGKILL) }
-	}
-	if err := kill(); err != nil {
-		s.warn(fmt.Errorf("container %q: %w", c.def.Name, err))
+	// Signal's error names the container.
+	if err := r.rc.Signal(syscall.SIGKILL); err != nil {
+		s.warn(err)
 	}
 }
