@@ -8,6 +8,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -83,31 +84,27 @@ func stopHolder(ctx context.Context, paths Paths) (*stackLock, error) {
 			return lock, err
 		}
 		h, known := readHolder(paths.Dir)
-		// The state is read only when needed: it lists every container,
-		// and the supervisor is busy stopping them meanwhile.
-		var st *State
-		stErr := errNotRead
+		// The state is read only when needed, and once a round: it lists
+		// every container, and the supervisor is busy stopping them
+		// meanwhile.
+		state := sync.OnceValues(func() (*State, error) { return ReadState(paths) })
 		if !known {
-			st, stErr = ReadState(paths)
-			if stErr == nil && st.Supervisor.Alive() {
+			if st, err := state(); err == nil && st.Supervisor.Alive() {
 				h, known = lockHolder{Process: st.Supervisor, Role: roleSupervisor}, true
 			}
 		}
 		if known && h.Role == roleSupervisor && h.Process != stopping {
-			if errors.Is(stErr, errNotRead) {
-				st, stErr = ReadState(paths)
-			}
-			if err := h.Signal(syscall.SIGTERM); err != nil {
-				return nil, fmt.Errorf("ask the supervisor to stop: %w", err)
-			}
-			stopping = h.Process
 			grace := defaultGrace
-			if stErr == nil {
+			if st, err := state(); err == nil {
 				grace = 0
 				for _, c := range st.Containers {
 					grace = max(grace, c.StopTimeout)
 				}
 			}
+			if err := h.Signal(syscall.SIGTERM); err != nil {
+				return nil, fmt.Errorf("ask the supervisor to stop: %w", err)
+			}
+			stopping = h.Process
 			kill = time.After(grace + supervisorSlack)
 		}
 		watch, unwatch := context.WithCancel(ctx)
@@ -139,9 +136,6 @@ func stopHolder(ctx context.Context, paths Paths) (*stackLock, error) {
 // lockPoll is how often stopHolder tries the lock while its holder is not
 // known, or lives on without it.
 const lockPoll = 20 * time.Millisecond
-
-// errNotRead stands for a state not read yet.
-var errNotRead = errors.New("state not read")
 
 // clearStack stops and removes what the state of an earlier run lists:
 // its containers (stop signal, grace, kill), cgroups and layers; then it
