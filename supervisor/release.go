@@ -4,7 +4,8 @@ import (
 	"errors"
 	"path"
 	goruntime "runtime"
-	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stack-containers/stack/runtime"
 )
@@ -108,15 +109,15 @@ func (s *Supervisor) releaseContainers() error {
 // their errors in that order.
 func inParallel(n int, fn func(i int) error) error {
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, releaseLimit())
+	var g errgroup.Group
+	g.SetLimit(releaseLimit())
 	for i := range n {
-		slots <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-slots }()
+		// Every error is kept, in order: none stops the others.
+		g.Go(func() error {
 			errs[i] = fn(i)
+			return nil
 		})
 	}
-	wg.Wait()
+	g.Wait()
 	return errors.Join(errs...)
 }
