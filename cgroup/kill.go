@@ -38,7 +38,7 @@ func killAll(dir string, procs func() ([]int, error), freeze, thaw func() error,
 		if err != nil || len(pids) == 0 {
 			return err == nil, err
 		}
-		held, err := killRound(dir, procs, freeze, thaw)
+		held, err := killRound(dir, pids, procs, freeze, thaw)
 		defer closeAll(held)
 		if err != nil {
 			return false, err
@@ -66,9 +66,11 @@ func killAll(dir string, procs func() ([]int, error), freeze, thaw func() error,
 	return nil
 }
 
-// killRound SIGKILLs what procs lists, frozen if it can be, and returns the
-// pidfds of the processes it signalled, for the caller to wait on and
-// close (even on error).
+// killRound SIGKILLs the cgroup's processes, frozen if it can be, and
+// returns the pidfds of the processes it signalled, for the caller to wait
+// on and close (even on error). listed is what procs listed just before:
+// without a freezer it is the round's list; frozen, procs lists again, as
+// the cgroup may have changed before it froze.
 //
 // A pid read from cgroup.procs could be freed and reused by a process
 // elsewhere before the signal: frozen, no listed process can exit, so the
@@ -78,16 +80,16 @@ func killAll(dir string, procs func() ([]int, error), freeze, thaw func() error,
 // process at a time, and the pidfd's is the one that had it at the open.
 // On a kernel without pidfds the processes are signalled by pid, and the
 // caller's pauses take the place of the wait.
-func killRound(dir string, procs func() ([]int, error), freeze, thaw func() error) (held []*linux.Pidfd, err error) {
+func killRound(dir string, listed []int, procs func() ([]int, error), freeze, thaw func() error) (held []*linux.Pidfd, err error) {
+	pids := listed
 	if freeze != nil {
 		if err := freeze(); err != nil {
 			return nil, errors.Join(err, thaw())
 		}
 		defer func() { err = errors.Join(err, thaw()) }()
-	}
-	pids, err := procs()
-	if err != nil {
-		return nil, err
+		if pids, err = procs(); err != nil {
+			return nil, err
+		}
 	}
 	var byPid []int
 	for _, pid := range pids {
