@@ -15,9 +15,9 @@ import (
 // process of the stack lives, whichever way the supervisor stopped it: a
 // container with a pid namespace of its own, whose PID 1 the kernel
 // discards SIGTERM for, ends with the namespace once PID 1 is killed; one
-// without, whose program ignores SIGTERM, is killed by its cgroup; one
-// without whose program dies of SIGTERM leaves a child that only the kill
-// of the cgroup after PID 1's end reaches. Each is checked the moment down
+// without, whose program ignores SIGTERM, has PID 1 killed and its child
+// taken by the kill of the cgroup after PID 1's end; one without whose
+// program dies of SIGTERM leaves a child that only that kill reaches. Each is checked the moment down
 // returns, where AssertNothingLeft would give stragglers time.
 func TestE2EDownEndsEveryProcessBeforeItReturns(t *testing.T) {
 	e := newEnv(t)
