@@ -344,16 +344,17 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool]) {
 // are not UTF-8 go in base64, where they are unreadable to a person.
 func (l *Log) put(h, text []byte, partial bool) {
 	if utf8.Valid(text) {
-		l.add(h, text, partial)
+		// Checked once here: its records need no second check.
+		l.add(h, text, partial, appendTextRecord)
 		return
 	}
 	for {
 		i := bytes.IndexByte(text, '\n')
 		if i < 0 {
-			l.add(h, text, partial)
+			l.add(h, text, partial, appendRecord)
 			return
 		}
-		l.add(h, text[:i], false)
+		l.add(h, text[:i], false, appendRecord)
 		text = text[i+1:]
 	}
 }
@@ -362,11 +363,13 @@ func (l *Log) put(h, text []byte, partial bool) {
 // take the file past maxSize, what fits is written (whole lines of the
 // text, cut at a newline), the file is rotated and the rest goes to the
 // next file. Only a line whose record alone is larger than maxSize takes
-// a file past it, and has that file to itself.
-func (l *Log) add(h, text []byte, partial bool) {
+// a file past it, and has that file to itself. appendRec makes the
+// records: appendTextRecord for text put has found valid UTF-8, else
+// appendRecord.
+func (l *Log) add(h, text []byte, partial bool, appendRec func(dst, head, text []byte, partial bool) []byte) {
 	for {
 		mark := len(l.batch)
-		l.batch = appendRecord(l.batch, h, text, partial)
+		l.batch = appendRec(l.batch, h, text, partial)
 		if l.size+int64(len(l.batch)) <= l.maxSize {
 			return
 		}
@@ -376,12 +379,12 @@ func (l *Log) add(h, text []byte, partial bool) {
 			// Not even the first line fits in an empty file.
 			n = bytes.IndexByte(text, '\n') + 1
 			if n == 0 {
-				l.batch = appendRecord(l.batch, h, text, partial)
+				l.batch = appendRec(l.batch, h, text, partial)
 				return
 			}
 		}
 		if n > 0 {
-			l.batch = appendRecord(l.batch, h, text[:n-1], false)
+			l.batch = appendRec(l.batch, h, text[:n-1], false)
 			text = text[n:]
 		}
 		l.flush(l.batch)

@@ -109,14 +109,26 @@ func appendRecordHead(dst []byte, t time.Time, s Stream) []byte {
 // log_base64; the caller gives such text one line at a time (see
 // Log.add), since a reader splits either field at its newlines.
 func appendRecord(dst, head, text []byte, partial bool) []byte {
-	dst = append(dst, head...)
 	if utf8.Valid(text) {
-		dst = append(dst, `,"log":"`...)
-		dst = appendJSONString(dst, text)
-	} else {
-		dst = append(dst, `,"log_base64":"`...)
-		dst = base64.StdEncoding.AppendEncode(dst, text)
+		return appendTextRecord(dst, head, text, partial)
 	}
+	dst = append(dst, head...)
+	dst = append(dst, `,"log_base64":"`...)
+	dst = base64.StdEncoding.AppendEncode(dst, text)
+	return appendRecordTail(dst, partial)
+}
+
+// appendTextRecord is appendRecord for text the caller has checked is
+// valid UTF-8 (Log.put checks every run once): it skips the check.
+func appendTextRecord(dst, head, text []byte, partial bool) []byte {
+	dst = append(dst, head...)
+	dst = append(dst, `,"log":"`...)
+	dst = appendJSONString(dst, text)
+	return appendRecordTail(dst, partial)
+}
+
+// appendRecordTail closes the record's text field and the record.
+func appendRecordTail(dst []byte, partial bool) []byte {
 	dst = append(dst, '"')
 	if partial {
 		dst = append(dst, `,"partial":true`...)
