@@ -414,10 +414,15 @@ func fitting(head, text []byte, room int64) int {
 
 // show formats each line of text for the output.
 func (l *Log) show(s Stream, t time.Time, text []byte) {
-	// Room for all of them at once: a chunk that grows line by line is
-	// copied over and over, and the garbage taxes every container.
-	n := bytes.Count(text, []byte{'\n'}) + 1
-	*l.term = slices.Grow(*l.term, len(text)+n*(max(len(l.linePrefix), len(l.eventPrefix))+len(bold+reset)+1))
+	// Room for all of them at once, mostly: a chunk that grows line by
+	// line is copied over and over, and the garbage taxes every
+	// container. Counting the lines for the exact size would be one more
+	// pass over the text, for a Grow that the pooled chunks, which come
+	// back grown, rarely need: half the text again is room for the
+	// prefixes of lines longer than twice theirs, and shorter lines grow
+	// the chunk by append.
+	perLine := max(len(l.linePrefix), len(l.eventPrefix)) + len(bold+reset) + 1
+	*l.term = slices.Grow(*l.term, len(text)+len(text)/2+perLine)
 	for {
 		i := bytes.IndexByte(text, '\n')
 		if i < 0 {
