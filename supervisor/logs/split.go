@@ -23,10 +23,9 @@ type splitter struct {
 	max  int // longest piece yielded
 	n    int // buf[:n] is read but not yet yielded
 	scan int // buf[:scan] is known to hold no newline
-	// offered is the room the last space() gave; full says the read
-	// took all of it, so that the stream has more waiting.
-	offered int
-	full    bool
+	// full says the last read took all the room space() gave, so that
+	// the stream has more waiting.
+	full bool
 }
 
 func newSplitter(max int) *splitter {
@@ -50,7 +49,6 @@ func (s *splitter) space() []byte {
 	case s.full && len(s.buf) < pipeSize:
 		s.grow(min(2*len(s.buf), pipeSize))
 	}
-	s.offered = len(s.buf) - s.n
 	return s.buf[s.n:]
 }
 
@@ -67,7 +65,9 @@ func (s *splitter) grow(size int) {
 // contiguous in buf, so that a batch of short lines costs one step, not
 // one per line. What follows the last newline stays pending.
 func (s *splitter) lines(k int) iter.Seq2[[]byte, bool] {
-	s.full = k == s.offered
+	// space() gave buf[n:], and nothing has moved since: the read
+	// filled it if it reached the end of buf.
+	s.full = s.n+k == len(s.buf)
 	return func(yield func([]byte, bool) bool) {
 		end := s.n + k
 		start := 0
