@@ -163,9 +163,49 @@ func TestSplitterRuns(t *testing.T) {
 	if len(got) != 1 || got[0] != "a\nb\n\n" {
 		t.Errorf("got runs %q, want one: %q", got, "a\nb\n\n")
 	}
-	for text := range sp.rest() {
-		if string(text) != "c" {
-			t.Errorf("pending %q, want c", text)
+	var rest []piece
+	for text, partial := range sp.rest() {
+		rest = append(rest, piece{string(text), partial})
+	}
+	if want := []piece{{"c", true}}; !equalPieces(rest, want) {
+		t.Errorf("rest yields %s, want %s", describe(rest), describe(want))
+	}
+}
+
+// TestSplitterGrows checks that reads which fill the buffer grow it, up
+// to pipeSize and no further, and that reads which do not leave it be.
+func TestSplitterGrows(t *testing.T) {
+	sp := newSplitter(MaxLine)
+	// fill reads lines into as much of space() as n says, all of it if
+	// n < 0, ending at a newline so that nothing stays pending.
+	fill := func(n int) {
+		t.Helper()
+		b := sp.space()
+		if n < 0 {
+			n = len(b)
 		}
+		for i := range n {
+			b[i] = 'x'
+			if i%64 == 63 || i == n-1 {
+				b[i] = '\n'
+			}
+		}
+		for range sp.lines(n) {
+		}
+		if sp.n != 0 {
+			t.Fatalf("%d bytes pending, want none", sp.n)
+		}
+	}
+	for range 8 {
+		fill(readSize / 2)
+	}
+	if len(sp.buf) != readSize {
+		t.Fatalf("buffer of %d bytes after reads that left room, want %d", len(sp.buf), readSize)
+	}
+	for range 8 {
+		fill(-1)
+	}
+	if len(sp.buf) != pipeSize {
+		t.Errorf("buffer of %d bytes after reads that filled it, want %d", len(sp.buf), pipeSize)
 	}
 }
