@@ -149,19 +149,12 @@ func TestCaptureAndEvents(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
-	checkLeaks(t)
-	dir := t.TempDir()
 	const maxSize = 4096
-	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, MaxSize: maxSize, Keep: 2})
-	web, _ := a.Container("web")
-	var in strings.Builder
 	const n = 1000
-	for i := range n {
-		fmt.Fprintf(&in, "line %04d\n", i)
-	}
+	dir, a, web, in := numberedLog(t, maxSize, n)
 	// Reads of 100 bytes make many batches, so rotation falls inside them
 	// as well as between them.
-	web.Capture(Stdout, iotest.HalfReader(&chunkReader{r: strings.NewReader(in.String()), n: 100}))
+	web.Capture(Stdout, iotest.HalfReader(&chunkReader{r: strings.NewReader(in), n: 100}))
 	huge := strings.Repeat("h", 2*maxSize)
 	if err := web.Wait(); err != nil {
 		t.Fatal(err)
@@ -212,6 +205,65 @@ func TestRotation(t *testing.T) {
 		t.Errorf("last numbered line %d, want %d", last, n-1)
 	}
 	t.Logf("kept lines %d..%d of %d", first, n-1, n)
+}
+
+// numberedLog opens the log of container web in files of maxSize bytes,
+// two rotated ones kept, and makes the n lines `line 0000` on to write
+// to it.
+func numberedLog(t *testing.T, maxSize int64, n int) (dir string, a *Aggregator, web *Log, in string) {
+	t.Helper()
+	checkLeaks(t)
+	dir = t.TempDir()
+	a = newAggregator(t, Config{Dir: dir, Names: []string{"web"}, MaxSize: maxSize, Keep: 2})
+	web, _ = a.Container("web")
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "line %04d\n", i)
+	}
+	return dir, a, web, b.String()
+}
+
+// TestRotationInsideRun writes one read of lines larger than a file: its
+// run must be cut at a newline, the first file filled to within one line's
+// record of maxSize and the rest in the next, not a line per file.
+func TestRotationInsideRun(t *testing.T) {
+	const maxSize = 4096
+	const n = 600 // 6000 bytes: one read, one run, more than a file takes
+	dir, a, web, in := numberedLog(t, maxSize, n)
+	web.Capture(Stdout, strings.NewReader(in))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := os.Stat(filepath.Join(dir, "web.log.2")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("web.log.2: want the run in two files, stat says %v", err)
+	}
+	// The longest record of one line that the file could not take.
+	line := recordLen(appendRecordHead(nil, time.Now(), Stdout), []byte("line 0000"))
+	if st, err := os.Stat(filepath.Join(dir, "web.log.1")); err != nil {
+		t.Fatal(err)
+	} else if st.Size() > maxSize || st.Size() <= maxSize-int64(line) {
+		t.Errorf("web.log.1: %d bytes, want within %d (one line's record) of %d", st.Size(), line, maxSize)
+	}
+	var got []string
+	for _, name := range []string{"web.log.1", "web.log"} {
+		for _, r := range readFile(t, filepath.Join(dir, name)) {
+			for text, partial := range r.lines() {
+				if partial {
+					t.Errorf("%s: partial line %q", name, text)
+				}
+				got = append(got, string(text))
+			}
+		}
+	}
+	if len(got) != n {
+		t.Fatalf("%d lines kept, want %d", len(got), n)
+	}
+	for i, l := range got {
+		if want := fmt.Sprintf("line %04d", i); l != want {
+			t.Fatalf("line %d: %q, want %q", i, l, want)
+		}
+	}
 }
 
 // chunkReader returns at most n bytes per read.
