@@ -30,6 +30,8 @@ const (
 // is a line lost. The lines a read brings are one record, each line one
 // byte longer there (its newline written \n): 32 MiB of lines take about
 // 34 MB. Less data would time little more than the start of the cats.
+// No product of the defaults makes 32 MiB: TestLogDataSizeFits checks it
+// against them.
 const logDataSize = 32 << 20
 
 var logPayload = bytes.Repeat([]byte("stack-bench-log-payload/"), 4)[:logLineLen-seqDigits-2]

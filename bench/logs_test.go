@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stack-containers/stack/supervisor/logs"
 )
 
 // logOutput renders lines from..to-1 of each container as `stack logs`
@@ -85,5 +87,31 @@ func TestLogDataRoundTrip(t *testing.T) {
 	verdict, err := newLogVerifier([]string{"c0"}, lines).check(strings.NewReader(out.String()))
 	if err != nil || verdict != allLines {
 		t.Fatalf("check: %q, %v", verdict, err)
+	}
+}
+
+// TestLogDataSizeFits checks that logDataSize, as records, fits in what a
+// container's log keeps whole (logs.DefaultKeep+1 files of
+// logs.DefaultMaxSize): 32 MiB is no product of those defaults, so it is
+// kept as a number and checked here against them.
+func TestLogDataSizeFits(t *testing.T) {
+	// A record as the capture writes it, without its text.
+	const record = `{"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","log":""}` + "\n"
+	// The smallest read assumed, a page: cat writes far more at a time,
+	// and a read's lines are one record.
+	const read = 4 << 10
+	lines := int64(logDataSize / logLineLen)
+	perRecord := int64(read / logLineLen)
+	records := (lines + perRecord - 1) / perRecord
+	// Each line is a byte longer in its record: its newline is written \n
+	// (the record's last is its end of line instead, one byte less).
+	size := records*int64(len(record)) + lines*(logLineLen+1)
+	// Each rotation may leave a file short of its size by up to one
+	// line's record.
+	size += logs.DefaultKeep * int64(len(record)+logLineLen)
+	if kept := int64(logs.DefaultKeep+1) * logs.DefaultMaxSize; size > kept {
+		t.Errorf("%d bytes of log data take up to %d bytes in records, more than the %d a log keeps", logDataSize, size, kept)
+	} else {
+		t.Logf("%d bytes of log data take up to %d bytes in records, of the %d a log keeps", logDataSize, size, kept)
 	}
 }
