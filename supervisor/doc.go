@@ -20,19 +20,21 @@
 //     of bind mounts, owned by the invoking user. Then the state file is
 //     written before anything else is created, so that a down can find
 //     whatever follows even if this process dies half-way; then the logs
-//     are opened and a cgroup is made
-//     per container at <STACK_CGROUP_PARENT>/<stack>/<container>, each
-//     watched for OOM events. Then the stack's network (network.go), when
-//     a container is on it: the state names its devices before they
-//     exist; the bridge, the addresses in name order, each container's
-//     /etc/hosts and /etc/resolv.conf, and the published ports, bound
+//     are opened. Then the stack's network (network.go), when a container
+//     is on it: the state names its devices before they exist; the
+//     bridge, the addresses in name order, and the published ports, bound
 //     before any container starts so that a taken one fails the start
 //     with nothing running. Each start of a container on the network gets
 //     a new veth pair (the runtime makes it once the namespace exists)
 //     with the same address and MAC.
 //  4. Start. The containers start concurrently, at most Config.StartLimit
-//     at once, each once everything it depends on (depends_on, join) has
-//     started and the conditions of its depends_on hold (service_healthy:
+//     at once. Each first gets what its runs share (setUp): a cgroup at
+//     <STACK_CGROUP_PARENT>/<stack>/<container>, watched for OOM events,
+//     and on the network its /etc/hosts and /etc/resolv.conf; made here
+//     rather than for all containers before the first starts, so that
+//     the first ones run while the last ones' are made. Each starts once
+//     everything it depends on (depends_on, join) has started
+//     and the conditions of its depends_on hold (service_healthy:
 //     the dependency's check passed; service_completed_successfully: it
 //     exited 0); one that can no longer be met fails the start, naming
 //     both containers. A container's output goes through two pipes to its

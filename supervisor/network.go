@@ -24,6 +24,10 @@ type stackNet struct {
 	// addrs holds the address of every container on the network, its
 	// joiners included (they share it).
 	addrs map[string]netip.Addr
+	// hosts and resolv are what the name files of every container on the
+	// network are made of (writeNetFiles).
+	hosts  []network.Host
+	resolv []byte
 }
 
 // ownsStackNet reports whether c has a net namespace of its own on the
@@ -58,8 +62,8 @@ func (s *Supervisor) networkPlan() *network.Network {
 }
 
 // createNetwork makes the stack's network, gives every container on it its
-// address, writes their /etc/hosts and /etc/resolv.conf, and binds the
-// published ports. It records all of it in the state.
+// address, gathers what their /etc/hosts and /etc/resolv.conf hold, and
+// binds the published ports. It records all of it in the state.
 func (s *Supervisor) createNetwork(plan *network.Network) error {
 	n, err := network.Create(plan.ID, s.cfg.StateDir, s.stack.Network.Subnet)
 	if err != nil {
@@ -101,27 +105,10 @@ func (s *Supervisor) createNetwork(plan *network.Network) error {
 			cs.Ports = cp
 		})
 	}
-	resolv, err := network.ResolvConf()
-	if err != nil {
+	if s.net.resolv, err = network.ResolvConf(); err != nil {
 		return err
 	}
-	for name, addr := range s.net.addrs {
-		def := s.stack.Containers[name]
-		dir := s.paths.NetFiles(name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("container %q: %w", name, err)
-		}
-		hostname := def.Hostname
-		if hostname == "" {
-			hostname = s.netOwner(def).Hostname
-		}
-		files := map[string][]byte{"hosts": network.HostsFile(hosts, hostname, addr), "resolv.conf": resolv}
-		for f, data := range files {
-			if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
-				return fmt.Errorf("container %q: write %s: %w", name, f, err)
-			}
-		}
-	}
+	s.net.hosts = hosts
 	if s.net.published, err = n.Publish(ports); err != nil {
 		return wrapName(s.portOwner(err, ports), err)
 	}
@@ -182,6 +169,34 @@ func (s *Supervisor) removeNetwork(plan *network.Network) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove the network: %w", err)
+	}
+	return nil
+}
+
+// writeNetFiles writes c's /etc/hosts and /etc/resolv.conf, if it is on
+// the stack's network; every address is known by then (createNetwork).
+func (s *Supervisor) writeNetFiles(c *container) error {
+	name := c.def.Name
+	if s.net == nil {
+		return nil
+	}
+	addr, ok := s.net.addrs[name]
+	if !ok {
+		return nil
+	}
+	dir := s.paths.NetFiles(name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("container %q: %w", name, err)
+	}
+	hostname := c.def.Hostname
+	if hostname == "" {
+		hostname = s.netOwner(c.def).Hostname
+	}
+	files := map[string][]byte{"hosts": network.HostsFile(s.net.hosts, hostname, addr), "resolv.conf": s.net.resolv}
+	for f, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			return fmt.Errorf("container %q: write %s: %w", name, f, err)
+		}
 	}
 	return nil
 }

@@ -80,8 +80,10 @@ type Supervisor struct {
 
 	// loops counts the containers' run loops.
 	loops sync.WaitGroup
-	// watchers are the OOM event readers, ended by unwatch.
+	// watchers are the OOM event readers, ended by unwatch, which cancels
+	// watchCtx, their context.
 	watchers sync.WaitGroup
+	watchCtx context.Context
 	unwatch  context.CancelFunc
 
 	stopOnce sync.Once
