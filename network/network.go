@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -151,7 +152,7 @@ func Remove(id string) error {
 
 // Interface is a container's place on the network: the veth pair that
 // AttachInto makes for one start of it, and what its end becomes inside
-// its network namespace (ConfigureInside).
+// its network namespace (ConfigureIn).
 type Interface struct {
 	// Bridge is the stack's bridge, which HostLink joins.
 	Bridge   string
@@ -232,28 +233,88 @@ func deleteLink(name string) error {
 // ContainerLink is the name the container sees its interface by.
 const ContainerLink = "eth0"
 
-// ConfigureInside makes iface the container's eth0, with its address and
-// a default route through the gateway. It runs in the container's network
-// namespace, after AttachInto.
-func ConfigureInside(iface *Interface) error {
-	l, err := netlink.LinkByName(iface.Link)
+// ConfigureIn makes iface the container's eth0, with its address and a
+// default route through the gateway, in the network namespace of pid,
+// after AttachInto. It works from outside the namespace, through a
+// netlink socket made inside it: the container's init links none of
+// this package.
+func ConfigureIn(iface *Interface, pid int) error {
+	h, err := handleIn(pid)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", iface.Link, err)
 	}
-	if err := netlink.LinkSetName(l, ContainerLink); err != nil {
+	defer h.Close()
+	l, err := h.LinkByName(iface.Link)
+	if err != nil {
+		return fmt.Errorf("configure %s: %w", iface.Link, err)
+	}
+	if err := h.LinkSetName(l, ContainerLink); err != nil {
 		return fmt.Errorf("rename %s to %s: %w", iface.Link, ContainerLink, err)
 	}
-	if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: ipNet(iface.Address)}); err != nil {
+	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(iface.Address)}); err != nil {
 		return fmt.Errorf("%s: add address %s: %w", ContainerLink, iface.Address, err)
 	}
-	if err := netlink.LinkSetUp(l); err != nil {
+	if err := h.LinkSetUp(l); err != nil {
 		return fmt.Errorf("%s: set up: %w", ContainerLink, err)
 	}
 	gw := net.IP(iface.Gateway.AsSlice())
-	if err := netlink.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw}); err != nil {
+	if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw}); err != nil {
 		return fmt.Errorf("%s: default route via %s: %w", ContainerLink, gw, err)
 	}
 	return nil
+}
+
+// handleIn returns a netlink handle whose socket lives in the network
+// namespace of pid: a socket stays in the namespace it was made in, so
+// only its creation needs a thread in there. That thread is locked while
+// it is, and given back as it was found (netlink's NewHandleAt would
+// unlock a thread it could not bring back); should the kernel refuse to
+// undo its own setns, the thread is parked for the rest of the process's
+// life instead of running other goroutines in the container's namespace,
+// and instead of ending, which would fire the parent-death signal of a
+// container's init that it may have forked.
+func handleIn(pid int) (*netlink.Handle, error) {
+	theirs := fmt.Sprintf("/proc/%d/ns/net", pid)
+	target, err := unix.Open(theirs, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", theirs, err)
+	}
+	defer unix.Close(target)
+	type result struct {
+		h   *netlink.Handle
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("open the own network namespace: %w", err)}
+			return
+		}
+		defer unix.Close(own)
+		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: fmt.Errorf("enter %s: %w", theirs, err)}
+			return
+		}
+		h, herr := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
+			if h != nil {
+				h.Close()
+			}
+			done <- result{err: fmt.Errorf("leave %s: %w", theirs, err)}
+			select {}
+		}
+		runtime.UnlockOSThread()
+		if herr != nil {
+			herr = fmt.Errorf("netlink socket in %s: %w", theirs, herr)
+		}
+		done <- result{h, herr}
+	}()
+	r := <-done
+	return r.h, r.err
 }
 
 // macOf is the locally administered MAC Docker also derives from an

@@ -2,7 +2,6 @@ package network
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -269,9 +268,11 @@ func startNetns(t *testing.T, addr netip.Addr, attach func(a netip.Addr, pid int
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := json.Marshal(iface)
-	if got := c.ask(t, "configure "+string(cfg)); got != "ok" {
-		t.Fatalf("configure in the container: %s", got)
+	if err := ConfigureIn(iface, cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ask(t, "serve"); got != "ok" {
+		t.Fatalf("serve in the container: %s", got)
 	}
 	return c
 }
@@ -293,16 +294,8 @@ func runHelper() {
 	for in.Scan() {
 		verb, arg, _ := strings.Cut(in.Text(), " ")
 		switch verb {
-		case "configure":
-			var iface Interface
-			err := json.Unmarshal([]byte(arg), &iface)
-			if err == nil {
-				err = ConfigureInside(&iface)
-			}
-			if err == nil {
-				err = serveEcho()
-			}
-			answer(err, "ok")
+		case "serve":
+			answer(serveEcho(), "ok")
 		case "links":
 			var names []string
 			links, err := netlink.LinkList()

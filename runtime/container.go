@@ -16,6 +16,7 @@ import (
 
 	"github.com/stack-containers/stack/internal/capability"
 	"github.com/stack-containers/stack/network"
+	"github.com/stack-containers/stack/runtime/containerinit"
 	"github.com/stack-containers/stack/seccomp"
 )
 
@@ -126,24 +127,24 @@ func start(spec *Spec) (_ *Container, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("join %s namespace: %w", kind, err)
 		}
-		cfg.Joins = append(cfg.Joins, nsJoin{Kind: kind, FD: initPipeFD + len(files)})
+		cfg.Joins = append(cfg.Joins, containerinit.NsJoin{Kind: kind, FD: initPipeFD + len(files)})
 		files = append(files, f)
 	}
 	// Cgroup placement is a step of the init, not CLONE_INTO_CGROUP: the
 	// init's own pages (a Go runtime) stay charged where the supervisor
 	// runs, and only the user's program counts against the container's
 	// limits.
-	files, placeCg, err := cfg.placement.plan(spec.Cgroup, files)
+	files, placeCg, err := planPlacement(&cfg.Placement, spec.Cgroup, files)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := encodeConfig(cfg, &cfg.process)
+	payload, err := containerinit.EncodeConfig(cfg, &cfg.Process)
 	if err != nil {
 		return nil, fmt.Errorf("encode the init configuration: %w", err)
 	}
 	// Queued before the init even exists: it finds its configuration
 	// waiting, without a round trip.
-	if err := send(pipe, msgConfig, payload); err != nil {
+	if err := containerinit.Send(pipe, containerinit.MsgConfig, payload); err != nil {
 		return nil, fmt.Errorf("send the init configuration: %w", err)
 	}
 	initPath, extra := spec.Init.command(files)
@@ -168,6 +169,11 @@ func start(spec *Spec) (_ *Container, err error) {
 	err = nil
 	if spec.Interface != nil {
 		err = attachInterface(pipe, cmd.Process.Pid, spec.Interface)
+		if err != nil {
+			if ierr := reportedFailure(pipe); ierr != nil {
+				err = ierr
+			}
+		}
 	}
 	if err == nil {
 		err = handshake(pipe, cmd.Process.Pid, placeCg)
@@ -191,15 +197,41 @@ func start(spec *Spec) (_ *Container, err error) {
 }
 
 // attachInterface makes the container's veth pair, its end in the new net
-// namespace of the init, and tells the init to configure it.
+// namespace of the init, configures that end as eth0 from outside the
+// namespace, and only then lets the init go on to its placement and exec
+// (Config.Linked): the program never runs without its eth0.
 func attachInterface(pipe, pid int, iface *network.Interface) error {
 	if err := network.AttachInto(iface, pid); err != nil {
 		return err
 	}
-	if err := send(pipe, msgLinked, nil); err != nil {
+	if err := network.ConfigureIn(iface, pid); err != nil {
+		return err
+	}
+	if err := containerinit.Send(pipe, containerinit.MsgLinked, nil); err != nil {
 		return fmt.Errorf("tell init the interface is there: %w", err)
 	}
 	return nil
+}
+
+// reportedFailure is the failure the init has reported, when one waits in
+// the pipe, else nil; it never blocks. The init builds its rootfs while the
+// parent attaches its interface: an init that failed there has exited, the
+// attach then fails for want of its namespace, and the init's reason is
+// the one to report.
+func reportedFailure(pipe int) error {
+	n, _, err := unix.Recvfrom(pipe, nil, unix.MSG_PEEK|unix.MSG_TRUNC|unix.MSG_DONTWAIT)
+	if err != nil || n == 0 {
+		return nil
+	}
+	kind, payload, err := containerinit.Receive(pipe)
+	if err != nil {
+		return nil
+	}
+	switch kind {
+	case containerinit.MsgError, containerinit.MsgCommandError, containerinit.MsgProgramError:
+		return decodeFailure(kind, payload)
+	}
+	return fmt.Errorf("unexpected message %q from init before its interface was there", kind)
 }
 
 // errInitDied means the init ended without saying why (killed, or crashed
@@ -211,7 +243,7 @@ var errInitDied = errors.New("init ended before exec")
 func handshake(pipe, pid int, cg Cgroup) error {
 	execing := false
 	for {
-		kind, payload, err := receive(pipe)
+		kind, payload, err := containerinit.Receive(pipe)
 		if errors.Is(err, io.EOF) {
 			if execing {
 				return nil
@@ -222,19 +254,19 @@ func handshake(pipe, pid int, cg Cgroup) error {
 			return fmt.Errorf("read from init: %w", err)
 		}
 		switch kind {
-		case msgReady:
+		case containerinit.MsgReady:
 			if cg == nil {
 				return errors.New("init asked for a cgroup placement nobody asked for")
 			}
 			if err := cg.AddProc(pid); err != nil {
 				return fmt.Errorf("join cgroup %s: %w", cg.Path(), err)
 			}
-			if err := send(pipe, msgGo, nil); err != nil {
+			if err := containerinit.Send(pipe, containerinit.MsgGo, nil); err != nil {
 				return fmt.Errorf("resume init: %w", err)
 			}
-		case msgExec:
+		case containerinit.MsgExec:
 			execing = true
-		case msgError, msgCommandError, msgProgramError:
+		case containerinit.MsgError, containerinit.MsgCommandError, containerinit.MsgProgramError:
 			return decodeFailure(kind, payload)
 		default:
 			return fmt.Errorf("unexpected message %q from init", kind)
@@ -244,7 +276,7 @@ func handshake(pipe, pid int, cg Cgroup) error {
 
 // prepare checks the spec and turns it into the init's configuration and
 // the clone attributes.
-func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
+func prepare(spec *Spec) (*containerinit.Config, *syscall.SysProcAttr, error) {
 	if len(spec.Args) == 0 || spec.Args[0] == "" {
 		return nil, nil, errors.New("no command")
 	}
@@ -265,8 +297,8 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg := &initConfig{
-		process: process{
+	cfg := &containerinit.Config{
+		Process: containerinit.Process{
 			Args:              spec.Args,
 			Workdir:           spec.Workdir,
 			UID:               spec.UID,
@@ -296,7 +328,7 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		return nil, nil, errors.New(`namespaces: "mount" is required (the rootfs lives in it)`)
 	}
 	for kind := range spec.Join {
-		if nsFlags[kind] == 0 {
+		if kind != "net" && kind != "ipc" && kind != "uts" {
 			return nil, nil, fmt.Errorf("join %s: only net, ipc and uts can be joined", kind)
 		}
 		if slices.Contains(spec.Namespaces, kind) {
@@ -308,7 +340,7 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 		if !cfg.NewNet {
 			return nil, nil, errors.New("a network interface needs a net namespace of the container's own")
 		}
-		cfg.Interface = spec.Interface
+		cfg.Linked = true
 	}
 	cfg.NewUser = slices.Contains(spec.Namespaces, "user")
 	if cfg.NewUser {
@@ -346,7 +378,7 @@ func prepare(spec *Spec) (*initConfig, *syscall.SysProcAttr, error) {
 // with capabilities caps under profile, Docker's defaults where either is
 // nil. The filter is compiled here, in the parent: the profile's rules
 // depend on the capabilities, and the init has no profile file to read.
-func confinement(caps []string, profile *seccomp.Profile) (uint64, *seccomp.Program, error) {
+func confinement(caps []string, profile *seccomp.Profile) (uint64, *containerinit.Filter, error) {
 	if caps == nil {
 		caps = capability.Default
 	}
@@ -357,11 +389,11 @@ func confinement(caps []string, profile *seccomp.Profile) (uint64, *seccomp.Prog
 	if profile == nil {
 		profile = seccomp.Default()
 	}
-	filter, err := profile.Compile(caps)
-	if err != nil {
-		return 0, nil, err
+	prog, err := profile.Compile(caps)
+	if err != nil || prog == nil {
+		return mask, nil, err
 	}
-	return mask, filter, nil
+	return mask, &containerinit.Filter{Flags: prog.Flags, Instructions: prog.Encode()}, nil
 }
 
 // withDefaultPath is env with Docker's PATH added when it has none.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stack-containers/stack/internal/capability"
 	"github.com/stack-containers/stack/internal/testenv"
+	"github.com/stack-containers/stack/runtime/containerinit"
 )
 
 func children(t *testing.T) []string {
@@ -243,7 +244,7 @@ func TestStartErrors(t *testing.T) {
 func TestMaskedAndReadOnly(t *testing.T) {
 	testenv.RequireRoot(t)
 	out, st := run(t, newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
-		for p in `+strings.Join(maskedProc, " ")+`; do
+		for p in `+strings.Join(containerinit.MaskedProc, " ")+`; do
 			f=/proc/$p
 			if [ -d $f ]; then echo "masked $p dir $(ls -A $f | wc -l)"
 			elif [ -e $f ]; then echo "masked $p file $(cat $f | wc -c)"
@@ -257,7 +258,7 @@ func TestMaskedAndReadOnly(t *testing.T) {
 		t.Fatalf("exit %+v, output:\n%s", st, out)
 	}
 	t.Logf("\n%s", out)
-	for _, p := range maskedProc {
+	for _, p := range containerinit.MaskedProc {
 		_, err := os.Lstat("/proc/" + p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):

@@ -12,35 +12,43 @@
 //     namespaces at clone time
 //     (SysProcAttr.Cloneflags). The init's configuration is already
 //     waiting on a SOCK_SEQPACKET pipe passed as ExtraFiles[0].
-//  3. init (MaybeInit, in the container, on one locked thread): join
-//     namespaces (setns), make every mount inside the container's own
-//     mount namespace (overlay or read-only bind root, /dev, /proc with
-//     runc's masks, read-only /sys, bind mounts; every target resolved
-//     inside the rootfs with openat2 RESOLVE_IN_ROOT and mounted through a
-//     descriptor), pivot_root, hostname, workdir, PATH lookup.
-//  4. placement: the init reports ready; the supervisor moves it into the
-//     container's cgroup and lets it go on, so the Go init's memory stays
-//     charged outside and only the user's program is charged inside.
+//  3. init (containerinit.MaybeInit, in the container, on one locked
+//     thread: the package's doc says its steps): join namespaces, build
+//     the rootfs inside the container's own mount namespace, pivot_root,
+//     hostname, workdir, PATH lookup. Meanwhile, for a container on a
+//     network, the parent makes its veth pair and configures eth0 in the
+//     new network namespace from outside (network.ConfigureIn), then sends
+//     MsgLinked, which the init waits for before it goes on.
+//  4. placement: the init joins the container's cgroup (v1: by itself,
+//     through tasks files the parent opened; v2: it reports ready and the
+//     supervisor moves it), so the Go init's memory stays charged outside
+//     and only the user's program is charged inside.
 //  5. exec: unshare the cgroup namespace if asked, mark every inherited
 //     descriptor close-on-exec, drop to Docker's default capabilities and
-//     the user's uid/gid with no_new_privs, and execve the program as the
-//     namespace's PID 1. The pipe closes on exec: the supervisor reads
-//     end-of-file and Start returns. A failure at any step travels back
-//     over the pipe as data (message and errno), so Start's error reads
+//     the user's uid/gid with no_new_privs, install the seccomp filter
+//     (compiled here, by the parent: it crosses the pipe as instructions)
+//     and execve the program as the namespace's PID 1. The pipe closes on
+//     exec: the supervisor reads end-of-file and Start returns. A failure
+//     at any step travels back over the pipe as data (message and errno),
+//     so Start's error reads
 //     `container "web": exec "/bin/nope": no such file or directory`.
+//
+// What runs in the container is package containerinit, which the init
+// program links alone: none of this package's dependencies (cgroup,
+// network, seccomp's compiler) weighs on every container's start.
 //
 // Exec (exec.go) starts a further process inside a running container: the
 // parent enters its pid namespace on a locked thread and starts the init
 // program with ExecArg from there; that process enters the other namespaces,
-// is placed in the container's cgroup and ends through the init's own tail
-// (resolveProgram, execProgram), so both are confined alike.
+// is placed in the container's cgroup and ends through the init's own tail,
+// so both are confined alike.
 //
 // Since every mount lives in the container's mount namespace, the host's
 // mount table never changes and a dead container leaves no mount behind:
 // cleaning up is removing the layer dir (Container.Cleanup, or RemoveLayer
 // without a handle).
 //
-// Descriptors that are only paths (O_PATH), mounts not yet attached, or
-// read-only files are closed without checking the result: their close
-// cannot lose data.
+// Descriptors that are only paths (O_PATH) or read-only files (namespace
+// handles) are closed without checking the result: their close cannot
+// lose data.
 package runtime

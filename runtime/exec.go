@@ -13,12 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/linux"
+	"github.com/stack-containers/stack/runtime/containerinit"
 	"github.com/stack-containers/stack/seccomp"
 )
 
 // ExecArg is the hidden argument with which Exec re-executes the stack
 // binary to enter a running container.
-const ExecArg = "__stack-container-exec__"
+const ExecArg = containerinit.ExecArg
 
 // How a process enters a running container, and why it takes two
 // processes and one locked thread in each (Go cannot do setns before its
@@ -44,29 +45,18 @@ const ExecArg = "__stack-container-exec__"
 //     one thread, which a Go process always has; a container with a user
 //     namespace of its own cannot be entered, and Exec says so.
 //
-// From there the entering process follows the init's own tail: the parent
-// puts it in the container's cgroup before it runs anything of the user's
-// (awaitPlacement), it finds the workdir and program (resolveProgram) and
-// drops to the container's identity and confinement before execve
-// (execProgram). The command is then the parent's child, inside every
-// namespace of the container; the kernel kills it with the rest of the pid
-// namespace when the container's PID 1 ends.
+// From there the entering process (containerinit's runExec) follows the
+// init's own tail: the parent puts it in the container's cgroup before it
+// runs anything of the user's, it finds the workdir and program and drops
+// to the container's identity and confinement before execve. The command
+// is then the parent's child, inside every namespace of the container; the
+// kernel kills it with the rest of the pid namespace when the container's
+// PID 1 ends.
 
 // nsOrder is the order in which the namespaces are entered: user first
 // (it decides what the others may do), mount last (after it, /proc is the
 // container's), pid by the parent.
-var nsOrder = []struct {
-	kind string
-	flag int
-}{
-	{"user", unix.CLONE_NEWUSER},
-	{"ipc", unix.CLONE_NEWIPC},
-	{"uts", unix.CLONE_NEWUTS},
-	{"net", unix.CLONE_NEWNET},
-	{"cgroup", unix.CLONE_NEWCGROUP},
-	{"pid", unix.CLONE_NEWPID},
-	{"mnt", unix.CLONE_NEWNS},
-}
+var nsOrder = []string{"user", "ipc", "uts", "net", "cgroup", "pid", "mnt"}
 
 // ExecSpec is a process to start inside a running container.
 type ExecSpec struct {
@@ -117,17 +107,6 @@ type ExecSpec struct {
 	ParentDeathSignal syscall.Signal
 }
 
-// execConfig is what the entering process needs; it is ExecSpec after the
-// parent opened the namespaces.
-type execConfig struct {
-	process
-	placement
-	User    string
-	Joins   []nsJoin
-	Tty     bool
-	TtySize *unix.Winsize
-}
-
 // ExecProcess is a process started by Exec.
 type ExecProcess struct {
 	child
@@ -154,8 +133,8 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &execConfig{
-		process: process{
+	cfg := &containerinit.ExecConfig{
+		Process: containerinit.Process{
 			Args:              spec.Args,
 			Env:               withDefaultPath(spec.Env),
 			Workdir:           spec.Workdir,
@@ -201,18 +180,18 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 		}
 	}()
 	for _, f := range nsFiles {
-		cfg.Joins = append(cfg.Joins, nsJoin{Kind: f.Name(), FD: initPipeFD + len(files)})
+		cfg.Joins = append(cfg.Joins, containerinit.NsJoin{Kind: f.Name(), FD: initPipeFD + len(files)})
 		files = append(files, f)
 	}
-	files, placeCg, err := cfg.placement.plan(spec.Cgroup, files)
+	files, placeCg, err := planPlacement(&cfg.Placement, spec.Cgroup, files)
 	if err != nil {
 		return nil, err
 	}
-	payload, err := encodeConfig(cfg, &cfg.process)
+	payload, err := containerinit.EncodeConfig(cfg, &cfg.Process)
 	if err != nil {
 		return nil, fmt.Errorf("encode the exec configuration: %w", err)
 	}
-	if err := send(pipe, msgConfig, payload); err != nil {
+	if err := containerinit.Send(pipe, containerinit.MsgConfig, payload); err != nil {
 		return nil, fmt.Errorf("send the exec configuration: %w", err)
 	}
 	initPath, extra := spec.Init.command(files)
@@ -354,8 +333,8 @@ func (p *ExecProcess) startIn(pidNS *os.File) (retire bool, err error) {
 // process's: the ones to enter, each *os.File named by its kind, and the
 // pid namespace apart (the parent enters it).
 func openNamespaces(pid int) (files []*os.File, pidNS *os.File, err error) {
-	for _, ns := range nsOrder {
-		theirs := fmt.Sprintf("/proc/%d/ns/%s", pid, ns.kind)
+	for _, kind := range nsOrder {
+		theirs := fmt.Sprintf("/proc/%d/ns/%s", pid, kind)
 		var their, our unix.Stat_t
 		if err := unix.Stat(theirs, &their); err != nil {
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
@@ -363,13 +342,13 @@ func openNamespaces(pid int) (files []*os.File, pidNS *os.File, err error) {
 			}
 			return files, pidNS, fmt.Errorf("read %s: %w", theirs, err)
 		}
-		if err := unix.Stat("/proc/self/ns/"+ns.kind, &our); err != nil {
-			return files, pidNS, fmt.Errorf("read /proc/self/ns/%s: %w", ns.kind, err)
+		if err := unix.Stat("/proc/self/ns/"+kind, &our); err != nil {
+			return files, pidNS, fmt.Errorf("read /proc/self/ns/%s: %w", kind, err)
 		}
 		if their.Ino == our.Ino && their.Dev == our.Dev {
 			continue // shared with the host: nothing to enter
 		}
-		if ns.kind == "user" {
+		if kind == "user" {
 			return files, pidNS, errors.New("it has a user namespace of its own, which a process of stack (a Go program, always several threads) cannot enter")
 		}
 		fd, err := unix.Open(theirs, unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -380,8 +359,8 @@ func openNamespaces(pid int) (files []*os.File, pidNS *os.File, err error) {
 			return files, pidNS, fmt.Errorf("open %s: %w", theirs, err)
 		}
 		// Named by its kind, which the entering process is told.
-		f := os.NewFile(uintptr(fd), ns.kind)
-		if ns.kind == "pid" {
+		f := os.NewFile(uintptr(fd), kind)
+		if kind == "pid" {
 			pidNS = f
 			continue
 		}
@@ -413,23 +392,23 @@ func execHandshake(pipe, pid int, cg Cgroup) (console *os.File, err error) {
 			return console, fmt.Errorf("read from the entering process: %w", err)
 		}
 		switch kind {
-		case msgReady:
+		case containerinit.MsgReady:
 			if cg != nil {
 				if err := cg.AddProc(pid); err != nil {
 					return console, fmt.Errorf("join cgroup %s: %w", cg.Path(), err)
 				}
 			}
-			if err := send(pipe, msgGo, nil); err != nil {
+			if err := containerinit.Send(pipe, containerinit.MsgGo, nil); err != nil {
 				return console, fmt.Errorf("resume the entering process: %w", err)
 			}
-		case msgConsole:
+		case containerinit.MsgConsole:
 			if fd < 0 {
 				return console, errors.New("the entering process sent a terminal without its descriptor")
 			}
 			console = os.NewFile(uintptr(fd), "pty-master")
-		case msgExec:
+		case containerinit.MsgExec:
 			execing = true
-		case msgError, msgCommandError, msgProgramError:
+		case containerinit.MsgError, containerinit.MsgCommandError, containerinit.MsgProgramError:
 			return console, decodeFailure(kind, payload)
 		default:
 			return console, fmt.Errorf("unexpected message %q from the entering process", kind)
@@ -518,109 +497,6 @@ func (p *ExecProcess) Kill() error {
 	// two.
 	if err := unix.Kill(-p.cmd.Process.Pid, unix.SIGKILL); err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("container %q: exec: kill: %w", p.name, err)
-	}
-	return nil
-}
-
-// runExec is the entering process's side (MaybeInit, on its locked
-// thread); it returns only on failure: its last step is execve.
-func runExec(pipe int) error {
-	var cfg execConfig
-	if err := receiveConfig(pipe, "exec", &cfg, &cfg.process); err != nil {
-		return err
-	}
-	if cfg.ParentDeathSignal != 0 {
-		// Should the parent have died before this, the wait for its
-		// cgroup placement below fails on the closed pipe.
-		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.ParentDeathSignal), 0, 0, 0); err != nil {
-			return fmt.Errorf("set parent-death signal: %w", err)
-		}
-	}
-	// This thread's own filesystem context, without which the kernel
-	// refuses to enter a mount namespace (see the top of this file).
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare the filesystem context: %w", err)
-	}
-	for _, j := range cfg.Joins {
-		if err := unix.Setns(j.FD, nsTypes[j.Kind]); err != nil {
-			return fmt.Errorf("enter %s namespace: %w", j.Kind, err)
-		}
-	}
-	if err := cfg.placement.join(pipe); err != nil {
-		return err
-	}
-	if cfg.User != "" {
-		// Looked up now, in the container's root: its own /etc/passwd.
-		var err error
-		if cfg.UID, cfg.GID, err = lookupUser(cfg.User); err != nil {
-			return err
-		}
-	}
-	prog, err := resolveProgram(&cfg.process)
-	if err != nil {
-		return err
-	}
-	if cfg.Tty {
-		if err := setupConsole(pipe, &cfg); err != nil {
-			return err
-		}
-	}
-	return execProgram(pipe, prog, &cfg.process)
-}
-
-// nsTypes maps the name of a namespace in /proc/PID/ns to its setns type.
-var nsTypes = func() map[string]int {
-	m := map[string]int{}
-	for _, ns := range nsOrder {
-		m[ns.kind] = ns.flag
-	}
-	return m
-}()
-
-// setupConsole makes a terminal of the container's own devpts instance
-// (the container's /dev/ptmx, so that the program's tty is a /dev/pts/N it
-// can see), gives its master to the parent and makes its other end the
-// process's stdin, stdout, stderr and controlling terminal.
-func setupConsole(pipe int, cfg *execConfig) error {
-	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open a terminal: /dev/ptmx: %w", err)
-	}
-	defer unix.Close(master)
-	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
-		return fmt.Errorf("open a terminal: unlock: %w", err)
-	}
-	// TIOCGPTPEER opens the other end through the master itself, never by
-	// a path that something in the container could have replaced.
-	r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(master), unix.TIOCGPTPEER, unix.O_RDWR|unix.O_NOCTTY)
-	if errno != 0 {
-		return fmt.Errorf("open a terminal: open its other end: %w", errno)
-	}
-	peer := int(r)
-	defer unix.Close(peer)
-	if cfg.TtySize != nil {
-		if err := unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, cfg.TtySize); err != nil {
-			return fmt.Errorf("open a terminal: set its size: %w", err)
-		}
-	}
-	// The user's own terminal, as login gives it: writable by its owner.
-	if err := unix.Fchown(peer, int(cfg.UID), -1); err != nil {
-		return fmt.Errorf("open a terminal: chown: %w", err)
-	}
-	for fd := range 3 {
-		if err := unix.Dup3(peer, fd, 0); err != nil {
-			return fmt.Errorf("open a terminal: make it descriptor %d: %w", fd, err)
-		}
-	}
-	// The process leads a session of its own (the parent's Setsid) and
-	// has no controlling terminal yet: this one becomes it.
-	if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
-		return fmt.Errorf("open a terminal: make it the controlling terminal: %w", err)
-	}
-	if err := linux.IgnoringEINTR(func() error {
-		return unix.Sendmsg(pipe, []byte{msgConsole}, unix.UnixRights(master), nil, 0)
-	}); err != nil {
-		return fmt.Errorf("send the terminal: %w", err)
 	}
 	return nil
 }

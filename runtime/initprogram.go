@@ -13,7 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/linux"
+	"github.com/stack-containers/stack/runtime/containerinit"
 )
+
+// InitArg is the hidden argument with which Start executes the init
+// program as a container's init.
+const InitArg = containerinit.InitArg
 
 // InitProgram is what a container's init, and every process entering a
 // container, runs before it execs the user's program: the small program
@@ -31,7 +36,7 @@ import (
 //
 // A nil *InitProgram, or one whose memfd cannot be made (a kernel with
 // vm.memfd_noexec=2, say), re-executes the running binary (/proc/self/exe)
-// instead, whose main calls MaybeInit first: the same code, started more
+// instead, whose main calls containerinit.MaybeInit first: the same code, started more
 // slowly. Tests run that way, their test binary being the init.
 type InitProgram struct {
 	elf  string
@@ -51,10 +56,13 @@ func NewInitProgram(elf string) *InitProgram {
 }
 
 // initEnv is the environment of the init itself; the program it execs
-// gets its own (process.Env). One P and no collector: the init is one
-// goroutine on one locked thread that allocates little and execs within
-// milliseconds, and with GOMAXPROCS set the Go runtime skips reading the
-// cgroup's CPU limit at start. A quarter of the init's start here.
+// gets its own (containerinit.Process.Env). One P and no collector: the
+// init is one goroutine on one locked thread that allocates little and
+// execs within milliseconds. GOMAXPROCS set does not spare the Go runtime
+// reading the cgroup's CPU limit at start (runtime.defaultGOMAXPROCSInit
+// opens the cgroup files whatever GOMAXPROCS and GODEBUG say, in Go
+// 1.26); it only keeps sysmon from reading the limit again while the init
+// runs, which it would do after a second.
 func initEnv() []string { return []string{"GOMAXPROCS=1", "GOGC=off"} }
 
 // selfExe is the running binary, as the kernel keeps it open.

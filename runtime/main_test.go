@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	"github.com/stack-containers/stack/internal/testenv"
+	"github.com/stack-containers/stack/runtime/containerinit"
 )
 
 func TestMain(m *testing.M) {
 	// The test binary is the containers' init, as the stack binary is.
-	MaybeInit()
+	containerinit.MaybeInit()
 	os.Exit(runTests(m))
 }
 

@@ -5,6 +5,7 @@ import (
 	"syscall"
 
 	"github.com/stack-containers/stack/network"
+	"github.com/stack-containers/stack/runtime/containerinit"
 	"github.com/stack-containers/stack/seccomp"
 )
 
@@ -77,15 +78,9 @@ type Cgroup interface {
 	Path() string
 }
 
-// Mount is a bind mount from the host into the container.
-type Mount struct {
-	Source, Target string
-	ReadOnly       bool
-	// CopyUp, for a named volume: when Source is an empty directory, what
-	// the rootfs holds at Target is copied into it before it is mounted
-	// (see copyup.go).
-	CopyUp bool
-}
+// Mount is a bind mount from the host into the container; the init
+// makes it, so the type is its package's.
+type Mount = containerinit.Mount
 
 // ExitStatus says how a container's PID 1 ended.
 type ExitStatus struct {

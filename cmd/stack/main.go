@@ -12,17 +12,17 @@ import (
 	"strings"
 
 	"github.com/stack-containers/stack/manifest"
-	"github.com/stack-containers/stack/runtime"
+	"github.com/stack-containers/stack/runtime/containerinit"
 )
 
 func main() {
 	// ---- runtime init hook -------------------------------------------------
 	// When the supervisor re-executes this binary as a container's init, the
-	// runtime package's hook takes over here and never returns. It must stay
+	// init's hook (containerinit) takes over here and never returns. It must stay
 	// the first statement of main: nothing may start goroutines, parse flags
 	// or touch file descriptors before it.
 	// ------------------------------------------------------------------------
-	runtime.MaybeInit()
+	containerinit.MaybeInit()
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -1,33 +1,30 @@
-package runtime
+package containerinit
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/stack-containers/stack/network"
 )
-
-// InitArg is the hidden argument with which Start re-executes the stack
-// binary as a container's init.
-const InitArg = "__stack-container-init__"
 
 // closeRangeCloexec is CLOSE_RANGE_CLOEXEC from linux/close_range.h.
 const closeRangeCloexec = 1 << 2
 
+// nsFlags are the setns types of the namespaces a container's init or an
+// entering process may be given to join, by their name in /proc/PID/ns.
 var nsFlags = map[string]int{
-	"net": unix.CLONE_NEWNET,
-	"ipc": unix.CLONE_NEWIPC,
-	"uts": unix.CLONE_NEWUTS,
+	"net":    unix.CLONE_NEWNET,
+	"ipc":    unix.CLONE_NEWIPC,
+	"uts":    unix.CLONE_NEWUTS,
+	"cgroup": unix.CLONE_NEWCGROUP,
+	"mnt":    unix.CLONE_NEWNS,
 }
 
 // MaybeInit returns at once unless the process is a container's init
-// started by Start, or a process entering a container started by Exec;
+// started by runtime.Start, or a process entering a container started by
+// runtime.Exec;
 // then it sets the container (or the entry) up and execs the user's
 // program, and never returns. main calls it before anything else.
 func MaybeInit() {
@@ -42,7 +39,7 @@ func MaybeInit() {
 	// Never unlocking also means the Go scheduler never reuses the thread
 	// for another goroutine, which would otherwise run in the joined
 	// namespaces.
-	goruntime.LockOSThread()
+	runtime.LockOSThread()
 	// Not dumpable until execve (which makes the program dumpable again).
 	// Until then this is the host's stack binary inside the container's
 	// namespaces: once it has the container's identity and capabilities, a
@@ -55,11 +52,11 @@ func MaybeInit() {
 	case err != nil:
 		err = fmt.Errorf("make the process not dumpable: %w", err)
 	case os.Args[1] == InitArg:
-		err = runInit(initPipeFD)
+		err = runInit(PipeFD)
 	default:
-		err = runExec(initPipeFD)
+		err = runExec(PipeFD)
 	}
-	if serr := send(initPipeFD, errorKind(err), encodeError(err)); serr != nil {
+	if serr := Send(PipeFD, errorKind(err), encodeError(err)); serr != nil {
 		fmt.Fprintf(os.Stderr, "stack init: %v (and reporting it failed: %v)\n", err, serr)
 	}
 	os.Exit(1)
@@ -67,8 +64,8 @@ func MaybeInit() {
 
 // runInit returns only on failure: its last step is execve.
 func runInit(pipe int) error {
-	var cfg initConfig
-	if err := receiveConfig(pipe, "init", &cfg, &cfg.process); err != nil {
+	var cfg Config
+	if err := receiveConfig(pipe, "init", &cfg, &cfg.Process); err != nil {
 		return err
 	}
 	// Device nodes and directories get exactly the modes asked for; the
@@ -88,16 +85,6 @@ func runInit(pipe int) error {
 			return err
 		}
 	}
-	if cfg.Interface != nil {
-		// The parent makes the interface once this process, and so its
-		// namespace, exists.
-		if kind, _, err := receive(pipe); err != nil || kind != msgLinked {
-			return fmt.Errorf("wait for the network interface: message %q, %v", kind, err)
-		}
-		if err := network.ConfigureInside(cfg.Interface); err != nil {
-			return err
-		}
-	}
 	if err := buildRootfs(&cfg); err != nil {
 		return err
 	}
@@ -106,11 +93,21 @@ func runInit(pipe int) error {
 			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
 		}
 	}
-	prog, err := resolveProgram(&cfg.process)
+	prog, err := resolveProgram(&cfg.Process)
 	if err != nil {
 		return err
 	}
-	if err := cfg.placement.join(pipe); err != nil {
+	if cfg.Linked {
+		// The parent moves the interface in and configures it once this
+		// process, and so its namespace, exists; the rootfs is built
+		// meanwhile (sysfs lists the namespace's devices as they come).
+		// Waited for before the placement, so the program never runs
+		// before its eth0 is there.
+		if kind, _, err := Receive(pipe); err != nil || kind != MsgLinked {
+			return fmt.Errorf("wait for the network interface: message %q, %v", kind, err)
+		}
+	}
+	if err := cfg.Placement.join(pipe); err != nil {
 		return err
 	}
 	if cfg.NewCgroup {
@@ -120,7 +117,7 @@ func runInit(pipe int) error {
 			return fmt.Errorf("new cgroup namespace: %w", err)
 		}
 	}
-	return execProgram(pipe, prog, &cfg.process)
+	return execProgram(pipe, prog, &cfg.Process)
 }
 
 // The tail that the init and every exec'd process share: resolveProgram,
@@ -131,29 +128,15 @@ func runInit(pipe int) error {
 // resolveProgram enters the process's workdir and finds its program in the
 // container's PATH. Its failures are a *CommandError: the program cannot
 // be run, as opposed to a container that could not be set up.
-func resolveProgram(p *process) (string, error) {
+func resolveProgram(p *Process) (string, error) {
 	if err := unix.Chdir(p.Workdir); err != nil {
-		return "", &CommandError{err: fmt.Errorf("workdir %q: %w", p.Workdir, err)}
+		return "", &commandError{err: fmt.Errorf("workdir %q: %w", p.Workdir, err)}
 	}
 	prog, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
-		return "", &CommandError{err: err, program: true}
+		return "", &commandError{err: err, program: true}
 	}
 	return prog, nil
-}
-
-// awaitPlacement reports the process ready and waits until the parent has
-// put it in the container's cgroup. Everything so far was charged to the
-// cgroup this process started in; from here on, and above all the program
-// after execve, it is charged to the container's.
-func awaitPlacement(pipe int) error {
-	if err := send(pipe, msgReady, nil); err != nil {
-		return fmt.Errorf("report ready: %w", err)
-	}
-	if kind, _, err := receive(pipe); err != nil || kind != msgGo {
-		return fmt.Errorf("wait for cgroup placement: message %q, %v", kind, err)
-	}
-	return nil
 }
 
 // execProgram drops to the process's identity and confinement and execs
@@ -166,7 +149,7 @@ func awaitPlacement(pipe int) error {
 //  4. The parent-death signal, which the change of identity cleared.
 //  5. The seccomp filter last, right before execve, so that nothing the
 //     setup needs has to be allowed by the profile.
-func execProgram(pipe int, prog string, p *process) error {
+func execProgram(pipe int, prog string, p *Process) error {
 	// Inherited descriptors (the pipe, namespace handles, anything the
 	// parent leaked) close on exec; the pipe stays usable for an execve
 	// failure, and its closing tells the parent exec succeeded.
@@ -190,52 +173,17 @@ func execProgram(pipe int, prog string, p *process) error {
 		}
 	}
 	unix.Umask(0o022)
-	if err := send(pipe, msgExec, nil); err != nil {
+	if err := Send(pipe, MsgExec, nil); err != nil {
 		return fmt.Errorf("report exec: %w", err)
 	}
 	if p.Seccomp != nil {
 		// no_new_privs is set, so an unprivileged thread may install it.
-		if err := p.Seccomp.Install(); err != nil {
+		if err := p.Seccomp.install(); err != nil {
 			return err
 		}
 	}
 	err := unix.Exec(prog, p.Args, p.Env)
-	return &CommandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err), program: true}
-}
-
-// receiveConfig reads the msgConfig that the parent queued before
-// starting this process (encodeConfig) into cfg, whose process is p; what
-// names it in errors.
-func receiveConfig(pipe int, what string, cfg any, p *process) error {
-	kind, payload, err := receive(pipe)
-	if err != nil {
-		return fmt.Errorf("read the %s configuration: %w", what, err)
-	}
-	if kind != msgConfig {
-		return fmt.Errorf("read the %s configuration: unexpected message %q", what, kind)
-	}
-	text, filter, _ := bytes.Cut(payload, []byte{0})
-	if err := json.Unmarshal(text, cfg); err != nil {
-		return fmt.Errorf("decode the %s configuration: %w", what, err)
-	}
-	if p.Seccomp != nil {
-		if err := p.Seccomp.Decode(filter); err != nil {
-			return fmt.Errorf("decode the %s configuration: %w", what, err)
-		}
-	}
-	return nil
-}
-
-// encodeConfig is a msgConfig payload: cfg, whose process is p, as JSON,
-// then a NUL (which JSON text never holds) and p's seccomp filter as
-// bytes.
-func encodeConfig(cfg any, p *process) ([]byte, error) {
-	payload, err := json.Marshal(cfg)
-	if err != nil || p.Seccomp == nil {
-		return payload, err
-	}
-	payload = append(payload, 0)
-	return append(payload, p.Seccomp.Encode()...), nil
+	return &commandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err), program: true}
 }
 
 // lookPath finds name in the container's PATH when it has no slash; a path
@@ -260,7 +208,7 @@ func lookPath(name string, env []string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", &initError{msg: fmt.Sprintf("exec %q: executable file not found in $PATH", name), errno: unix.ENOENT}
+	return "", &errnoError{msg: fmt.Sprintf("exec %q: executable file not found in $PATH", name), errno: unix.ENOENT}
 }
 
 // loopbackUp sets the IFF_UP flag of lo in the init's network namespace.

@@ -1,4 +1,4 @@
-package runtime
+package containerinit
 
 import (
 	"errors"
@@ -9,18 +9,17 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/stack-containers/stack/cgroup"
 )
 
 // The rootfs sequence: what the container's mount namespace holds and in
 // which order it is built (buildRootfs). The primitives it uses, and why
 // every mount goes through descriptors, are in mount.go.
 
-// maskedProc and maskedSys are hidden from the container as runc and
+// MaskedProc and maskedSys are hidden from the container as runc and
 // Docker do: files get /dev/null bound over them, directories an empty
-// read-only tmpfs. Paths the kernel does not have are skipped.
-var maskedProc = []string{"acpi", "asound", "interrupts", "kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug", "scsi"}
+// read-only tmpfs. Paths the kernel does not have are skipped. MaskedProc
+// is exported for the tests of whole containers, which check each.
+var MaskedProc = []string{"acpi", "asound", "interrupts", "kcore", "keys", "latency_stats", "timer_list", "timer_stats", "sched_debug", "scsi"}
 
 var maskedSys = []string{"firmware", "devices/virtual/powercap"}
 
@@ -28,30 +27,16 @@ var maskedSys = []string{"firmware", "devices/virtual/powercap"}
 // change the host's kernel.
 var readonlyProc = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
 
-// devices are the nodes of /dev: major, minor.
-var devices = []struct {
-	name         string
-	major, minor uint32
-}{
+// Devices are the nodes of /dev, by name, major and minor; the parent's
+// device rules for the container's cgroup allow them (runtime.DeviceRules).
+var Devices = []Device{
 	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 }
 
-// DeviceRules are the device accesses a container's cgroup is to allow,
-// runc's default list: any node may be made (mknod alone opens nothing),
-// and only the devices of stack's /dev may be opened, with /dev/console
-// and the pseudo-terminals of its devpts (/dev/ptmx is 5:2, pts/N 136:N).
-func DeviceRules() []cgroup.DeviceRule {
-	rules := []cgroup.DeviceRule{
-		{Type: 'c', Major: cgroup.Any, Minor: cgroup.Any, Access: "m"},
-		{Type: 'b', Major: cgroup.Any, Minor: cgroup.Any, Access: "m"},
-	}
-	for _, d := range devices {
-		rules = append(rules, cgroup.DeviceRule{Type: 'c', Major: int64(d.major), Minor: int64(d.minor), Access: "rwm"})
-	}
-	return append(rules,
-		cgroup.DeviceRule{Type: 'c', Major: 5, Minor: 1, Access: "rwm"},
-		cgroup.DeviceRule{Type: 'c', Major: 5, Minor: 2, Access: "rwm"},
-		cgroup.DeviceRule{Type: 'c', Major: 136, Minor: cgroup.Any, Access: "rwm"})
+// Device is a character device node of /dev.
+type Device struct {
+	Name         string
+	Major, Minor uint32
 }
 
 var devLinks = [][2]string{
@@ -61,7 +46,7 @@ var devLinks = [][2]string{
 
 // buildRootfs makes the container's root and everything mounted in it,
 // then makes it the root of the mount namespace.
-func buildRootfs(cfg *initConfig) error {
+func buildRootfs(cfg *Config) error {
 	// The mount namespace starts as a copy of the host's, in which / is
 	// usually shared: made private first, so that nothing mounted here
 	// propagates back to the host and pivot_root (which refuses a shared
@@ -103,7 +88,7 @@ func buildRootfs(cfg *initConfig) error {
 // mountRoot mounts the rootfs onto the layer's merged directory and returns
 // its root: an overlay whose writes land in the layer, or, read-only, a
 // bind of the one directory or an overlay of an image's layers alone.
-func mountRoot(cfg *initConfig) (int, error) {
+func mountRoot(cfg *Config) (int, error) {
 	merged := filepath.Join(cfg.Layer, "merged")
 	target, err := unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -159,7 +144,7 @@ func mountRoot(cfg *initConfig) (int, error) {
 // every mount that a read-only rootfs lacks (the /etc/hosts of a rootfs
 // without one, say), as a file or directory like its source. It returns
 // the directory, or "" when the rootfs has every target.
-func mountPoints(cfg *initConfig) (string, error) {
+func mountPoints(cfg *Config) (string, error) {
 	var layers []int
 	defer func() {
 		for _, fd := range layers {
@@ -274,8 +259,8 @@ func mountDev(root int, userns bool) (int, error) {
 		return -1, err
 	}
 	defer unix.Close(dev)
-	for _, d := range devices {
-		if err := makeDevice(dev, d.name, d.major, d.minor, userns); err != nil {
+	for _, d := range Devices {
+		if err := makeDevice(dev, d.Name, d.Major, d.Minor, userns); err != nil {
 			return -1, err
 		}
 	}
@@ -349,7 +334,7 @@ func mountProc(root, null int) error {
 		return err
 	}
 	defer unix.Close(proc)
-	if err := mask(proc, "/proc", maskedProc, null); err != nil {
+	if err := mask(proc, "/proc", MaskedProc, null); err != nil {
 		return err
 	}
 	for _, p := range readonlyProc {

@@ -1,0 +1,52 @@
+package containerinit
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Filter is a seccomp filter as it crosses the pipe: its flags in the
+// JSON configuration, as the seccomp package's Program has them, and its
+// instructions after it as the bytes Program.Encode makes (struct
+// sock_filter, 8 bytes each, little-endian). The init installs it with the
+// system call itself: the compiler and its tables (the seccomp package)
+// stay out of the init program.
+type Filter struct {
+	// Flags are SECCOMP_FILTER_FLAG_* bits.
+	Flags uint `json:"flags"`
+	// Instructions are Program.Encode's bytes.
+	Instructions []byte `json:"-"`
+}
+
+// install loads the filter on the calling thread; the kernel refuses it
+// unless the thread has no_new_privs set or holds CAP_SYS_ADMIN. Children
+// and an execve inherit it, and nothing can remove it.
+func (f *Filter) install() error {
+	prog, err := f.program()
+	if err != nil {
+		return err
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(f.Flags), uintptr(unsafe.Pointer(&fprog)))
+	if e != 0 {
+		return fmt.Errorf("seccomp: install the filter: %w", e)
+	}
+	return nil
+}
+
+// program is the filter's instructions as the kernel takes them.
+func (f *Filter) program() ([]unix.SockFilter, error) {
+	raw := f.Instructions
+	if len(raw) == 0 || len(raw)%8 != 0 || len(raw)/8 > 0xffff {
+		return nil, fmt.Errorf("seccomp: a program of %d bytes is not whole instructions", len(raw))
+	}
+	prog := make([]unix.SockFilter, len(raw)/8)
+	for i := range prog {
+		b := raw[8*i:]
+		prog[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
+	}
+	return prog, nil
+}
