@@ -26,7 +26,7 @@ func TestNotRootHint(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(pub) })
 	writeFiles(t, pub, map[string]string{
-		"app/stack.yaml": "name: demo\ncontainers:\n  one:\n    rootfs: ./rootfs\n    command: [sleep, \"1000\"]\n",
+		"app/stack.yaml": "name: demo\ncontainers:\n  one:\n    rootfs: ./rootfs\n    command: [sleep, \"1000\"]\n    network: none\n",
 		"app/rootfs/":    "",
 		"state/":         "",
 	})
@@ -62,12 +62,13 @@ func TestNotRootHint(t *testing.T) {
 		asNobody.run(t, tc.args...).expect(t, 1, "stderr", "^stack: error: "+tc.err+"$", "stderr", hint, "!stdout", ".")
 	}
 
-	// Past the state directory, up fails at the first cgroup, and up -d's
-	// supervisor reports that as a permission error too.
+	// Past the state directory, up fails at the first cgroup (with no
+	// network to make before it), and up -d's supervisor reports that as a
+	// permission error too.
 	asNobody.env = []string{"STACK_STATE_DIR=" + open.StateDir, "STACK_CGROUP_PARENT=" + open.CgroupParent}
 	for _, args := range [][]string{{"up"}, {"up", "-d"}} {
 		asNobody.run(t, args...).expect(t, 1,
-			"stderr", `^stack: error: stack "demo": container "one": create cgroup: .*/`+open.CgroupParent+`/demo/one: permission denied$`,
+			"stderr", `^stack: error: container "one": create cgroup: .*/`+open.CgroupParent+`/demo/one: permission denied$`,
 			"stderr", hint)
 	}
 }
