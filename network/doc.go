@@ -34,8 +34,9 @@
 //
 // Every device of a stack is named "stk" + the stack's ID (8 hex digits of
 // a hash of its state directory): the bridge is exactly that, the host end
-// of a container's veth adds "v" and the last octet of its address, the
-// container end, until it is renamed eth0, "p" and the octet. A prefix per
+// of a container's veth adds "v" and the last octet of its address; the
+// container end is made as eth0 inside the container's namespace, where
+// nothing else has that name. A prefix per
 // stack makes Remove exact after a crash; the common "stk" prefix is what
 // the isolation rule matches other stacks' bridges by.
 //

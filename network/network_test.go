@@ -424,7 +424,7 @@ func TestPublish(t *testing.T) {
 	// From another machine: a namespace on a link of the host's own,
 	// whose connections the DNAT rule sends to the container.
 	outside := startNetns(t, netip.MustParseAddr("192.0.2.2"), func(a netip.Addr, pid int) (*Interface, error) {
-		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "outside0"}, PeerName: "outside1", PeerNamespace: netlink.NsPid(pid)}
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "outside0"}, PeerName: ContainerLink, PeerNamespace: netlink.NsPid(pid)}
 		if err := netlink.LinkAdd(veth); err != nil {
 			return nil, err
 		}
@@ -435,7 +435,7 @@ func TestPublish(t *testing.T) {
 		if err := netlink.LinkSetUp(veth); err != nil {
 			return nil, err
 		}
-		return &Interface{Link: "outside1", Address: netip.PrefixFrom(a, 24), Gateway: netip.MustParseAddr("192.0.2.1")}, nil
+		return &Interface{Address: netip.PrefixFrom(a, 24), Gateway: netip.MustParseAddr("192.0.2.1")}, nil
 	})
 	if got := outside.ask(t, "dial 192.0.2.1:8080"); got != "192.0.2.2 says hello" {
 		t.Errorf("from outside to 192.0.2.1:8080: %q", got)
