@@ -431,14 +431,14 @@ func resolveRootfs(spec *Spec) (string, error) {
 	return strings.Join(lower, ":"), nil
 }
 
-// makeLayer creates the layer dir: the overlay's upper and work
-// directories and the mount point of the container's root. A layer left by
-// an earlier run of the same container is kept, as Docker keeps a
-// restarted container's changes.
+// makeLayer creates the layer dir, which is also the mount point of the
+// container's root, with the overlay's upper and work directories. A
+// layer left by an earlier run of the same container is kept, as Docker
+// keeps a restarted container's changes.
 func makeLayer(dir string, readOnly bool) error {
-	subdirs := []string{"merged"}
+	var subdirs []string
 	if !readOnly {
-		subdirs = append(subdirs, "upper", "work")
+		subdirs = []string{"upper", "work"}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("make layer: %w", err)

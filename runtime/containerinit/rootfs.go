@@ -85,11 +85,14 @@ func buildRootfs(cfg *Config) error {
 	return pivot(root)
 }
 
-// mountRoot mounts the rootfs onto the layer's merged directory and returns
+// mountRoot mounts the rootfs onto the layer directory itself and returns
 // its root: an overlay whose writes land in the layer, or, read-only, a
-// bind of the one directory or an overlay of an image's layers alone.
+// bind of the one directory or an overlay of an image's layers alone. The
+// mount covers the layer's own directories only in this mount namespace,
+// and only after the overlay took hold of them; a directory of its own
+// to mount on would be one more inode to make and remove per start.
 func mountRoot(cfg *Config) (int, error) {
-	merged := filepath.Join(cfg.Layer, "merged")
+	merged := cfg.Layer
 	target, err := unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, &os.PathError{Op: "open", Path: merged, Err: err}
