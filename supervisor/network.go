@@ -24,10 +24,9 @@ type stackNet struct {
 	// addrs holds the address of every container on the network, its
 	// joiners included (they share it).
 	addrs map[string]netip.Addr
-	// hosts and resolv are what the name files of every container on the
-	// network are made of (writeNetFiles).
-	hosts  []network.Host
-	resolv []byte
+	// hosts is what the /etc/hosts of every container on the network is
+	// made of (writeNetFiles).
+	hosts []network.Host
 }
 
 // ownsStackNet reports whether c has a net namespace of its own on the
@@ -62,8 +61,8 @@ func (s *Supervisor) networkPlan() *network.Network {
 }
 
 // createNetwork makes the stack's network, gives every container on it its
-// address, gathers what their /etc/hosts and /etc/resolv.conf hold, and
-// binds the published ports. It records all of it in the state.
+// address, writes the /etc/resolv.conf they share, gathers what their
+// /etc/hosts hold, and binds the published ports. It records all of it in the state.
 func (s *Supervisor) createNetwork(plan *network.Network) error {
 	n, err := network.Create(plan.ID, s.cfg.StateDir, s.stack.Network.Subnet)
 	if err != nil {
@@ -105,10 +104,17 @@ func (s *Supervisor) createNetwork(plan *network.Network) error {
 			cs.Ports = cp
 		})
 	}
-	if s.net.resolv, err = network.ResolvConf(); err != nil {
+	s.net.hosts = hosts
+	resolv, err := network.ResolvConf()
+	if err != nil {
 		return err
 	}
-	s.net.hosts = hosts
+	if err := os.MkdirAll(filepath.Dir(s.paths.NetResolvConf()), 0o755); err != nil {
+		return fmt.Errorf("make the name files' directory: %w", err)
+	}
+	if err := os.WriteFile(s.paths.NetResolvConf(), resolv, 0o644); err != nil {
+		return fmt.Errorf("write resolv.conf: %w", err)
+	}
 	if s.net.published, err = n.Publish(ports); err != nil {
 		return wrapName(s.portOwner(err, ports), err)
 	}
@@ -137,10 +143,9 @@ func (s *Supervisor) netMounts(name string) []runtime.Mount {
 	if _, ok := s.net.addrs[name]; !ok {
 		return nil
 	}
-	dir := s.paths.NetFiles(name)
 	return []runtime.Mount{
-		{Source: filepath.Join(dir, "hosts"), Target: "/etc/hosts", ReadOnly: true},
-		{Source: filepath.Join(dir, "resolv.conf"), Target: "/etc/resolv.conf", ReadOnly: true},
+		{Source: s.paths.NetHosts(name), Target: "/etc/hosts", ReadOnly: true},
+		{Source: s.paths.NetResolvConf(), Target: "/etc/resolv.conf", ReadOnly: true},
 	}
 }
 
@@ -173,8 +178,10 @@ func (s *Supervisor) removeNetwork(plan *network.Network) error {
 	return nil
 }
 
-// writeNetFiles writes c's /etc/hosts and /etc/resolv.conf, if it is on
-// the stack's network; every address is known by then (createNetwork).
+// writeNetFiles writes c's /etc/hosts, if it is on the stack's network;
+// every address is known by then (createNetwork), and so is the
+// resolv.conf they share. One file per container and no directory of its
+// own: each inode is paid for again on the next up.
 func (s *Supervisor) writeNetFiles(c *container) error {
 	name := c.def.Name
 	if s.net == nil {
@@ -184,19 +191,12 @@ func (s *Supervisor) writeNetFiles(c *container) error {
 	if !ok {
 		return nil
 	}
-	dir := s.paths.NetFiles(name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("container %q: %w", name, err)
-	}
 	hostname := c.def.Hostname
 	if hostname == "" {
 		hostname = s.netOwner(c.def).Hostname
 	}
-	files := map[string][]byte{"hosts": network.HostsFile(s.net.hosts, hostname, addr), "resolv.conf": s.net.resolv}
-	for f, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
-			return fmt.Errorf("container %q: write %s: %w", name, f, err)
-		}
+	if err := os.WriteFile(s.paths.NetHosts(name), network.HostsFile(s.net.hosts, hostname, addr), 0o644); err != nil {
+		return fmt.Errorf("container %q: write hosts: %w", name, err)
 	}
 	return nil
 }

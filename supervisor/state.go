@@ -114,9 +114,14 @@ func PathsOf(stateDir, stack string) (Paths, error) {
 // State is the path of the state file.
 func (p Paths) State() string { return filepath.Join(p.Dir, "state.json") }
 
-// NetFiles is the directory of a container's /etc/hosts and
-// /etc/resolv.conf.
-func (p Paths) NetFiles(container string) string { return filepath.Join(p.Dir, "net", container) }
+// NetHosts is the file bound as a container's /etc/hosts.
+func (p Paths) NetHosts(container string) string {
+	return filepath.Join(p.Dir, "net", container+".hosts")
+}
+
+// NetResolvConf is the file bound as /etc/resolv.conf into every
+// container on the stack's network: they all get the same, read-only.
+func (p Paths) NetResolvConf() string { return filepath.Join(p.Dir, "net", "resolv.conf") }
 
 // Logs is the directory of the persisted container logs.
 func (p Paths) Logs() string { return filepath.Join(p.Dir, "logs") }
