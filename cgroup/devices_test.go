@@ -131,6 +131,29 @@ func TestDeviceRules(t *testing.T) {
 				t.Errorf("%d device programs attached after two Sets, want 1", n)
 			}
 		}
+
+		// The same rules again change nothing (on v2 the program already
+		// attached is the one they load), and another cgroup given them
+		// (on v2 sharing that program) is held to them as well.
+		if err := cg.Set(Resources{Devices: rules}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := rd.d.Create(parent+"/other", Resources{Devices: rules})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []Cgroup{cg, other} {
+			if got := probeDevices(t, c); !slices.Equal(got, want) {
+				t.Errorf("%s with %v set again: the helper saw\n%q\nwant\n%q", c.Path(), rules, got, want)
+			}
+		}
+		if rd.d.Version() == 2 {
+			for _, dir := range []string{"dev", "other"} {
+				if n := attachedDevicePrograms(t, h.V2+"/"+parent+"/"+dir); n != 1 {
+					t.Errorf("%s: %d device programs attached, want 1", dir, n)
+				}
+			}
+		}
 		if err := rd.d.Load(parent).Destroy(); err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,11 @@
 //     devices controller, attaches a BPF_PROG_TYPE_CGROUP_DEVICE program
 //     compiled from the rules (BPF_PROG_ATTACH with BPF_F_ALLOW_MULTI, so
 //     it lives as long as the cgroup and an ancestor's program still has
-//     its say) and detaches the one a previous Set attached.
+//     its say) and detaches the one a previous Set attached. A driver
+//     loads a rule list's program once and attaches it to every cgroup
+//     given that list: the load was most of a Create's cost. Cgroup files
+//     are opened with open(2) itself, never through the Go runtime's
+//     poller, which would register (and unregister) each one.
 //  2. A process enters by pid (AddProc), or on v2 is born inside through
 //     the directory descriptor from OpenFD (CLONE_INTO_CGROUP).
 //  3. Set changes limits on a live cgroup; a zero field clears its limit.

@@ -36,19 +36,42 @@ func cause(err error) error {
 // the kernel parses each write(2) on its own. It never creates the file: on
 // cgroupfs only the kernel does.
 func writeFile(path, value string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	f, err := openFile(path, unix.O_WRONLY|unix.O_TRUNC)
 	if err != nil {
-		return fmt.Errorf("cgroup: write %q to %s: %w", value, path, cause(err))
+		return fmt.Errorf("cgroup: write %q to %s: %w", value, path, err)
 	}
-	_, err = f.Write([]byte(value))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	defer f.close()
+	return f.write(value)
+}
+
+// file is a cgroup file opened with open(2) itself rather than os.Open,
+// which would hand the descriptor to the Go runtime's poller (cgroupfs
+// files can be polled, so each open would cost an epoll_ctl to add it and
+// one to remove it again) and give it a finalizer: a container's start
+// writes some twenty of them.
+type file struct {
+	fd   int
+	path string
+}
+
+func openFile(path string, flags int) (file, error) {
+	fd, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Open(path, flags|unix.O_CLOEXEC, 0) })
 	if err != nil {
-		return fmt.Errorf("cgroup: write %q to %s: %w", value, path, cause(err))
+		return file{fd: -1}, err
+	}
+	return file{fd: fd, path: path}, nil
+}
+
+// write writes value in one write(2): the kernel parses each on its own.
+func (f file) write(value string) error {
+	_, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Write(f.fd, []byte(value)) })
+	if err != nil {
+		return fmt.Errorf("cgroup: write %q to %s: %w", value, f.path, err)
 	}
 	return nil
 }
+
+func (f file) close() { unix.Close(f.fd) }
 
 // writeIfExists writes value to path unless the file is absent, which is how
 // the kernel says a feature (swap accounting, a newer knob) is not there.
@@ -65,11 +88,27 @@ func exists(path string) bool {
 }
 
 func readFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	f, err := openFile(path, unix.O_RDONLY)
 	if err != nil {
-		return nil, fmt.Errorf("cgroup: read %s: %w", path, cause(err))
+		return nil, fmt.Errorf("cgroup: read %s: %w", path, err)
 	}
-	return b, nil
+	defer f.close()
+	// Most cgroup files are a line or a few; memory.stat and a big
+	// cgroup.procs grow the buffer.
+	b := make([]byte, 0, 512)
+	for {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, cap(b))
+		}
+		n, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Read(f.fd, b[len(b):cap(b)]) })
+		if err != nil {
+			return nil, fmt.Errorf("cgroup: read %s: %w", path, err)
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
 }
 
 // readInt reads a file holding one integer, or "max" (returned as -1).

@@ -20,17 +20,19 @@ import (
 type v2Driver struct {
 	root string
 	wait backoff
+	// devices holds the device programs loaded for the driver's cgroups.
+	devices *devicePrograms
 }
 
 // NewV2 returns a driver for the cgroup2 hierarchy mounted at root.
 func NewV2(root string) Driver {
-	return &v2Driver{root: root, wait: defaultBackoff()}
+	return &v2Driver{root: root, wait: defaultBackoff(), devices: &devicePrograms{}}
 }
 
 func (d *v2Driver) Version() int { return 2 }
 
 func (d *v2Driver) Load(path string) Cgroup {
-	c := &v2Cgroup{root: d.root, wait: d.wait}
+	c := &v2Cgroup{root: d.root, wait: d.wait, devices: d.devices}
 	c.path, c.err = cleanPath(path)
 	c.dir = filepath.Join(d.root, c.path)
 	return c
@@ -62,8 +64,9 @@ type v2Cgroup struct {
 	root, path, dir string
 	// err is set when Load was given an invalid path; every method
 	// returns it rather than touch the hierarchy's root.
-	err  error
-	wait backoff
+	err     error
+	wait    backoff
+	devices *devicePrograms
 }
 
 func (c *v2Cgroup) Path() string { return c.path }
@@ -166,7 +169,7 @@ func (c *v2Cgroup) Set(r Resources) error {
 		}
 	}
 	if r.Devices != nil {
-		return setDevicesV2(c.dir, r.Devices)
+		return setDevicesV2(c.dir, c.devices, r.Devices)
 	}
 	return nil
 }
