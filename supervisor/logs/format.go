@@ -1,6 +1,7 @@
 package logs
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"time"
@@ -90,4 +91,45 @@ func (f formatter) appendLine(dst, linePrefix, eventPrefix []byte, s Stream, t t
 		dst = append(dst, text...)
 	}
 	return append(dst, '\n')
+}
+
+// appendLines appends each line of text, lines joined by newlines, as
+// prefix, the line and a newline (appendLine's format for a container's
+// line, without a time), and says how many lines that was. Where the
+// SIMD kernel runs (scan_amd64.s) and the prefix fits its vector, it
+// copies 32 bytes at a time and puts the prefix after each newline; the
+// loop below does the tail, and all of it elsewhere.
+func appendLines(dst, prefix, text []byte) ([]byte, int) {
+	dst = append(dst, prefix...)
+	lines := 1
+	if simd && len(prefix) <= 32 {
+		var vec [32]byte
+		copy(vec[:], prefix)
+		for len(text) >= 32 {
+			// Room for the text, a prefix every 64 bytes and what the
+			// kernel writes ahead; with more lines than that, it stops
+			// short and the next round grows dst again.
+			if need := len(text) + len(text)/64*len(prefix) + 128; cap(dst)-len(dst) < need {
+				dst = slices.Grow(dst, need)
+			}
+			ns, nd, n := prefixLinesAVX2(dst[len(dst):cap(dst)], text, &vec, len(prefix))
+			dst, text = dst[:len(dst)+nd], text[ns:]
+			lines += n
+			if ns == 0 {
+				break
+			}
+		}
+	}
+	for {
+		i := bytes.IndexByte(text, '\n')
+		if i < 0 {
+			break
+		}
+		dst = append(dst, text[:i+1]...)
+		dst = append(dst, prefix...)
+		lines++
+		text = text[i+1:]
+	}
+	dst = append(dst, text...)
+	return append(dst, '\n'), lines
 }

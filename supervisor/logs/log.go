@@ -8,7 +8,6 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -412,17 +411,15 @@ func fitting(head, text []byte, room int64) int {
 	}
 }
 
-// show formats each line of text for the output.
+// show formats each line of text for the output: a container's lines in
+// bulk (appendLines), an event's, rare and short, one by one.
 func (l *Log) show(s Stream, t time.Time, text []byte) {
-	// Room for all of them at once, mostly: a chunk that grows line by
-	// line is copied over and over, and the garbage taxes every
-	// container. Counting the lines for the exact size would be one more
-	// pass over the text, for a Grow that the pooled chunks, which come
-	// back grown, rarely need: half the text again is room for the
-	// prefixes of lines longer than twice theirs, and shorter lines grow
-	// the chunk by append.
-	perLine := max(len(l.linePrefix), len(l.eventPrefix)) + len(bold+reset) + 1
-	*l.term = slices.Grow(*l.term, len(text)+len(text)/2+perLine)
+	if s != Event {
+		var n int
+		*l.term, n = appendLines(*l.term, l.linePrefix, text)
+		l.lines += n
+		return
+	}
 	for {
 		i := bytes.IndexByte(text, '\n')
 		if i < 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"math/bits"
+	"slices"
 	"time"
 	"unicode/utf8"
 )
@@ -171,9 +172,25 @@ var plain = func() (t [256]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s escaped for a JSON string, copying runs of
-// plain bytes at once.
+// appendJSONString appends s escaped for a JSON string. Where the SIMD
+// kernel runs (scan_amd64.s), it takes plain bytes and newlines, the
+// bulk of a run of lines, 32 at a time, and stops for the rest; the loop
+// below does what it leaves: other bytes to escape, and the tail.
 func appendJSONString(dst, s []byte) []byte {
+	for simd && len(s) >= 32 {
+		// Room for the text, a newline every 64 bytes and what the
+		// kernel writes ahead; with more newlines than that, it stops
+		// short and the next round grows dst again.
+		if need := len(s) + len(s)/64 + 64; cap(dst)-len(dst) < need {
+			dst = slices.Grow(dst, need)
+		}
+		ns, nd := escapeNewlinesAVX2(dst[len(dst):cap(dst)], s)
+		dst, s = dst[:len(dst)+nd], s[ns:]
+		if len(s) > 0 && !plain[s[0]] {
+			dst = appendEscape(dst, s[0])
+			s = s[1:]
+		}
+	}
 	i := 0
 	for {
 		j := i + plainRun(s[i:])
@@ -181,19 +198,25 @@ func appendJSONString(dst, s []byte) []byte {
 		if j == len(s) {
 			return dst
 		}
-		switch c := s[j]; c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
+		dst = appendEscape(dst, s[j])
 		i = j + 1
+	}
+}
+
+// appendEscape appends c, a byte that plain says a JSON string cannot
+// hold as it is, escaped.
+func appendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	default:
+		return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 	}
 }
 
