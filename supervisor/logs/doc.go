@@ -51,14 +51,18 @@
 //     file so that no torn record is left, and its lines are counted as
 //     lost.
 //
-//  3. Show. The same batch, formatted as `NAME | LINE` (names padded to
-//     the longest of the stack, colored when Config.Color; a second
-//     kernel copies the run 32 bytes a step and puts the prefix after
-//     each newline), goes to one
-//     writer goroutine for the stack's output, as one chunk: lines of two
-//     containers are never mixed within a line. Supervisor events
-//     (Log.Event) are shown as `NAME * MESSAGE`: the container cannot
-//     forge one, since it controls only what follows `NAME | `.
+//  3. Show. The same batch goes, copied as it was read, to one writer
+//     goroutine for the stack's output, as one chunk; that goroutine
+//     formats each line as `NAME | LINE` (names padded to the longest of
+//     the stack, colored when Config.Color; a second kernel copies the
+//     run 32 bytes a step and puts the prefix after each newline) just
+//     before it writes, the chunks of several reads in one write. So the
+//     formatting runs beside the captures rather than in their way, and
+//     lines dropped for a slow output (below) are never formatted. Lines
+//     of two containers are never mixed within a line. Supervisor events
+//     (Log.Event) are shown as `NAME * MESSAGE`, formatted at once: the
+//     container cannot forge one, since whatever it writes is put after
+//     `NAME | `, and what it controls cannot choose a chunk's prefix.
 //
 // # A slow output costs lines of the output only
 //

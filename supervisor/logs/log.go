@@ -171,8 +171,7 @@ type Log struct {
 	size    int64
 	last    time.Time // of the last record; time never goes back in a file
 	batch   []byte    // records not yet written to file
-	term    *[]byte   // formatted lines not yet handed to out
-	lines   int       // lines in term
+	term    *[]byte   // lines not yet handed to out (see show)
 	errs    []error   // write errors and read errors of ended captures
 	lost    int       // records not written since errors were last taken
 	lostErr error     // why the first of them was not
@@ -313,6 +312,7 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool]) {
 	}
 	l.flush(l.batch)
 	l.batch = l.batch[:0]
+	l.hand(s)
 	if msg := l.notice; msg != "" {
 		l.notice = ""
 		if !l.losing {
@@ -321,18 +321,27 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool]) {
 		}
 		if l.term != nil {
 			l.show(Event, now, []byte(msg))
+			l.hand(Event)
 		}
 		if l.warn != nil {
 			l.warn(fmt.Errorf("container %q: %s", l.name, msg))
 		}
 	}
-	if l.term != nil && l.lines > 0 {
-		if l.out.put(l.term, l.lines, s == Event) {
-			l.term = l.out.buffer()
-		} else {
-			*l.term = (*l.term)[:0]
-		}
-		l.lines = 0
+}
+
+// hand gives the output what show gathered of stream s, if anything.
+func (l *Log) hand(s Stream) {
+	if l.term == nil || len(*l.term) == 0 {
+		return
+	}
+	prefix := l.linePrefix
+	if s == Event {
+		prefix = nil // formatted already
+	}
+	if l.out.put(l.term, prefix, s == Event) {
+		l.term = l.out.buffer()
+	} else {
+		*l.term = (*l.term)[:0]
 	}
 }
 
@@ -411,13 +420,12 @@ func fitting(head, text []byte, room int64) int {
 	}
 }
 
-// show formats each line of text for the output: a container's lines in
-// bulk (appendLines), an event's, rare and short, one by one.
+// show gathers text, lines joined by newlines, for the output: a
+// container's lines as they are, each with its newline, for the output
+// to format (see output); an event's, rare and short, formatted.
 func (l *Log) show(s Stream, t time.Time, text []byte) {
 	if s != Event {
-		var n int
-		*l.term, n = appendLines(*l.term, l.linePrefix, text)
-		l.lines += n
+		*l.term = append(append(*l.term, text...), '\n')
 		return
 	}
 	for {
@@ -426,11 +434,9 @@ func (l *Log) show(s Stream, t time.Time, text []byte) {
 			break
 		}
 		*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, s, t, text[:i], false)
-		l.lines++
 		text = text[i+1:]
 	}
 	*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, s, t, text, false)
-	l.lines++
 }
 
 // flush writes b, whole records, to the file. A failed write is undone

@@ -1,14 +1,19 @@
 package logs
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sync"
 )
 
-// DefaultOutputBuffer is how many bytes of formatted lines may wait for a
-// slow output before lines are dropped from it.
+// DefaultOutputBuffer is how many bytes of lines may wait for a slow
+// output before lines are dropped from it.
 const DefaultOutputBuffer = 4 << 20
+
+// writeSize is how much formatted text the output gathers for one write:
+// the chunks of several containers' reads share a write.
+const writeSize = 256 << 10
 
 // output feeds the aggregated stream to a writer that may be slow (a
 // terminal, a pipe nobody reads). Lines queue up to a byte limit; beyond it
@@ -16,21 +21,34 @@ const DefaultOutputBuffer = 4 << 20
 // reported in the stream once there is room again. The log files never
 // wait for the output: a container whose pipe is not drained blocks in
 // write, and a stalled terminal must not stall the containers.
+//
+// A container's lines are queued as they were read and formatted here,
+// just before they are written: the formatting runs beside the captures
+// instead of in their way, and lines dropped are never formatted at all.
 type output struct {
 	w     io.Writer
 	limit int
 
 	mu      sync.Mutex
-	queue   []*[]byte // chunks of whole formatted lines
-	queued  int       // bytes in queue or being written
-	dropped int       // lines dropped since the last notice
-	closed  bool
+	queue   []chunk
+	queued  int   // bytes in queue or being written
+	dropped int   // lines dropped since the last notice
+	closed  bool  //
 	err     error // the first write error; later chunks are discarded
 
 	wake chan struct{} // a chunk was queued or the output closed
 	done chan struct{} // run has returned
 
 	buffers sync.Pool // *[]byte
+}
+
+// chunk is what one read of a container brought, for the output.
+type chunk struct {
+	// text is whole lines, each with its newline: as they were read
+	// when prefix is set (each line is shown as prefix, line), else
+	// already formatted (supervisor events, the count of dropped lines).
+	text   *[]byte
+	prefix []byte
 }
 
 func newOutput(w io.Writer, limit int) *output {
@@ -44,7 +62,7 @@ func newOutput(w io.Writer, limit int) *output {
 	return o
 }
 
-// buffer returns an empty chunk to format lines into.
+// buffer returns an empty chunk text to copy lines into.
 func (o *output) buffer() *[]byte {
 	if b, ok := o.buffers.Get().(*[]byte); ok {
 		*b = (*b)[:0]
@@ -56,22 +74,23 @@ func (o *output) buffer() *[]byte {
 	return &b
 }
 
-// put queues chunk b holding lines whole lines. always queues it beyond the
-// limit (for the rare supervisor events). It reports whether the output
-// took b; if not, b's lines were dropped and b is the caller's again.
-func (o *output) put(b *[]byte, lines int, always bool) bool {
+// put queues text, whole lines, shown each after prefix (nil for text
+// formatted already). always queues it beyond the limit (for the rare
+// supervisor events). It reports whether the output took text; if not,
+// its lines were dropped and text is the caller's again.
+func (o *output) put(text *[]byte, prefix []byte, always bool) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return false
 	}
-	if !always && o.queued+len(*b) > o.limit {
-		o.dropped += lines
+	if !always && o.queued+len(*text) > o.limit {
+		o.dropped += bytes.Count(*text, []byte{'\n'})
 		return false
 	}
 	o.noticeLocked()
-	o.queue = append(o.queue, b)
-	o.queued += len(*b)
+	o.queue = append(o.queue, chunk{text, prefix})
+	o.queued += len(*text)
 	o.signal()
 	return true
 }
@@ -84,7 +103,7 @@ func (o *output) noticeLocked() {
 	b := o.buffer()
 	*b = fmt.Appendf(*b, "[stack] %d lines not shown here: the output was too slow; `stack logs` has them\n", o.dropped)
 	o.dropped = 0
-	o.queue = append(o.queue, b)
+	o.queue = append(o.queue, chunk{text: b})
 	o.queued += len(*b)
 }
 
@@ -97,7 +116,8 @@ func (o *output) signal() {
 
 func (o *output) run() {
 	defer close(o.done)
-	var batch []*[]byte
+	var batch []chunk
+	var out []byte // formatted, not yet written
 	for {
 		o.mu.Lock()
 		for len(o.queue) == 0 && !o.closed {
@@ -114,25 +134,42 @@ func (o *output) run() {
 		o.mu.Unlock()
 
 		written := 0
-		for _, b := range batch {
+		for i, c := range batch {
 			if !failed {
-				if _, err := o.w.Write(*b); err != nil {
-					o.mu.Lock()
-					o.err = fmt.Errorf("write log output: %w", err)
-					o.mu.Unlock()
-					failed = true
+				if c.prefix != nil {
+					out, _ = appendLines(out, c.prefix, (*c.text)[:len(*c.text)-1])
+				} else {
+					out = append(out, *c.text...)
+				}
+				if len(out) >= writeSize || i == len(batch)-1 {
+					failed = o.write(out)
+					out = out[:0]
 				}
 			}
-			written += len(*b)
-			if cap(*b) <= 1<<20 {
-				o.buffers.Put(b)
+			written += len(*c.text)
+			if cap(*c.text) <= 1<<20 {
+				o.buffers.Put(c.text)
 			}
 		}
 		clear(batch)
+		if cap(out) > 1<<20 {
+			out = nil
+		}
 		o.mu.Lock()
 		o.queued -= written
 		o.mu.Unlock()
 	}
+}
+
+// write writes b to the output, and says whether it failed.
+func (o *output) write(b []byte) bool {
+	if _, err := o.w.Write(b); err != nil {
+		o.mu.Lock()
+		o.err = fmt.Errorf("write log output: %w", err)
+		o.mu.Unlock()
+		return true
+	}
+	return false
 }
 
 // close writes what is queued (and the count of dropped lines), waits for
