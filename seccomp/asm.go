@@ -26,8 +26,12 @@ type fixup struct {
 // assembler builds a classic BPF program with symbolic jump targets.
 type assembler struct {
 	insns  []unix.SockFilter
-	labels []int // position of each label; -1 until bound
+	labels []int // instruction each label is bound to; -1 until bound
 	fixups []fixup
+	// rets are labels of return instructions that the jumps since the
+	// last emitRets share; emitRets places them.
+	rets     map[uint32]label
+	retOrder []uint32
 }
 
 func (as *assembler) newLabel() label {
@@ -45,6 +49,28 @@ func (as *assembler) load(off uint32) { as.emit(unix.BPF_LD|unix.BPF_W|unix.BPF_
 func (as *assembler) and(k uint32)    { as.emit(unix.BPF_ALU|unix.BPF_AND|unix.BPF_K, k) }
 func (as *assembler) ret(k uint32)    { as.emit(unix.BPF_RET|unix.BPF_K, k) }
 
+// retLabel is the label of the "return k" that emitRets will place.
+func (as *assembler) retLabel(k uint32) label {
+	if as.rets == nil {
+		as.rets = map[uint32]label{}
+	}
+	l, ok := as.rets[k]
+	if !ok {
+		l = as.newLabel()
+		as.rets[k] = l
+		as.retOrder = append(as.retOrder, k)
+	}
+	return l
+}
+
+// emitRets places the shared returns here.
+func (as *assembler) emitRets() {
+	for _, k := range as.retOrder {
+		as.bind(as.rets[k])
+		as.ret(k)
+	}
+}
+
 // jump emits a conditional jump comparing the accumulator with k.
 func (as *assembler) jump(cond uint16, k uint32, jt, jf label) {
 	as.fixups = append(as.fixups, fixup{len(as.insns), jt, 't'}, fixup{len(as.insns), jf, 'f'})
@@ -58,33 +84,87 @@ func (as *assembler) ja(target label) {
 }
 
 // finish resolves the jumps. Only forward jumps exist in classic BPF, and
-// a conditional one reaches 255 instructions at most.
+// a conditional one reaches 255 instructions at most: a branch that goes
+// further goes through an unconditional jump placed right after its
+// conditional one (a trampoline). A trampoline lengthens the jumps over
+// it, so they are added until none is needed any more; they are never
+// taken away, so this ends.
 func (as *assembler) finish() ([]unix.SockFilter, error) {
-	for _, f := range as.fixups {
-		var off int
+	targets := make([]int, len(as.fixups))
+	for i, f := range as.fixups {
 		switch f.target {
 		case next:
-			off = 0
+			targets[i] = f.at + 1
 		case skipOne:
-			off = 1
+			targets[i] = f.at + 2
 		default:
-			pos := as.labels[f.target]
-			if pos < 0 {
+			targets[i] = as.labels[f.target]
+			if targets[i] < 0 {
 				return nil, fmt.Errorf("seccomp: internal error: jump at %d to an unbound label", f.at)
 			}
-			off = pos - f.at - 1
 		}
-		if off < 0 || f.field != 'a' && off > 255 {
-			return nil, fmt.Errorf("seccomp: internal error: jump at %d by %d instructions", f.at, off)
-		}
-		switch f.field {
-		case 't':
-			as.insns[f.at].Jt = uint8(off)
-		case 'f':
-			as.insns[f.at].Jf = uint8(off)
-		case 'a':
-			as.insns[f.at].K = uint32(off)
+		if targets[i] <= f.at || targets[i] > len(as.insns) {
+			return nil, fmt.Errorf("seccomp: internal error: jump at %d to instruction %d", f.at, targets[i])
 		}
 	}
-	return as.insns, nil
+	// far[i] says which fixups go through a trampoline; pos maps an
+	// instruction to its place in the final program.
+	far := make([]bool, len(as.fixups))
+	extra := make([]int, len(as.insns)) // trampolines after each instruction
+	pos := make([]int, len(as.insns)+1)
+	for {
+		p := 0
+		for i := range as.insns {
+			pos[i] = p
+			p += 1 + extra[i]
+		}
+		pos[len(as.insns)] = p
+		changed := false
+		for i, f := range as.fixups {
+			if f.field == 'a' || far[i] {
+				continue
+			}
+			if pos[targets[i]]-pos[f.at]-1 > 255 {
+				far[i] = true
+				extra[f.at]++
+				changed = true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	out := make([]unix.SockFilter, 0, pos[len(as.insns)])
+	// tramp[i] is where fixup i's trampoline is.
+	tramp := make([]int, len(as.fixups))
+	used := make([]int, len(as.insns))
+	for i, f := range as.fixups {
+		if far[i] {
+			tramp[i] = pos[f.at] + 1 + used[f.at]
+			used[f.at]++
+		}
+	}
+	for i, in := range as.insns {
+		out = append(out, in)
+		for range extra[i] {
+			out = append(out, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JA})
+		}
+	}
+	for i, f := range as.fixups {
+		at, to := pos[f.at], pos[targets[i]]
+		if far[i] {
+			out[tramp[i]].K = uint32(to - tramp[i] - 1)
+			to = tramp[i]
+		}
+		off := to - at - 1
+		switch f.field {
+		case 't':
+			out[at].Jt = uint8(off)
+		case 'f':
+			out[at].Jf = uint8(off)
+		case 'a':
+			out[at].K = uint32(off)
+		}
+	}
+	return out, nil
 }

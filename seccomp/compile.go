@@ -167,14 +167,16 @@ func compile(ls *specs.LinuxSeccomp, goarch string) (*Program, error) {
 	as.load(offArch)
 	for i, a := range arches {
 		sections[i] = as.newLabel()
-		as.jump(unix.BPF_JEQ, uint32(tables[a].info.ID), next, skipOne)
-		as.ja(sections[i])
+		// No profile was written for any other architecture.
+		otherwise := next
+		if i == len(arches)-1 {
+			otherwise = kill
+		}
+		as.jump(unix.BPF_JEQ, uint32(tables[a].info.ID), sections[i], otherwise)
 	}
-	// No profile was written for any other architecture.
-	as.ja(kill)
 	for i, a := range arches {
 		as.bind(sections[i])
-		if err := section(&as, tables[a], ls.Syscalls, def, kill); err != nil {
+		if err := section(&as, tables[a], ls.Syscalls, def); err != nil {
 			return nil, err
 		}
 	}
@@ -195,8 +197,21 @@ type rule struct {
 	action uint32
 }
 
-// section compiles the rules for one architecture's table.
-func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32, kill label) error {
+// span is a run of syscall numbers, from lo up to the next span's lo,
+// that all go to one place: a shared return or one syscall's rules.
+type span struct {
+	lo   uint32
+	leaf label
+}
+
+// x32Bit marks the x32 ABI's syscall numbers, which share x86_64's audit
+// arch.
+const x32Bit = 0x40000000
+
+// section compiles the rules for one architecture's table: a binary
+// search over runs of numbers with one outcome, then the rules of each
+// syscall whose outcome depends on its arguments.
+func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32) error {
 	byNr := map[uint32][]rule{}
 	for _, s := range syscalls {
 		act, err := action(s.Action, s.ErrnoRet)
@@ -218,24 +233,66 @@ func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32, 
 	}
 	slices.Sort(nrs)
 
-	as.load(offNr)
+	// The outcome of each number: a syscall whose rules all lack argument
+	// checks returns its first rule's action; one with checks has its own
+	// block; one with no rules returns the default.
+	type block struct {
+		rules []rule
+		at    label
+	}
+	var blocks []block
+	// The search's returns follow it, within reach of its jumps.
+	as.rets, as.retOrder = nil, nil
+	spans := []span{{0, as.retLabel(def)}}
+	add := func(lo uint32, leaf label) {
+		last := &spans[len(spans)-1]
+		if last.leaf == leaf {
+			return
+		}
+		if last.lo == lo {
+			// Only the first span can start where the next one does.
+			last.leaf = leaf
+			if len(spans) > 1 && spans[len(spans)-2].leaf == leaf {
+				spans = spans[:len(spans)-1]
+			}
+			return
+		}
+		spans = append(spans, span{lo, leaf})
+	}
+	for _, n := range nrs {
+		if t.info == arch.X86_64 && n >= x32Bit {
+			continue // refused below, whatever the rules say
+		}
+		rs := byNr[n]
+		var leaf label
+		conditional := slices.ContainsFunc(rs, func(r rule) bool { return len(r.args) > 0 })
+		if conditional {
+			leaf = as.newLabel()
+			blocks = append(blocks, block{rs, leaf})
+		} else {
+			leaf = as.retLabel(rs[0].action)
+		}
+		add(n, leaf)
+		if n < 0xffffffff {
+			add(n+1, as.retLabel(def))
+		}
+	}
 	if t.info == arch.X86_64 {
-		// The x32 ABI: same audit arch, numbers with the x32 bit set.
-		as.jump(unix.BPF_JGE, 0x40000000, next, skipOne)
-		as.ja(kill)
+		add(x32Bit, as.retLabel(unix.SECCOMP_RET_KILL_PROCESS))
 	}
-	bodies := make([]label, len(nrs))
-	for i, n := range nrs {
-		bodies[i] = as.newLabel()
-		as.jump(unix.BPF_JEQ, n, next, skipOne)
-		as.ja(bodies[i])
+
+	as.load(offNr)
+	if len(spans) == 1 {
+		as.ja(spans[0].leaf)
+	} else {
+		search(as, spans)
 	}
-	as.ret(def)
-	for i, n := range nrs {
-		as.bind(bodies[i])
+	as.emitRets()
+	for _, b := range blocks {
+		as.bind(b.at)
 		final := def
 		haveFinal := false
-		for _, r := range byNr[n] {
+		for _, r := range b.rules {
 			if len(r.args) == 0 {
 				// The first unconditional rule is the fallback once every
 				// rule with argument checks has failed.
@@ -254,6 +311,30 @@ func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32, 
 		as.ret(final)
 	}
 	return nil
+}
+
+// search emits a balanced binary search of spans (two or more) on the
+// syscall number in the accumulator: each step halves the spans left, so
+// a lookup takes log2(len(spans)) jumps and the search len(spans)-1
+// instructions. The lower half follows each step, the upper half after it.
+func search(as *assembler, spans []span) {
+	mid := len(spans) / 2
+	lower, upper := spans[:mid], spans[mid:]
+	jt, jf := upper[0].leaf, lower[0].leaf
+	if len(upper) > 1 {
+		jt = as.newLabel()
+	}
+	if len(lower) > 1 {
+		jf = next
+	}
+	as.jump(unix.BPF_JGE, upper[0].lo, jt, jf)
+	if len(lower) > 1 {
+		search(as, lower)
+	}
+	if len(upper) > 1 {
+		as.bind(jt)
+		search(as, upper)
+	}
 }
 
 // Offsets in struct seccomp_data: nr, arch, instruction_pointer, then six

@@ -164,19 +164,7 @@ func TestDefaultProfileAMD64(t *testing.T) {
 
 func TestOperators(t *testing.T) {
 	const big = 0x1_0000_0010
-	profile := fmt.Sprintf(`{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
-		{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": %[1]d, "op": "SCMP_CMP_EQ"}]},
-		{"names": ["write"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": %[1]d, "op": "SCMP_CMP_NE"}]},
-		{"names": ["open"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 2, "value": %[1]d, "op": "SCMP_CMP_GT"}]},
-		{"names": ["close"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 3, "value": %[1]d, "op": "SCMP_CMP_GE"}]},
-		{"names": ["stat"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 4, "value": %[1]d, "op": "SCMP_CMP_LT"}]},
-		{"names": ["fstat"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 5, "value": %[1]d, "op": "SCMP_CMP_LE"}]},
-		{"names": ["lstat"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": %[2]d, "valueTwo": 16, "op": "SCMP_CMP_MASKED_EQ"}]},
-		{"names": ["poll"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38, "args": [
-			{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 2, "op": "SCMP_CMP_EQ"}]},
-		{"names": ["poll"], "action": "SCMP_ACT_ALLOW"}
-	]}`, big, uint64(0xffff_0000_00f0))
-	p, err := Parse([]byte(profile))
+	p, err := Parse([]byte(testProfiles["operators"]))
 	if err != nil {
 		t.Fatal(err)
 	}
