@@ -408,16 +408,3 @@ func (p *Program) Encode() []byte {
 	})
 	return p.encoded
 }
-
-// Decode sets the program's instructions from what Encode returned.
-func (p *Program) Decode(raw []byte) error {
-	if len(raw) == 0 || len(raw)%8 != 0 {
-		return fmt.Errorf("seccomp: a program of %d bytes is not whole instructions", len(raw))
-	}
-	p.Filter = make([]unix.SockFilter, len(raw)/8)
-	for i := range p.Filter {
-		b := raw[8*i:]
-		p.Filter[i] = unix.SockFilter{Code: binary.LittleEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.LittleEndian.Uint32(b[4:])}
-	}
-	return nil
-}

@@ -258,22 +258,3 @@ func TestProfileJSON(t *testing.T) {
 		t.Error(`"strict" read as a profile`)
 	}
 }
-
-func TestProgramEncode(t *testing.T) {
-	p, err := Default().Compile(dockerCaps)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var again Program
-	if err := again.Decode(p.Encode()); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(again.Filter, p.Filter) {
-		t.Errorf("a program read back differs: %d instructions, want %d", len(again.Filter), len(p.Filter))
-	}
-	for _, bad := range [][]byte{nil, make([]byte, 12)} {
-		if err := again.Decode(bad); err == nil {
-			t.Errorf("%d bytes read as a program", len(bad))
-		}
-	}
-}

@@ -3,17 +3,18 @@ package containerinit
 import (
 	"encoding/binary"
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // Filter is a seccomp filter as it crosses the pipe: its flags in the
 // JSON configuration, as the seccomp package's Program has them, and its
 // instructions after it as the bytes Program.Encode makes (struct
-// sock_filter, 8 bytes each, little-endian). The init installs it with the
-// system call itself: the compiler and its tables (the seccomp package)
-// stay out of the init program.
+// sock_filter, 8 bytes each, little-endian). The init decodes them itself
+// (program): the compiler and its tables (the seccomp package) stay out
+// of the init program.
 type Filter struct {
 	// Flags are SECCOMP_FILTER_FLAG_* bits.
 	Flags uint `json:"flags"`
@@ -21,20 +22,14 @@ type Filter struct {
 	Instructions []byte `json:"-"`
 }
 
-// install loads the filter on the calling thread; the kernel refuses it
-// unless the thread has no_new_privs set or holds CAP_SYS_ADMIN. Children
-// and an execve inherit it, and nothing can remove it.
+// install loads the filter on the calling thread
+// (linux.InstallSeccompFilter, which seccomp.Program.Install calls too).
 func (f *Filter) install() error {
 	prog, err := f.program()
 	if err != nil {
 		return err
 	}
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(f.Flags), uintptr(unsafe.Pointer(&fprog)))
-	if e != 0 {
-		return fmt.Errorf("seccomp: install the filter: %w", e)
-	}
-	return nil
+	return linux.InstallSeccompFilter(f.Flags, prog)
 }
 
 // program is the filter's instructions as the kernel takes them.
