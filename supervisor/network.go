@@ -62,7 +62,8 @@ func (s *Supervisor) networkPlan() *network.Network {
 
 // createNetwork makes the stack's network, gives every container on it its
 // address, writes the /etc/resolv.conf they share, gathers what their
-// /etc/hosts hold, and binds the published ports. It records all of it in the state.
+// /etc/hosts hold, and binds the published ports. It records all of it in
+// the state.
 func (s *Supervisor) createNetwork(plan *network.Network) error {
 	n, err := network.Create(plan.ID, s.cfg.StateDir, s.stack.Network.Subnet)
 	if err != nil {
