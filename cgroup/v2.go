@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,17 +23,22 @@ type v2Driver struct {
 	wait backoff
 	// devices holds the device programs loaded for the driver's cgroups.
 	devices *devicePrograms
+	// shape serialises making cgroups and enabling controllers in
+	// ancestors' cgroup.subtree_control (a read, then a write, of
+	// directories that concurrent Creates share): the supervisor makes a
+	// stack's cgroups several at once.
+	shape *sync.Mutex
 }
 
 // NewV2 returns a driver for the cgroup2 hierarchy mounted at root.
 func NewV2(root string) Driver {
-	return &v2Driver{root: root, wait: defaultBackoff(), devices: &devicePrograms{}}
+	return &v2Driver{root: root, wait: defaultBackoff(), devices: &devicePrograms{}, shape: &sync.Mutex{}}
 }
 
 func (d *v2Driver) Version() int { return 2 }
 
 func (d *v2Driver) Load(path string) Cgroup {
-	c := &v2Cgroup{root: d.root, wait: d.wait, devices: d.devices}
+	c := &v2Cgroup{root: d.root, wait: d.wait, devices: d.devices, shape: d.shape}
 	c.path, c.err = cleanPath(path)
 	c.dir = filepath.Join(d.root, c.path)
 	return c
@@ -51,7 +57,10 @@ func (d *v2Driver) Create(path string, r Resources) (Cgroup, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+	c.shape.Lock()
+	err := os.MkdirAll(c.dir, 0o755)
+	c.shape.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("cgroup: create %s: %w", c.dir, cause(err))
 	}
 	if err := c.Set(r); err != nil {
@@ -67,6 +76,7 @@ type v2Cgroup struct {
 	err     error
 	wait    backoff
 	devices *devicePrograms
+	shape   *sync.Mutex
 }
 
 func (c *v2Cgroup) Path() string { return c.path }
@@ -86,6 +96,8 @@ func controllers(path string) ([]string, error) {
 // controller in need must be offered; one only wanted is skipped where the
 // hierarchy does not offer it.
 func (c *v2Cgroup) enable(need, want []string) error {
+	c.shape.Lock()
+	defer c.shape.Unlock()
 	want = slices.Clone(want)
 	dir := c.root
 	for _, elem := range strings.Split(c.path, "/") {
