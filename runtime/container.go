@@ -431,35 +431,50 @@ func resolveRootfs(spec *Spec) (string, error) {
 	return strings.Join(lower, ":"), nil
 }
 
-// makeLayer creates the layer dir, which is also the mount point of the
-// container's root, with the overlay's upper and work directories. A
-// layer left by an earlier run of the same container is kept, as Docker
-// keeps a restarted container's changes.
+// makeLayer creates the layer dir, the mount point of the container's
+// root. For a writable root it is also the overlay's upper directory, and
+// its work directory is made beside it (WorkDir): two directories, where a
+// layer dir holding an upper and a work dir took three. Every directory
+// made is an inode the state's filesystem allocates at each start and
+// frees at each down; a filesystem without a journal (ext4's nojournal
+// mode) then searches past every inode freed in the last seconds at each
+// allocation, so their number counts twice. The layer dir is 0755 for a
+// writable root, since overlayfs gives the container's / the upper
+// directory's mode. A layer left by an earlier run of the same container
+// is kept, as Docker keeps a restarted container's changes.
 func makeLayer(dir string, readOnly bool) error {
-	var subdirs []string
-	if !readOnly {
-		subdirs = []string{"upper", "work"}
+	mode := os.FileMode(0o755)
+	if readOnly {
+		mode = 0o700
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, mode); err != nil {
 		return fmt.Errorf("make layer: %w", err)
 	}
-	for _, d := range subdirs {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("make layer: %w", err)
-		}
+	if readOnly {
+		return nil
+	}
+	if err := os.Mkdir(containerinit.WorkDir(dir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("make layer: %w", err)
 	}
 	return nil
 }
 
-// RemoveLayer removes a container's layer dir; a missing one is not an
-// error. It needs no handle, so that `stack down` can clean up after a
-// supervisor that was killed. Nothing is mounted there in the host's mount
-// namespace: the container's mounts lived and died in its own.
+// RemoveLayer removes a container's layer dir and its work dir; missing
+// ones are not an error. It needs no handle, so that `stack down` can
+// clean up after a supervisor that was killed. Nothing is mounted there
+// in the host's mount namespace: the container's mounts lived and died in
+// its own.
 func RemoveLayer(layerDir string) error {
 	if !filepath.IsAbs(layerDir) || filepath.Clean(layerDir) == "/" {
 		return fmt.Errorf("remove layer %q: not a layer dir", layerDir)
 	}
-	if err := os.RemoveAll(layerDir); err != nil {
+	var errs []error
+	for _, dir := range []string{layerDir, containerinit.WorkDir(layerDir)} {
+		if err := os.RemoveAll(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("remove layer: %w", err)
 	}
 	return nil

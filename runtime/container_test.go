@@ -195,6 +195,45 @@ func TestRootfsDirUnchanged(t *testing.T) {
 	}
 }
 
+// TestWritableLayer checks where a writable root's changes land: in the
+// layer dir itself, the overlay's upper directory, with the work directory
+// beside it and nothing else made; and that the container's / keeps the
+// usual 0755, which overlayfs takes from the upper directory.
+func TestWritableLayer(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
+		set -e
+		echo changed > /etc/new
+		stat -c 'root %a' /`)
+	c, out, st := runToEnd(t, spec)
+	if st.Code != 0 || !strings.Contains(out, "root 755") {
+		t.Errorf("exit %+v, output:\n%s", st, out)
+	}
+	if b, err := os.ReadFile(filepath.Join(spec.LayerDir, "etc", "new")); err != nil || string(b) != "changed\n" {
+		t.Errorf("the container's write is not in its layer dir: %q, %v", b, err)
+	}
+	entries, err := os.ReadDir(filepath.Dir(spec.LayerDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	want := []string{filepath.Base(spec.LayerDir), filepath.Base(containerinit.WorkDir(spec.LayerDir))}
+	if !slices.Equal(names, want) {
+		t.Errorf("beside the layer: %q, want %q", names, want)
+	}
+	if err := c.Cleanup(); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	for _, dir := range want {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(spec.LayerDir), dir)); !os.IsNotExist(err) {
+			t.Errorf("%s still there after Cleanup (stat: %v)", dir, err)
+		}
+	}
+}
+
 func TestStartErrors(t *testing.T) {
 	testenv.RequireRoot(t)
 	rootfs := testenv.BusyboxRootfs(t)

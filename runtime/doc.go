@@ -4,9 +4,9 @@
 //
 //  1. prepare: check the Spec, resolve the rootfs (a directory, or an
 //     image's layers, which the image store unpacked: they become the
-//     overlay's lower directories), create the layer dir (upper and work;
-//     the root is mounted onto the layer dir itself) and open the
-//     namespaces to join.
+//     overlay's lower directories), create the layer dir (the overlay's
+//     upper directory, onto which the root is mounted, and its work
+//     directory beside it) and open the namespaces to join.
 //  2. clone: execute the init program with InitArg: stack-init, embedded
 //     in the stack binary and run from a sealed memfd (InitProgram), or
 //     else this binary again (/proc/self/exe); the kernel creates the new

@@ -99,6 +99,22 @@ func newSpec(t *testing.T, rootfs string, args ...string) *Spec {
 // layer is gone; it returns what it wrote on stdout and stderr.
 func run(t *testing.T, spec *Spec) (string, ExitStatus) {
 	t.Helper()
+	c, out, st := runToEnd(t, spec)
+	if err := c.Cleanup(); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+	for _, dir := range []string{spec.LayerDir, containerinit.WorkDir(spec.LayerDir)} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s still there after Cleanup (stat: %v)", dir, err)
+		}
+	}
+	return out, st
+}
+
+// runToEnd runs the container to its end, leaving its cleanup to the
+// caller; it returns what it wrote on stdout and stderr.
+func runToEnd(t *testing.T, spec *Spec) (*Container, string, ExitStatus) {
+	t.Helper()
 	var out bytes.Buffer
 	spec.Stdout, spec.Stderr = &out, &out
 	c, err := Start(spec)
@@ -109,11 +125,5 @@ func run(t *testing.T, spec *Spec) (string, ExitStatus) {
 	if err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
-	if err := c.Cleanup(); err != nil {
-		t.Fatalf("Cleanup: %v", err)
-	}
-	if _, err := os.Stat(spec.LayerDir); !os.IsNotExist(err) {
-		t.Errorf("layer dir %s still there after Cleanup (stat: %v)", spec.LayerDir, err)
-	}
-	return out.String(), st
+	return c, out.String(), st
 }

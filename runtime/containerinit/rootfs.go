@@ -85,12 +85,19 @@ func buildRootfs(cfg *Config) error {
 	return pivot(root)
 }
 
+// WorkDir is the overlay's work directory for the layer dir layer, a
+// writable root's upper directory: beside it, since overlayfs needs the
+// two on one filesystem and neither inside the other. Container names
+// have no '.', so no container's layer dir is another's work dir.
+func WorkDir(layer string) string { return layer + ".work" }
+
 // mountRoot mounts the rootfs onto the layer directory itself and returns
 // its root: an overlay whose writes land in the layer, or, read-only, a
-// bind of the one directory or an overlay of an image's layers alone. The
-// mount covers the layer's own directories only in this mount namespace,
-// and only after the overlay took hold of them; a directory of its own
-// to mount on would be one more inode to make and remove per start.
+// bind of the one directory or an overlay of an image's layers alone. For
+// a writable root the layer dir is the overlay's upper directory too: the
+// overlay takes hold of it when it is made, and then covers it, only in
+// this mount namespace. A directory of its own to mount on would be one
+// more inode to make and remove per start.
 func mountRoot(cfg *Config) (int, error) {
 	merged := cfg.Layer
 	target, err := unix.Open(merged, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -132,8 +139,8 @@ func mountRoot(cfg *Config) (int, error) {
 		return -1, err
 	}
 	opts := []string{lowerdir,
-		"upperdir=" + filepath.Join(cfg.Layer, "upper"),
-		"workdir=" + filepath.Join(cfg.Layer, "work"),
+		"upperdir=" + cfg.Layer,
+		"workdir=" + WorkDir(cfg.Layer),
 	}
 	if cfg.NewUser {
 		// trusted.* xattrs need privilege over the host; overlayfs keeps
