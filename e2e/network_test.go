@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -131,6 +132,74 @@ containers:
 		return s.State == "running" && s.Restarts == 1 && s.OOMKills == 1
 	}) {
 		t.Errorf("server: %+v, want running after one OOM kill and one restart", s)
+	}
+	e.DownLeavingNothing()
+}
+
+// TestNetworkHostsFiles checks each container's /etc/hosts: every
+// container's names, and its hostname on each line of its own address.
+// Containers whose file would be the same share one, read-only; one whose
+// hostname is not on every line of its address (a hostname of its own, an
+// address shared with a joiner) gets a file of its own.
+func TestNetworkHostsFiles(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: hosts
+containers:
+  one:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+  two:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+  named:
+    rootfs: {{rootfs}}
+    hostname: custom
+    command: [sleep, "1000"]
+  joined:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+  side:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+    join: {net: joined}
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	ps := e.PS()
+	hosts := map[string]string{}
+	for _, c := range []string{"one", "two", "named", "joined", "side"} {
+		hosts[c] = e.MustRun("exec", c, "cat", "/etc/hosts").Stdout
+	}
+	joined := ps["joined"].IP
+	shared := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		joined + "\tjoined joined.hosts\n" + ps["named"].IP + "\tnamed named.hosts\n" +
+		ps["one"].IP + "\tone one.hosts\n" + joined + "\tside side.hosts\n" + ps["two"].IP + "\ttwo two.hosts\n"
+	want := map[string]string{
+		"one":    shared,
+		"two":    shared,
+		"named":  strings.Replace(shared, "named named.hosts", "named named.hosts custom", 1),
+		"joined": strings.Replace(shared, "side side.hosts", "side side.hosts joined", 1),
+		"side":   strings.Replace(shared, "joined joined.hosts", "joined joined.hosts side", 1),
+	}
+	for c, w := range want {
+		if hosts[c] != w {
+			t.Errorf("/etc/hosts of %s:\n%s\nwant:\n%s", c, hosts[c], w)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(e.StateDir, "hosts", "net"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, ent := range entries {
+		files = append(files, ent.Name())
+	}
+	if want := []string{"hosts", "joined.hosts", "named.hosts", "resolv.conf", "side.hosts"}; !slices.Equal(files, want) {
+		t.Errorf("name files %q, want %q", files, want)
+	}
+	if out := e.Run("exec", "one", "sh", "-c", "echo x >> /etc/hosts"); out.Code == 0 {
+		t.Errorf("a container wrote to the /etc/hosts it shares: %+v", out)
 	}
 	e.DownLeavingNothing()
 }

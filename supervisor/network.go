@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -27,6 +28,10 @@ type stackNet struct {
 	// hosts is what the /etc/hosts of every container on the network is
 	// made of (writeNetFiles).
 	hosts []network.Host
+	// hostsFiles maps each container on the network to the file bound as
+	// its /etc/hosts: the one they share (Paths.NetSharedHosts), unless
+	// its hostname makes its own differ.
+	hostsFiles map[string]string
 }
 
 // ownsStackNet reports whether c has a net namespace of its own on the
@@ -106,12 +111,15 @@ func (s *Supervisor) createNetwork(plan *network.Network) error {
 		})
 	}
 	s.net.hosts = hosts
+	if err := os.MkdirAll(filepath.Dir(s.paths.NetResolvConf()), 0o755); err != nil {
+		return fmt.Errorf("make the name files' directory: %w", err)
+	}
+	if err := s.shareHostsFiles(); err != nil {
+		return err
+	}
 	resolv, err := network.ResolvConf()
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(s.paths.NetResolvConf()), 0o755); err != nil {
-		return fmt.Errorf("make the name files' directory: %w", err)
 	}
 	if err := os.WriteFile(s.paths.NetResolvConf(), resolv, 0o644); err != nil {
 		return fmt.Errorf("write resolv.conf: %w", err)
@@ -145,7 +153,7 @@ func (s *Supervisor) netMounts(name string) []runtime.Mount {
 		return nil
 	}
 	return []runtime.Mount{
-		{Source: s.paths.NetHosts(name), Target: "/etc/hosts", ReadOnly: true},
+		{Source: s.net.hostsFiles[name], Target: "/etc/hosts", ReadOnly: true},
 		{Source: s.paths.NetResolvConf(), Target: "/etc/resolv.conf", ReadOnly: true},
 	}
 }
@@ -179,24 +187,54 @@ func (s *Supervisor) removeNetwork(plan *network.Network) error {
 	return nil
 }
 
-// writeNetFiles writes c's /etc/hosts, if it is on the stack's network;
-// every address is known by then (createNetwork), and so is the
-// resolv.conf they share. One file per container and no directory of its
-// own: each inode is paid for again on the next up.
+// hostsFile is the /etc/hosts of the named container on the network: every
+// container's name and address, and its own hostname on its own address.
+func (s *Supervisor) hostsFile(name string) []byte {
+	def := s.stack.Containers[name]
+	hostname := def.Hostname
+	if hostname == "" {
+		hostname = s.netOwner(def).Hostname
+	}
+	return network.HostsFile(s.net.hosts, hostname, s.net.addrs[name])
+}
+
+// shareHostsFiles decides which file each container on the network gets
+// as its /etc/hosts, and writes the one they share. A container whose
+// hostname is one of its names on the network (its own name, by default)
+// has exactly the shared file's content; they all get that file, bound
+// read-only, rather than one each: each file is an inode made at every up
+// and freed at every down. The others get their own (writeNetFiles).
+func (s *Supervisor) shareHostsFiles() error {
+	shared := network.HostsFile(s.net.hosts, "", netip.Addr{})
+	s.net.hostsFiles = map[string]string{}
+	for _, name := range s.graph.names() {
+		if _, ok := s.net.addrs[name]; !ok {
+			continue
+		}
+		s.net.hostsFiles[name] = s.paths.NetHosts(name)
+		if bytes.Equal(s.hostsFile(name), shared) {
+			s.net.hostsFiles[name] = s.paths.NetSharedHosts()
+		}
+	}
+	if err := os.WriteFile(s.paths.NetSharedHosts(), shared, 0o644); err != nil {
+		return fmt.Errorf("write hosts: %w", err)
+	}
+	return nil
+}
+
+// writeNetFiles writes c's own /etc/hosts, if it is on the stack's network
+// and its hostname makes it differ from the shared one (shareHostsFiles);
+// every address is known by then (createNetwork).
 func (s *Supervisor) writeNetFiles(c *container) error {
 	name := c.def.Name
 	if s.net == nil {
 		return nil
 	}
-	addr, ok := s.net.addrs[name]
-	if !ok {
+	path, ok := s.net.hostsFiles[name]
+	if !ok || path == s.paths.NetSharedHosts() {
 		return nil
 	}
-	hostname := c.def.Hostname
-	if hostname == "" {
-		hostname = s.netOwner(c.def).Hostname
-	}
-	if err := os.WriteFile(s.paths.NetHosts(name), network.HostsFile(s.net.hosts, hostname, addr), 0o644); err != nil {
+	if err := os.WriteFile(path, s.hostsFile(name), 0o644); err != nil {
 		return fmt.Errorf("container %q: write hosts: %w", name, err)
 	}
 	return nil

@@ -114,10 +114,16 @@ func PathsOf(stateDir, stack string) (Paths, error) {
 // State is the path of the state file.
 func (p Paths) State() string { return filepath.Join(p.Dir, "state.json") }
 
-// NetHosts is the file bound as a container's /etc/hosts.
+// NetHosts is the file bound as a container's own /etc/hosts, for one
+// whose hostname makes it differ from NetSharedHosts.
 func (p Paths) NetHosts(container string) string {
 	return filepath.Join(p.Dir, "net", container+".hosts")
 }
+
+// NetSharedHosts is the /etc/hosts that every other container on the
+// stack's network shares, read-only. No container's own file has its
+// name: container names have no '.'.
+func (p Paths) NetSharedHosts() string { return filepath.Join(p.Dir, "net", "hosts") }
 
 // NetResolvConf is the file bound as /etc/resolv.conf into every
 // container on the stack's network: they all get the same, read-only.
