@@ -138,7 +138,7 @@ func start(spec *Spec) (_ *Container, err error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := containerinit.EncodeConfig(cfg, &cfg.Process)
+	payload, err := containerinit.EncodeConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encode the init configuration: %w", err)
 	}

@@ -187,7 +187,7 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	if err != nil {
 		return nil, err
 	}
-	payload, err := containerinit.EncodeConfig(cfg, &cfg.Process)
+	payload, err := containerinit.EncodeExecConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encode the exec configuration: %w", err)
 	}

@@ -10,8 +10,9 @@
 //
 // A container's init (runInit, on one locked thread, not dumpable):
 //
-//  1. configuration: read Config from the pipe (PipeFD), the seccomp
-//     instructions after it as raw bytes (Filter).
+//  1. configuration: read Config from the pipe (PipeFD), in config.go's
+//     encoding; its strings and seccomp instructions (Filter) stay views
+//     of the message.
 //  2. namespaces: join those in Config.Joins (setns), bring lo up in a new
 //     network namespace (an ioctl).
 //  3. rootfs (rootfs.go, mount.go): every mount inside the container's own

@@ -13,9 +13,13 @@ import (
 // why it takes the steps it takes); it returns only on failure: its last
 // step is execve.
 func runExec(pipe int) error {
-	var cfg ExecConfig
-	if err := receiveConfig(pipe, "exec", &cfg, &cfg.Process); err != nil {
+	payload, err := receiveConfig(pipe, "exec")
+	if err != nil {
 		return err
+	}
+	var cfg ExecConfig
+	if err := decodeExecConfig(payload, &cfg); err != nil {
+		return fmt.Errorf("decode the exec configuration: %w", err)
 	}
 	if cfg.ParentDeathSignal != 0 {
 		// Should the parent have died before this, the wait for its

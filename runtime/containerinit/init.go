@@ -64,9 +64,13 @@ func MaybeInit() {
 
 // runInit returns only on failure: its last step is execve.
 func runInit(pipe int) error {
-	var cfg Config
-	if err := receiveConfig(pipe, "init", &cfg, &cfg.Process); err != nil {
+	payload, err := receiveConfig(pipe, "init")
+	if err != nil {
 		return err
+	}
+	var cfg Config
+	if err := decodeConfig(payload, &cfg); err != nil {
+		return fmt.Errorf("decode the init configuration: %w", err)
 	}
 	// Device nodes and directories get exactly the modes asked for; the
 	// program gets the usual 022 back before exec.

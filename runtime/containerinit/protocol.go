@@ -1,9 +1,7 @@
 package containerinit
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +17,7 @@ import (
 // its descriptor PipeFD; it becomes close-on-exec, so once execve
 // succeeds the parent reads end-of-file.
 //
-//	parent -> init: MsgConfig + JSON Config, NUL, seccomp instructions
+//	parent -> init: MsgConfig + Config (EncodeConfig, config.go)
 //	parent -> init: MsgLinked           (only with Config.Linked: eth0 is
 //	                                     in the init's namespace and
 //	                                     configured)
@@ -32,7 +30,8 @@ import (
 //	                MsgProgramError when the program is missing or
 //	                cannot be executed)
 //
-// An exec'd process speaks the same protocol with an ExecConfig, and, when
+// An exec'd process speaks the same protocol with an ExecConfig
+// (EncodeExecConfig), and, when
 // it was asked for a terminal, sends its master before MsgExec:
 //
 //	exec -> parent: MsgConsole + the pty master as SCM_RIGHTS
@@ -130,37 +129,18 @@ type NsJoin struct {
 	FD   int
 }
 
-// EncodeConfig is a MsgConfig payload: cfg, whose process is p, as JSON,
-// then a NUL (which JSON text never holds) and p's seccomp instructions as
-// bytes.
-func EncodeConfig(cfg any, p *Process) ([]byte, error) {
-	payload, err := json.Marshal(cfg)
-	if err != nil || p.Seccomp == nil {
-		return payload, err
-	}
-	payload = append(payload, 0)
-	return append(payload, p.Seccomp.Instructions...), nil
-}
-
 // receiveConfig reads the MsgConfig that the parent queued before
-// starting this process (EncodeConfig) into cfg, whose process is p; what
-// names it in errors.
-func receiveConfig(pipe int, what string, cfg any, p *Process) error {
+// starting this process and returns its payload (config.go); what names
+// it in errors.
+func receiveConfig(pipe int, what string) ([]byte, error) {
 	kind, payload, err := Receive(pipe)
 	if err != nil {
-		return fmt.Errorf("read the %s configuration: %w", what, err)
+		return nil, fmt.Errorf("read the %s configuration: %w", what, err)
 	}
 	if kind != MsgConfig {
-		return fmt.Errorf("read the %s configuration: unexpected message %q", what, kind)
+		return nil, fmt.Errorf("read the %s configuration: unexpected message %q", what, kind)
 	}
-	text, instructions, _ := bytes.Cut(payload, []byte{0})
-	if err := json.Unmarshal(text, cfg); err != nil {
-		return fmt.Errorf("decode the %s configuration: %w", what, err)
-	}
-	if p.Seccomp != nil {
-		p.Seccomp.Instructions = instructions
-	}
-	return nil
+	return payload, nil
 }
 
 // Send writes one message.

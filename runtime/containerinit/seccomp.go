@@ -9,17 +9,17 @@ import (
 	"github.com/stack-containers/stack/internal/linux"
 )
 
-// Filter is a seccomp filter as it crosses the pipe: its flags in the
-// JSON configuration, as the seccomp package's Program has them, and its
-// instructions after it as the bytes Program.Encode makes (struct
-// sock_filter, 8 bytes each, little-endian). The init decodes them itself
+// Filter is a seccomp filter as it crosses the pipe in the configuration
+// (config.go): its flags, as the seccomp package's Program has them, and
+// its instructions as the bytes Program.Encode makes (struct sock_filter,
+// 8 bytes each, little-endian). The init decodes them itself
 // (program): the compiler and its tables (the seccomp package) stay out
 // of the init program.
 type Filter struct {
 	// Flags are SECCOMP_FILTER_FLAG_* bits.
-	Flags uint `json:"flags"`
+	Flags uint
 	// Instructions are Program.Encode's bytes.
-	Instructions []byte `json:"-"`
+	Instructions []byte
 }
 
 // install loads the filter on the calling thread

@@ -1,7 +1,6 @@
 package containerinit
 
 import (
-	"encoding/json"
 	"slices"
 	"testing"
 
@@ -10,27 +9,27 @@ import (
 )
 
 // TestFilterIsTheCompiledProgram checks that what the init installs is
-// what the seccomp package compiled: the flags through the configuration's
-// JSON, the instructions through Program.Encode's bytes. The init decodes
-// them itself, so as not to link the compiler.
+// what the seccomp package compiled, flags and instructions, once through
+// the configuration's encoding (as runtime's confinement hands them over).
+// The init decodes them itself, so as not to link the compiler.
 func TestFilterIsTheCompiledProgram(t *testing.T) {
 	prog, err := seccomp.Default().Compile(capability.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog.Flags = 3 // any bits: the JSON must carry them
-	text, err := json.Marshal(prog)
+	prog.Flags = 3 // any bits: the encoding must carry them
+	payload, err := EncodeConfig(&Config{Process: Process{Seccomp: &Filter{Flags: prog.Flags, Instructions: prog.Encode()}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f Filter
-	if err := json.Unmarshal(text, &f); err != nil {
+	var cfg Config
+	if err := decodeConfig(payload, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	f := cfg.Seccomp
 	if f.Flags != prog.Flags {
-		t.Errorf("flags %d through %s, want %d", f.Flags, text, prog.Flags)
+		t.Errorf("flags %d through the configuration, want %d", f.Flags, prog.Flags)
 	}
-	f.Instructions = prog.Encode()
 	got, err := f.program()
 	if err != nil {
 		t.Fatal(err)
