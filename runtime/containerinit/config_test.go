@@ -223,3 +223,30 @@ func TestEncodeRefusesOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeAllocations keeps decoding to one allocation per list and
+// pointer it fills: strings and the seccomp instructions are views of the
+// payload, never copies (every process of every container decodes one).
+func TestDecodeAllocations(t *testing.T) {
+	// Args, Env, Seccomp, Mounts, Joins, Tasks.
+	decodeAllocs(t, EncodeConfig, decodeConfig, 6)
+	// Args, Env, Seccomp, Tasks, Joins, TtySize.
+	decodeAllocs(t, EncodeExecConfig, decodeExecConfig, 6)
+}
+
+func decodeAllocs[T any](t *testing.T, encode func(*T) ([]byte, error), decode func([]byte, *T) error, want float64) {
+	t.Helper()
+	cfg, _ := filled[T](t, -1)
+	payload, err := encode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testing.AllocsPerRun(10, func() {
+		if err := decode(payload, new(T)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if n > want+1 { // the new(T) of the call itself
+		t.Errorf("decoding a %T made %v allocations, want at most %v", cfg, n-1, want)
+	}
+}
