@@ -60,13 +60,11 @@ func mkdirLinks(root int, p string, mode uint32, links int) (int, error) {
 	if errors.Is(err, unix.EEXIST) {
 		// There is an entry, yet p did not resolve: a symlink to
 		// something missing.
-		buf := make([]byte, unix.PathMax)
-		n, lerr := unix.Readlinkat(parent, path.Base(p), buf)
+		target, lerr := readlinkAt(parent, path.Base(p))
 		if lerr == nil {
 			if links >= maxLinks {
 				return -1, &os.PathError{Op: "mkdir in rootfs", Path: p, Err: unix.ELOOP}
 			}
-			target := string(buf[:n])
 			if !path.IsAbs(target) {
 				target = path.Join(path.Dir(p), target)
 			}
@@ -78,6 +76,19 @@ func mkdirLinks(root int, p string, mode uint32, links int) (int, error) {
 	// Looked up again from root: whatever now sits at p, the lookup stays
 	// inside root.
 	return OpenInRoot(root, p, unix.O_PATH|unix.O_DIRECTORY)
+}
+
+// readlinkAt reads the symlink name in dir. Its buffer is on its own
+// stack frame, not mkdirLinks': every container's init calls mkdirLinks
+// for each mount point, where a frame of 4 KiB made the goroutine's stack
+// grow, and pages be touched, in each of them.
+func readlinkAt(dir int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dir, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // FileInRoot returns an O_PATH descriptor of p inside root, creating an
