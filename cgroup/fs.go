@@ -75,11 +75,43 @@ func (f file) close() { unix.Close(f.fd) }
 
 // writeIfExists writes value to path unless the file is absent, which is how
 // the kernel says a feature (swap accounting, a newer knob) is not there.
+// The open tells, without a stat first.
 func writeIfExists(path, value string) error {
-	if !exists(path) {
+	err := writeFile(path, value)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	return writeFile(path, value)
+	return err
+}
+
+// makeDir makes the cgroup directory dir, with its parents, and reports
+// whether this call made dir itself: only then does it hold what the kernel
+// gives a new cgroup, whatever an earlier run left in one of the same name.
+// One mkdir(2) in the common case, where the parent exists; os.MkdirAll
+// would stat dir and its parent first.
+func makeDir(dir string) (made bool, err error) {
+	mkdir := func() error {
+		return linux.IgnoringEINTR(func() error { return unix.Mkdir(dir, 0o755) })
+	}
+	err = mkdir()
+	if errors.Is(err, unix.ENOENT) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return false, fmt.Errorf("cgroup: create %s: %w", dir, cause(err))
+		}
+		err = mkdir()
+	}
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.EEXIST):
+		// Made by an earlier run or a concurrent Create: as MkdirAll,
+		// fine if it is a directory.
+		if st, serr := os.Stat(dir); serr != nil || !st.IsDir() {
+			return false, fmt.Errorf("cgroup: create %s: %w", dir, err)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("cgroup: create %s: %w", dir, err)
 }
 
 func exists(path string) bool {

@@ -68,12 +68,14 @@ func (d *v1Driver) Create(path string, r Resources) (Cgroup, error) {
 	if err := c.require(r); err != nil {
 		return nil, err
 	}
+	made := make(map[string]bool, len(c.dirs))
 	for _, dir := range c.uniqueDirs() {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("cgroup: create %s: %w", dir, cause(err))
+		var err error
+		if made[dir], err = makeDir(dir); err != nil {
+			return nil, err
 		}
 	}
-	if err := c.Set(r); err != nil {
+	if err := c.set(r, func(ctrl string) bool { return made[c.dirs[ctrl]] }); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -113,6 +115,16 @@ func (c *v1Cgroup) require(r Resources) error {
 }
 
 func (c *v1Cgroup) Set(r Resources) error {
+	return c.set(r, func(string) bool { return false })
+}
+
+// set is Set, told which controllers' directories were made just now
+// (fresh): there a limit file holds what the kernel gives every new cgroup,
+// whatever its parent's (no memory or memory+swap limit, a CFS period of
+// 100 ms and no quota, no pids limit), and writing that value again would
+// change nothing. Device rules are always written: a new cgroup inherits
+// its parent's list.
+func (c *v1Cgroup) set(r Resources, fresh func(ctrl string) bool) error {
 	if c.err != nil {
 		return c.err
 	}
@@ -122,22 +134,25 @@ func (c *v1Cgroup) Set(r Resources) error {
 	if err := validateDevices(r.Devices); err != nil {
 		return err
 	}
-	if dir, ok := c.dirs["memory"]; ok {
-		if err := setMemoryV1(dir, r.Memory); err != nil {
+	if dir, ok := c.dirs["memory"]; ok && (r.Memory > 0 || !fresh("memory")) {
+		if err := setMemoryV1(dir, r.Memory, fresh("memory")); err != nil {
 			return err
 		}
 	}
-	if dir, ok := c.dirs["cpu"]; ok {
+	if dir, ok := c.dirs["cpu"]; ok && (r.CPUs > 0 || !fresh("cpu")) {
 		// The period first: the kernel checks the quota against the
-		// period in force when the quota is written.
-		if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriod)); err != nil {
-			return err
+		// period in force when the quota is written. A new cgroup's
+		// period is already cfsPeriod.
+		if !fresh("cpu") {
+			if err := writeFile(filepath.Join(dir, "cpu.cfs_period_us"), strconv.Itoa(cfsPeriod)); err != nil {
+				return err
+			}
 		}
 		if err := writeFile(filepath.Join(dir, "cpu.cfs_quota_us"), cfsQuota(r.CPUs, "-1")); err != nil {
 			return err
 		}
 	}
-	if dir, ok := c.dirs["pids"]; ok {
+	if dir, ok := c.dirs["pids"]; ok && (r.Pids > 0 || !fresh("pids")) {
 		if err := writeFile(filepath.Join(dir, "pids.max"), limitOrMax(r.Pids)); err != nil {
 			return err
 		}
@@ -154,18 +169,27 @@ func (c *v1Cgroup) Set(r Resources) error {
 // value where swap accounting exists, so that the cgroup cannot swap its way
 // past the limit. The kernel insists on memsw >= limit at every moment, so
 // the order depends on the direction: raising writes memsw first, lowering
-// writes the plain limit first.
-func setMemoryV1(dir string, limit int64) error {
+// writes the plain limit first. In a fresh cgroup memsw is unlimited, so
+// any limit lowers it, and it need not be read.
+func setMemoryV1(dir string, limit int64, fresh bool) error {
 	value, want := "-1", int64(math.MaxInt64)
 	if limit > 0 {
 		value, want = strconv.FormatInt(limit, 10), limit
 	}
 	memFile := filepath.Join(dir, "memory.limit_in_bytes")
 	swFile := filepath.Join(dir, "memory.memsw.limit_in_bytes")
-	if !exists(swFile) {
-		return writeFile(memFile, value)
+	if fresh {
+		if err := writeFile(memFile, value); err != nil {
+			return err
+		}
+		// Absent without swap accounting.
+		return writeIfExists(swFile, value)
 	}
 	cur, err := readInt(swFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No swap accounting.
+		return writeFile(memFile, value)
+	}
 	if err != nil {
 		return err
 	}

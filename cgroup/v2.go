@@ -58,12 +58,12 @@ func (d *v2Driver) Create(path string, r Resources) (Cgroup, error) {
 		return nil, c.err
 	}
 	c.shape.Lock()
-	err := os.MkdirAll(c.dir, 0o755)
+	made, err := makeDir(c.dir)
 	c.shape.Unlock()
 	if err != nil {
-		return nil, fmt.Errorf("cgroup: create %s: %w", c.dir, cause(err))
+		return nil, err
 	}
-	if err := c.Set(r); err != nil {
+	if err := c.set(r, made); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -137,7 +137,13 @@ func (c *v2Cgroup) enable(need, want []string) error {
 // offers it (for Stats and the OOM-kill count even without a limit), then
 // writes every limit; a zero field clears its limit where the controller is
 // enabled.
-func (c *v2Cgroup) Set(r Resources) error {
+func (c *v2Cgroup) Set(r Resources) error { return c.set(r, false) }
+
+// set is Set, told whether the cgroup's directory was made just now
+// (fresh): then its files hold what the kernel gives every new cgroup (no
+// memory or swap limit, cpu.max "max 100000", no pids limit, no group OOM
+// kill), and a limit of that value need not be written.
+func (c *v2Cgroup) set(r Resources, fresh bool) error {
 	if c.err != nil {
 		return c.err
 	}
@@ -161,17 +167,22 @@ func (c *v2Cgroup) Set(r Resources) error {
 	writes := []struct {
 		file, value string
 		required    bool
+		// kernel: value is what the kernel gives a new cgroup.
+		kernel bool
 	}{
-		{"memory.max", limitOrMax(r.Memory), r.Memory > 0},
+		{"memory.max", limitOrMax(r.Memory), r.Memory > 0, r.Memory <= 0},
 		// No swap on top of a limit, as on v1 with memsw = limit.
-		{"memory.swap.max", swap, false},
+		{"memory.swap.max", swap, false, r.Memory <= 0},
 		// An OOM kill takes the whole container down rather than leave
 		// it running without the process the kernel chose.
-		{"memory.oom.group", "1", false},
-		{"cpu.max", cpuMax(r.CPUs), r.CPUs > 0},
-		{"pids.max", limitOrMax(r.Pids), r.Pids > 0},
+		{"memory.oom.group", "1", false, false},
+		{"cpu.max", cpuMax(r.CPUs), r.CPUs > 0, r.CPUs <= 0},
+		{"pids.max", limitOrMax(r.Pids), r.Pids > 0, r.Pids <= 0},
 	}
 	for _, w := range writes {
+		if fresh && w.kernel {
+			continue
+		}
 		write := writeIfExists
 		if w.required {
 			write = writeFile
