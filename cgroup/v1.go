@@ -252,14 +252,18 @@ func (c *v1Cgroup) OpenTaskFiles() ([]*os.File, error) {
 	}
 	var files []*os.File
 	for _, dir := range c.uniqueDirs() {
-		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+		// Opened as in openFile, so that the descriptors, which this
+		// process only hands on, never go to the runtime's poller; nor do
+		// they turn non-blocking, which os.OpenFile would make them for
+		// the child too.
+		f, err := openFile(filepath.Join(dir, "tasks"), unix.O_WRONLY)
 		if err != nil {
 			for _, f := range files {
 				f.Close()
 			}
-			return nil, fmt.Errorf("cgroup: open %s: %w", filepath.Join(dir, "tasks"), cause(err))
+			return nil, fmt.Errorf("cgroup: open %s: %w", filepath.Join(dir, "tasks"), err)
 		}
-		files = append(files, f)
+		files = append(files, os.NewFile(uintptr(f.fd), f.path))
 	}
 	return files, nil
 }
