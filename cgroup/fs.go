@@ -279,6 +279,11 @@ func RemoveTree(dir string) error { return removeTree(dir, defaultBackoff()) }
 // finishes tearing the task down, so EBUSY is retried; ENOENT means someone
 // else removed it, which is what we wanted.
 func removeTree(dir string, wait backoff) error {
+	// Most cgroups are empty leaves by the time they go: one rmdir, with
+	// no stat or listing before it.
+	if gone, err := rmdirIfEmpty(dir); gone || err != nil {
+		return err
+	}
 	leaf, err := isLeaf(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -320,6 +325,21 @@ func removeTree(dir string, wait backoff) error {
 		return fmt.Errorf("cgroup: remove %s: still %w after %v", dir, last, wait.total)
 	}
 	return nil
+}
+
+// rmdirIfEmpty removes the cgroup directory dir if the kernel lets it: it
+// reports whether dir is gone (removed, or missing already), and false
+// without an error when the cgroup has processes or children (EBUSY;
+// ENOTEMPTY on a plain directory standing in for one).
+func rmdirIfEmpty(dir string) (bool, error) {
+	err := linux.IgnoringEINTR(func() error { return unix.Rmdir(dir) })
+	switch {
+	case err == nil, errors.Is(err, unix.ENOENT):
+		return true, nil
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.ENOTEMPTY):
+		return false, nil
+	}
+	return false, fmt.Errorf("cgroup: remove %s: %w", dir, err)
 }
 
 // backoff bounds a polling loop: the first pause, the longest pause, and
