@@ -61,6 +61,11 @@ type Cgroup interface {
 	// Destroy removes the cgroup and its descendants; a missing cgroup is
 	// not an error.
 	Destroy() error
+	// Remove is Kill, then Destroy. A cgroup that is already empty, as a
+	// container's is once its PID 1 has been reaped, is removed at once,
+	// with no listing and no signal: rmdir(2) removes only a cgroup with
+	// no process and no child, and nothing can join one that is gone.
+	Remove() error
 }
 
 // Driver makes cgroups of one cgroup version.

@@ -18,8 +18,10 @@
 // # A cgroup's life
 //
 //  1. Create makes the directory (and its parents) in each hierarchy and
-//     applies the limits. v1 makes it in memory, cpu, pids and freezer,
-//     skipping a controller that is not mounted unless a limit needs it. v2
+//     applies the limits; where it made the directory itself, a limit
+//     equal to what the kernel gives a new cgroup is not written. v1
+//     makes it in memory, cpu, pids, devices and freezer, skipping a
+//     controller that is not mounted unless a limit needs it. v2
 //     first enables the controllers the limits need, plus memory wherever
 //     offered (for Stats and OOMKills), in cgroup.subtree_control of every
 //     ancestor from the root down.
@@ -48,7 +50,11 @@
 //  6. Kill empties the cgroup: v2's cgroup.kill where present, otherwise
 //     rounds of freeze, SIGKILL every process, thaw, until none is left.
 //  7. Destroy removes the tree deepest first, retrying while the kernel
-//     still reports it busy; a missing cgroup is not an error.
+//     still reports it busy; a missing cgroup is not an error. Remove is
+//     Kill and Destroy in one: it tries rmdir first (v1: the freezer's
+//     hierarchy last), which the kernel refuses for a cgroup with a
+//     process or a child, so an empty cgroup goes without being listed,
+//     and a busy one is killed and destroyed as before.
 //
 // Every error names the file, and for a write the value written, e.g.
 //

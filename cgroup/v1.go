@@ -440,3 +440,28 @@ func (c *v1Cgroup) Destroy() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Remove removes the cgroup from every hierarchy where it is empty, and
+// falls back on Kill and Destroy at the first where it is not. The
+// freezer's directory goes last, so that Kill can still freeze a process
+// that some other hierarchy holds; where the cgroup is gone already, Kill
+// finds nothing to list and Destroy nothing to remove.
+func (c *v1Cgroup) Remove() error {
+	if c.err != nil {
+		return c.err
+	}
+	dirs := c.uniqueDirs()
+	if f, ok := c.dirs["freezer"]; ok {
+		dirs = append(slices.DeleteFunc(dirs, func(d string) bool { return d == f }), f)
+	}
+	for _, dir := range dirs {
+		gone, err := rmdirIfEmpty(dir)
+		if err != nil {
+			return err
+		}
+		if !gone {
+			return errors.Join(c.Kill(), c.Destroy())
+		}
+	}
+	return nil
+}

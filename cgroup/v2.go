@@ -447,3 +447,13 @@ func (c *v2Cgroup) Destroy() error {
 	}
 	return removeTree(c.dir, c.wait)
 }
+
+func (c *v2Cgroup) Remove() error {
+	if c.err != nil {
+		return c.err
+	}
+	if gone, err := rmdirIfEmpty(c.dir); gone || err != nil {
+		return err
+	}
+	return errors.Join(c.Kill(), c.Destroy())
+}

@@ -155,8 +155,7 @@ func clearStack(ctx context.Context, paths Paths, drv cgroup.Driver, clock Clock
 	}
 	errs = append(errs, inParallel(len(st.Containers), func(i int) error {
 		c := st.Containers[i]
-		cg := drv.Load(c.Cgroup)
-		return wrapName(c.Name, errors.Join(cg.Kill(), cg.Destroy(), runtime.RemoveLayer(c.LayerDir)))
+		return wrapName(c.Name, errors.Join(drv.Load(c.Cgroup).Remove(), runtime.RemoveLayer(c.LayerDir)))
 	}))
 	if st.Network != nil {
 		errs = append(errs, network.Remove(st.Network.ID))

@@ -89,7 +89,9 @@ func releaseLimit() int { return max(4, 2*goruntime.GOMAXPROCS(0)) }
 
 // releaseContainers kills and removes each container's cgroup and removes
 // its layer, several containers at once: nothing orders them once every
-// run loop has returned.
+// run loop has returned. A cgroup is normally empty by now (its run loop
+// emptied it when PID 1 ended), and Remove then only removes it; a process
+// that joined it since is killed first.
 func (s *Supervisor) releaseContainers() error {
 	names := s.graph.names()
 	return inParallel(len(names), func(i int) error {
@@ -99,7 +101,7 @@ func (s *Supervisor) releaseContainers() error {
 		}
 		var err error
 		if c.cg != nil {
-			err = errors.Join(c.cg.Kill(), c.cg.Destroy())
+			err = c.cg.Remove()
 		}
 		return wrapName(names[i], errors.Join(err, runtime.RemoveLayer(c.layer)))
 	})
