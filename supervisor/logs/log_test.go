@@ -368,3 +368,93 @@ func TestRecordPerRead(t *testing.T) {
 func sameLine(a, b record) bool {
 	return a.Stream == b.Stream && a.Log == b.Log && bytes.Equal(a.LogBase64, b.LogBase64) && a.Partial == b.Partial
 }
+
+// gateReader yields r in reads of at most n bytes; once r is drained it
+// closes drained and blocks until release is closed, then ends.
+type gateReader struct {
+	r        io.Reader
+	n        int
+	drained  chan struct{}
+	release  chan struct{}
+	signaled bool
+}
+
+func (g *gateReader) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p[:min(len(p), g.n)])
+	if err == io.EOF && !g.signaled {
+		g.signaled = true
+		close(g.drained)
+		<-g.release
+	}
+	return n, err
+}
+
+// allocated is how many bytes of disk the file at path has.
+func allocated(t *testing.T, path string) (size, blocks int64) {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Size, st.Blocks * 512
+}
+
+// canReserve reports whether the file system of dir takes
+// fallocate(FALLOC_FL_KEEP_SIZE).
+func canReserve(t *testing.T, dir string) bool {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	return syscall.Fallocate(int(f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, 0, 1<<20) == nil
+}
+
+// TestReserveAndTrim: a busy stream's file is given space past its end
+// while it is written, its size stays what was written, and the space is
+// given back when the file is rotated and when it is closed; the records
+// are the same as without it.
+func TestReserveAndTrim(t *testing.T) {
+	const maxSize = 1 << 20
+	dir, a, web, _ := numberedLog(t, maxSize, 0)
+	var b strings.Builder
+	for i := 0; b.Len() < 5*maxSize/2; i++ {
+		fmt.Fprintf(&b, "line %07d %s\n", i, strings.Repeat("x", 80))
+	}
+	in := b.String()
+	g := &gateReader{r: strings.NewReader(in), n: 128 << 10, drained: make(chan struct{}), release: make(chan struct{})}
+	web.Capture(Stdout, g)
+	<-g.drained
+	// Every read but the last has been written, and nothing since.
+	current := filepath.Join(dir, "web.log")
+	size, blocks := allocated(t, current)
+	if size == 0 {
+		t.Fatal("nothing written to web.log")
+	}
+	if round := (size + 4095) &^ 4095; canReserve(t, dir) && blocks <= round {
+		t.Errorf("web.log while written: %d bytes of disk for %d bytes, want space reserved past the end", blocks, size)
+	}
+	close(g.release)
+	if err := web.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	for _, name := range []string{"web.log.2", "web.log.1", "web.log"} {
+		path := filepath.Join(dir, name)
+		size, blocks := allocated(t, path)
+		if round := (size + 4095) &^ 4095; blocks > round {
+			t.Errorf("%s after close: %d bytes of disk for %d bytes, want no more than %d", name, blocks, size, round)
+		}
+		for _, r := range readFile(t, path) {
+			got.WriteString(r.Log + "\n")
+		}
+	}
+	if got.String() != in {
+		t.Errorf("the files hold %d bytes of lines, want the %d written", got.Len(), len(in))
+	}
+}
