@@ -17,12 +17,14 @@ const readSize = 64 << 10
 
 // splitter cuts a byte stream into lines without copying them: reads land
 // in buf right after the pending, incomplete line, and lines are yielded as
-// slices of buf that stay valid until the next read.
+// slices of buf that stay valid until the next read, or for good once the
+// buffer is given away (give).
 type splitter struct {
 	buf  []byte
 	max  int // longest piece yielded
-	n    int // buf[:n] is read but not yet yielded
-	scan int // buf[:scan] is known to hold no newline
+	off  int // buf[:off] has been yielded; the pending bytes start here
+	n    int // buf[off:n] is read but not yet yielded
+	scan int // buf[off:scan] is known to hold no newline
 	// full says the last read took all the room space() gave, so that
 	// the stream has more waiting.
 	full bool
@@ -42,6 +44,7 @@ func newSplitter(max int) *splitter {
 //     at most max bytes (anything longer has been cut), so that leaves
 //     room for readSize more.
 func (s *splitter) space() []byte {
+	s.compact()
 	free := len(s.buf) - s.n
 	switch {
 	case free < readSize/4 && len(s.buf) < s.max+readSize:
@@ -131,19 +134,44 @@ func (s *splitter) lines(k int) iter.Seq2[[]byte, bool] {
 	}
 }
 
-// keep moves the pending bytes buf[start:end] to the front of buf.
+// keep marks buf[start:end] as what is pending. It stays where it is
+// until the next read (space) moves it to the front of buf, so that what
+// was yielded before it stays whole until then, for give.
 func (s *splitter) keep(start, end int) {
-	s.scan -= start
-	if s.scan < 0 {
-		s.scan = 0
+	s.off, s.n = start, end
+	s.scan = max(s.scan, start)
+}
+
+// compact moves the pending bytes to the front of buf.
+func (s *splitter) compact() {
+	if s.off == 0 {
+		return
 	}
-	s.n = copy(s.buf, s.buf[start:end])
+	s.n = copy(s.buf, s.buf[s.off:s.n])
+	s.scan -= s.off
+	s.off = 0
+}
+
+// give hands out the buffer, with what the last read yielded in it, for
+// good, and goes on in buf (a new one if buf is shorter than the buffer
+// was): the pending bytes are copied there. The caller may keep every
+// slice yielded so far; the splitter never writes to them again.
+func (s *splitter) give(buf []byte) {
+	old := s.buf
+	if len(buf) < len(old) {
+		buf = make([]byte, len(old))
+	}
+	s.n = copy(buf, old[s.off:s.n])
+	s.scan -= s.off
+	s.off = 0
+	s.buf = buf
 }
 
 // rest yields what is pending when the stream has ended: a last line that
 // had no newline, marked partial because no newline followed it.
 func (s *splitter) rest() iter.Seq2[[]byte, bool] {
 	return func(yield func([]byte, bool) bool) {
+		s.compact()
 		if s.n > 0 {
 			line := s.buf[:s.n]
 			s.n, s.scan = 0, 0

@@ -192,8 +192,8 @@ func TestSplitterGrows(t *testing.T) {
 		}
 		for range sp.lines(n) {
 		}
-		if sp.n != 0 {
-			t.Fatalf("%d bytes pending, want none", sp.n)
+		if pending := sp.n - sp.off; pending != 0 {
+			t.Fatalf("%d bytes pending, want none", pending)
 		}
 	}
 	for range 8 {
@@ -207,5 +207,54 @@ func TestSplitterGrows(t *testing.T) {
 	}
 	if len(sp.buf) != pipeSize {
 		t.Errorf("buffer of %d bytes after reads that filled it, want %d", len(sp.buf), pipeSize)
+	}
+}
+
+// TestSplitterGive gives the buffer away after every read that yielded
+// something: the stream still comes out whole, and every run yielded
+// before a give keeps its bytes while the splitter goes on.
+func TestSplitterGive(t *testing.T) {
+	var in strings.Builder
+	for i := 0; in.Len() < 3*pipeSize; i++ {
+		in.WriteString(strings.Repeat(strconv.Itoa(i%10), i%200) + "\n")
+		if i%97 == 0 {
+			in.WriteString(strings.Repeat("L", MaxLine+3000) + "\n") // cut into pieces
+		}
+	}
+	in.WriteString("tail")
+	type kept struct {
+		b    []byte
+		want string
+	}
+	var held []kept
+	var got []piece
+	sp := newSplitter(MaxLine)
+	r := iotest.HalfReader(strings.NewReader(in.String()))
+	for {
+		n, err := r.Read(sp.space())
+		yielded := false
+		for text, partial := range sp.lines(n) {
+			held = append(held, kept{text, string(text)})
+			got = append(got, pieces(t, text, partial)...)
+			yielded = true
+		}
+		if yielded {
+			// Half as long as the buffer: give must make one its size.
+			sp.give(make([]byte, len(sp.buf)/2))
+		}
+		if err == io.EOF {
+			break
+		}
+	}
+	for line, partial := range sp.rest() {
+		got = append(got, piece{string(line), partial})
+	}
+	if join(got) != in.String() {
+		t.Fatalf("stream differs: %d bytes, want %d", len(join(got)), in.Len())
+	}
+	for i, k := range held {
+		if string(k.b) != k.want {
+			t.Fatalf("run %d changed after its buffer was given", i)
+		}
 	}
 }
