@@ -54,12 +54,16 @@
 //     delayed allocation of every block it fills; the space left is given
 //     back when the file is rotated or closed.
 //
-//  3. Show. The same batch goes, copied as it was read, to one writer
-//     goroutine for the stack's output, as one chunk; that goroutine
-//     formats each line as `NAME | LINE` (names padded to the longest of
-//     the stack, colored when Config.Color; a second kernel copies the
-//     run 32 bytes a step and puts the prefix after each newline) just
-//     before it writes, the chunks of several reads in one write. So the
+//  3. Show. The same batch goes, as it was read, to one writer
+//     goroutine for the stack's output, as one chunk: a read that brought
+//     one run of whole lines filling at least half the buffer goes in the
+//     buffer itself, which the capture gives up for another from the
+//     output's (so a busy stream's lines are not copied for it), any
+//     other read as a copy. That goroutine formats each line as
+//     `NAME | LINE` (names padded to the longest of the stack, colored
+//     when Config.Color; a second kernel copies the run 32 bytes a step
+//     and puts the prefix after each newline) just before it writes, the
+//     chunks of several reads in one write. So the
 //     formatting runs beside the captures rather than in their way, and
 //     lines dropped for a slow output (below) are never formatted. Lines
 //     of two containers are never mixed within a line. Supervisor events

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -456,5 +457,135 @@ func TestReserveAndTrim(t *testing.T) {
 	}
 	if got.String() != in {
 		t.Errorf("the files hold %d bytes of lines, want the %d written", got.Len(), len(in))
+	}
+}
+
+// TestWriteGivesWholeRuns checks when write hands a read's buffer to the
+// output as it is: for a single run of whole lines filling at least half
+// the buffer, not for a shorter one, one followed by a piece of a long
+// line, or a stream without output; that the splitter is in another
+// buffer by the time write returns; and that the output shows each
+// exactly as the copy would.
+func TestWriteGivesWholeRuns(t *testing.T) {
+	checkLeaks(t)
+	w := newLineWriter()
+	a := newAggregator(t, Config{Dir: t.TempDir(), Names: []string{"web", "db"}, Output: w})
+	web, _ := a.Container("web")
+	db, _ := a.Container("db")
+	quiet := newAggregator(t, Config{Dir: t.TempDir(), Names: []string{"web"}})
+	alone, _ := quiet.Container("web")
+	lines := func(n, width int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "%05d %s\n", i, strings.Repeat("x", width))
+		}
+		return b.String()
+	}
+	const max = 4096 // the longest piece, for the case with pieces
+	long := strings.Repeat("L", max+10)
+	var want strings.Builder
+	for _, c := range []struct {
+		name string
+		l    *Log
+		in   string
+		give bool
+	}{
+		{"a whole run over half the buffer", web, lines(400, 90), true},
+		{"a run and a pending line", web, lines(400, 90) + "unfinished", true},
+		{"a run under half the buffer", web, lines(300, 90), false},
+		{"a run then a piece of a long line", db, lines(400, 90) + long, false},
+		{"no output", alone, lines(400, 90), false},
+	} {
+		sp := newSplitter(max)
+		buf := sp.space()
+		if len(buf) != readSize {
+			t.Fatalf("splitter starts with %d bytes of room, want %d", len(buf), readSize)
+		}
+		n := copy(buf, c.in)
+		c.l.write(Stdout, sp.lines(n), sp)
+		if got := &sp.buf[0] != &buf[0]; got != c.give {
+			t.Errorf("%s: buffer given: %v, want %v", c.name, got, c.give)
+		}
+		if pending := c.in[strings.LastIndexByte(c.in, '\n')+1:]; c.give && string(sp.buf[:sp.n]) != pending {
+			t.Errorf("%s: %q pending in the new buffer, want %q", c.name, sp.buf[:sp.n], pending)
+		}
+		if c.l == alone {
+			continue
+		}
+		prefix := web.linePrefix
+		done := c.in[:strings.LastIndexByte(c.in, '\n')+1]
+		if c.l == db {
+			prefix = db.linePrefix
+			done += long[:max] + "\n"
+		}
+		for l := range strings.Lines(done) {
+			want.WriteString(string(prefix) + l)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := quiet.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.buf.String(); got != want.String() {
+		t.Errorf("output differs from the lines formatted one by one: %d bytes, want %d", len(got), want.Len())
+	}
+}
+
+// TestBusyStreamsOutput captures streams whose reads are large runs, the
+// ones whose buffers go to the output, from eight containers at once
+// through pipes: the output and the files hold every line once, whole and
+// in order. Run with -race, it checks that no buffer given to the output
+// is read or written by a capture again.
+func TestBusyStreamsOutput(t *testing.T) {
+	checkLeaks(t)
+	names := []string{"a", "bb", "ccc", "d", "e", "f", "g", "h"}
+	dir := t.TempDir()
+	w := newLineWriter()
+	a := newAggregator(t, Config{Dir: dir, Names: names, Output: w, OutputBuffer: 1 << 30, MaxSize: 1 << 30})
+	want := map[string][]string{}
+	var wg sync.WaitGroup
+	var readers []*os.File
+	for i, name := range names {
+		var b strings.Builder
+		for j := 0; b.Len() < 2<<20; j++ {
+			line := fmt.Sprintf("%s %06d %s", name, j, strings.Repeat("y", (i*j)%150))
+			want[name] = append(want[name], line)
+			b.WriteString(line + "\n")
+		}
+		r, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, r)
+		l, _ := a.Container(name)
+		l.Capture(Stdout, r)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pw.Close()
+			io.WriteString(pw, b.String())
+		}()
+	}
+	wg.Wait()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range readers {
+		r.Close()
+	}
+	got := byContainer(t, w.lines(), names)
+	for _, name := range names {
+		if !slices.Equal(got[name], want[name]) {
+			t.Errorf("output: %s: %d lines, want the %d written, in order", name, len(got[name]), len(want[name]))
+		}
+		var file []string
+		for _, r := range readFile(t, filepath.Join(dir, name+".log")) {
+			file = append(file, r.Log)
+		}
+		if !slices.Equal(file, want[name]) {
+			t.Errorf("file: %s: %d lines, want the %d written, in order", name, len(file), len(want[name]))
+		}
 	}
 }

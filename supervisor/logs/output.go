@@ -40,6 +40,7 @@ type output struct {
 	done chan struct{} // run has returned
 
 	buffers sync.Pool // *[]byte
+	reads   sync.Pool // *[]byte: read buffers given by captures (see readBuffer)
 }
 
 // chunk is what one read of a container brought, for the output.
@@ -49,6 +50,9 @@ type chunk struct {
 	// already formatted (supervisor events, the count of dropped lines).
 	text   *[]byte
 	prefix []byte
+	// read says text is a capture's read buffer, given with the lines
+	// it was read with (see Log.write): it goes back to reads.
+	read bool
 }
 
 func newOutput(w io.Writer, limit int) *output {
@@ -74,11 +78,33 @@ func (o *output) buffer() *[]byte {
 	return &b
 }
 
+// readBuffer returns a buffer of n bytes for a capture to read into, in
+// place of one it gives with putRead.
+func (o *output) readBuffer(n int) []byte {
+	if b, ok := o.reads.Get().(*[]byte); ok && cap(*b) >= n {
+		return (*b)[:n]
+	}
+	return make([]byte, n)
+}
+
+// putRead is put for lines that are in a capture's read buffer, which
+// the capture has given up: the output formats them from there instead
+// of from a copy, then keeps the buffer for readBuffer.
+func (o *output) putRead(text *[]byte, prefix []byte) bool {
+	return o.queueChunk(chunk{text: text, prefix: prefix, read: true}, false)
+}
+
 // put queues text, whole lines, shown each after prefix (nil for text
 // formatted already). always queues it beyond the limit (for the rare
 // supervisor events). It reports whether the output took text; if not,
 // its lines were dropped and text is the caller's again.
 func (o *output) put(text *[]byte, prefix []byte, always bool) bool {
+	return o.queueChunk(chunk{text: text, prefix: prefix}, always)
+}
+
+// queueChunk queues c, or counts its lines as dropped (see put).
+func (o *output) queueChunk(c chunk, always bool) bool {
+	text := c.text
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -89,7 +115,7 @@ func (o *output) put(text *[]byte, prefix []byte, always bool) bool {
 		return false
 	}
 	o.noticeLocked()
-	o.queue = append(o.queue, chunk{text, prefix})
+	o.queue = append(o.queue, c)
 	o.queued += len(*text)
 	o.signal()
 	return true
@@ -147,7 +173,10 @@ func (o *output) run() {
 				}
 			}
 			written += len(*c.text)
-			if cap(*c.text) <= 1<<20 {
+			switch {
+			case c.read:
+				o.reads.Put(c.text)
+			case cap(*c.text) <= 1<<20:
 				o.buffers.Put(c.text)
 			}
 		}
