@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/stack-containers/stack/internal/stacktest"
 	"github.com/stack-containers/stack/internal/testenv"
 )
@@ -83,6 +85,41 @@ func countContaining(lines []string, text string) int {
 		}
 	}
 	return n
+}
+
+// TestE2ELayersDirIsTopDir checks that the containers' layers directory
+// carries ext4's top-directory mark (chattr +T), so that each container's
+// directories go to block groups of their own, and that its layers do
+// not; on a state directory elsewhere than ext2/3/4 no mark is possible.
+func TestE2ELayersDirIsTopDir(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: top
+containers:
+  c:
+    rootfs: {{rootfs}}
+    command: [sleep, "1000"]
+`)
+	e.MustRun("up", "-d")
+	t.Cleanup(func() { e.Run("down") })
+	var st unix.Statfs_t
+	if err := unix.Statfs(e.StateDir, &st); err != nil {
+		t.Fatal(err)
+	}
+	const ext4SuperMagic, topDirFlag = 0xef53, 0x00020000 // linux/magic.h, linux/fs.h
+	layers := filepath.Join(e.StateDir, "top", "layers")
+	for dir, want := range map[string]bool{layers: st.Type == ext4SuperMagic, filepath.Join(layers, "c"): false} {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+		unix.Close(fd)
+		if got := err == nil && flags&topDirFlag != 0; got != want {
+			t.Errorf("%s: top-directory mark %v, want %v (flags %#x, %v)", dir, got, want, flags, err)
+		}
+	}
+	e.DownLeavingNothing()
 }
 
 func TestE2ELogsKeepEveryLineOnce(t *testing.T) {

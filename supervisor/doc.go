@@ -88,7 +88,8 @@
 // STACK_STATE_DIR/<stack>/ holds lock, state.json (replaced atomically by
 // rename), logs/, layers/<container>/ (the writable layer) with
 // layers/<container>.work/ (overlayfs's work directory) and, for up -d,
-// supervisor.log.
+// supervisor.log. layers/ is marked as the top of unrelated trees for
+// ext4's inode allocator (linux.MarkTopDir).
 // Processes are recorded with their start time (field 22 of
 // /proc/PID/stat), so that a pid reused by another process is never taken
 // for a container or the supervisor, let alone signalled.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
@@ -194,6 +195,9 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := makeLayersDir(s.paths.Layers()); err != nil {
+		return err
+	}
 	// Before any container: a taken port fails the start with nothing
 	// started, and every address is known for the name files.
 	if s.netPlan != nil {
@@ -203,6 +207,19 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	}
 	s.watchCtx, s.unwatch = context.WithCancel(context.WithoutCancel(ctx))
 	return nil
+}
+
+// makeLayersDir makes the directory of the containers' layers, marked
+// as the top of unrelated trees (linux.MarkTopDir): each container's
+// layer and work directories, and the files overlayfs makes in them at
+// every mount, then go to block groups of their own on ext4 rather than
+// all into one, where every up searched past all that the last down
+// freed.
+func makeLayersDir(dir string) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("make the layers directory: %w", err)
+	}
+	return linux.MarkTopDir(dir)
 }
 
 // abort undoes a start that failed: it stops what runs and removes every

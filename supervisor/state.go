@@ -132,8 +132,11 @@ func (p Paths) NetResolvConf() string { return filepath.Join(p.Dir, "net", "reso
 // Logs is the directory of the persisted container logs.
 func (p Paths) Logs() string { return filepath.Join(p.Dir, "logs") }
 
+// Layers is the directory of the containers' writable layers.
+func (p Paths) Layers() string { return filepath.Join(p.Dir, "layers") }
+
 // Layer is the directory of a container's writable layer.
-func (p Paths) Layer(container string) string { return filepath.Join(p.Dir, "layers", container) }
+func (p Paths) Layer(container string) string { return filepath.Join(p.Layers(), container) }
 
 // SupervisorLog receives a background supervisor's own output. It is
 // opened before the supervisor clears the stack's previous run, so that
