@@ -243,12 +243,12 @@ func deleteLink(name string) error {
 const ContainerLink = "eth0"
 
 // ConfigureIn makes iface the container's eth0, with its address and a
-// default route through the gateway, in the network namespace of pid,
-// after AttachInto. It works from outside the namespace, through a
+// default route through the gateway and without IPv6 (disableIPv6), in
+// the network namespace of pid, after AttachInto. It works from outside the namespace, through a
 // netlink socket made inside it: the container's init links none of
 // this package.
 func ConfigureIn(iface *Interface, pid int) error {
-	h, err := handleIn(pid)
+	h, err := handleIn(pid, disableIPv6)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", ContainerLink, err)
 	}
@@ -270,16 +270,42 @@ func ConfigureIn(iface *Interface, pid int) error {
 	return nil
 }
 
+// disableIPv6 turns IPv6 off on the container's eth0, as Docker does on a
+// network without IPv6: the stack's network is IPv4 alone, and an eth0
+// left to IPv6 would take a link-local address, check it for duplicates
+// and report its multicast groups on the bridge, all of it work of the
+// kernel's in the background while the containers start, for an address
+// nothing uses. The loopback keeps ::1. It runs on a thread inside the
+// container's network namespace, before eth0 is up: /proc/sys/net shows
+// the namespace of the thread that opens it. A kernel without IPv6 has
+// nothing to turn off.
+func disableIPv6() error {
+	p := "/proc/sys/net/ipv6/conf/" + ContainerLink + "/disable_ipv6"
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err == nil {
+		_, err = unix.Write(fd, []byte("1\n"))
+		unix.Close(fd)
+	}
+	if err != nil {
+		return fmt.Errorf("disable IPv6 on %s: write %s: %w", ContainerLink, p, err)
+	}
+	return nil
+}
+
 // handleIn returns a netlink handle whose socket lives in the network
-// namespace of pid: a socket stays in the namespace it was made in, so
-// only its creation needs a thread in there. That thread is locked while
+// namespace of pid, after running there, first, what needs a thread in
+// the namespace (inside): a socket stays in the namespace it was made in,
+// so only its creation needs a thread in there. That thread is locked while
 // it is, and given back as it was found (netlink's NewHandleAt would
 // unlock a thread it could not bring back); should the kernel refuse to
 // undo its own setns, the thread is parked for the rest of the process's
 // life instead of running other goroutines in the container's namespace,
 // and instead of ending, which would fire the parent-death signal of a
 // container's init that it may have forked.
-func handleIn(pid int) (*netlink.Handle, error) {
+func handleIn(pid int, inside func() error) (*netlink.Handle, error) {
 	theirs := fmt.Sprintf("/proc/%d/ns/net", pid)
 	target, err := unix.Open(theirs, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -305,7 +331,13 @@ func handleIn(pid int) (*netlink.Handle, error) {
 			done <- result{err: fmt.Errorf("enter %s: %w", theirs, err)}
 			return
 		}
-		h, herr := netlink.NewHandle(unix.NETLINK_ROUTE)
+		var h *netlink.Handle
+		herr := inside()
+		if herr == nil {
+			if h, herr = netlink.NewHandle(unix.NETLINK_ROUTE); herr != nil {
+				herr = fmt.Errorf("netlink socket: %w", herr)
+			}
+		}
 		if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
 			if h != nil {
 				h.Close()
@@ -315,7 +347,7 @@ func handleIn(pid int) (*netlink.Handle, error) {
 		}
 		runtime.UnlockOSThread()
 		if herr != nil {
-			herr = fmt.Errorf("netlink socket in %s: %w", theirs, herr)
+			herr = fmt.Errorf("in %s: %w", theirs, herr)
 		}
 		done <- result{h, herr}
 	}()

@@ -150,6 +150,10 @@ func TestCreateAndRemove(t *testing.T) {
 	if got := c.ask(t, "links"); got != "eth0 lo" {
 		t.Errorf("the container's links: %q", got)
 	}
+	// IPv4 alone on eth0, as Docker has it: no link-local address.
+	if got := c.ask(t, "ipv6"); got != "disable_ipv6=1" {
+		t.Errorf("the container's IPv6: %q", got)
+	}
 	if err := Remove(n.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -304,6 +308,21 @@ func runHelper() {
 			}
 			sort.Strings(names)
 			answer(err, strings.Join(names, " "))
+		case "ipv6":
+			// eth0's switch and its IPv6 addresses.
+			var words []string
+			b, err := os.ReadFile("/proc/sys/net/ipv6/conf/eth0/disable_ipv6")
+			words = append(words, "disable_ipv6="+strings.TrimSpace(string(b)))
+			l, lerr := netlink.LinkByName("eth0")
+			err = errors.Join(err, lerr)
+			if lerr == nil {
+				addrs, aerr := netlink.AddrList(l, netlink.FAMILY_V6)
+				err = errors.Join(err, aerr)
+				for _, a := range addrs {
+					words = append(words, a.IPNet.String())
+				}
+			}
+			answer(err, strings.Join(words, " "))
 		case "dial":
 			reply, err := echo("tcp", arg, "hello")
 			answer(err, reply)
