@@ -244,9 +244,9 @@ const ContainerLink = "eth0"
 
 // ConfigureIn makes iface the container's eth0, with its address and a
 // default route through the gateway and without IPv6 (disableIPv6), in
-// the network namespace of pid, after AttachInto. It works from outside the namespace, through a
-// netlink socket made inside it: the container's init links none of
-// this package.
+// the network namespace of pid, after AttachInto. It works from outside
+// the namespace, through a netlink socket made inside it: the container's
+// init links none of this package.
 func ConfigureIn(iface *Interface, pid int) error {
 	h, err := handleIn(pid, disableIPv6)
 	if err != nil {
