@@ -26,7 +26,7 @@ type stackNet struct {
 	// joiners included (they share it).
 	addrs map[string]netip.Addr
 	// hosts is what the /etc/hosts of every container on the network is
-	// made of (writeNetFiles).
+	// made of (writeHostsFiles).
 	hosts []network.Host
 	// hostsFiles maps each container on the network to the file bound as
 	// its /etc/hosts: the one they share (Paths.NetSharedHosts), unless
@@ -114,7 +114,7 @@ func (s *Supervisor) createNetwork(plan *network.Network) error {
 	if err := os.MkdirAll(filepath.Dir(s.paths.NetResolvConf()), 0o755); err != nil {
 		return fmt.Errorf("make the name files' directory: %w", err)
 	}
-	if err := s.shareHostsFiles(); err != nil {
+	if err := s.writeHostsFiles(); err != nil {
 		return err
 	}
 	resolv, err := network.ResolvConf()
@@ -198,44 +198,31 @@ func (s *Supervisor) hostsFile(name string) []byte {
 	return network.HostsFile(s.net.hosts, hostname, s.net.addrs[name])
 }
 
-// shareHostsFiles decides which file each container on the network gets
-// as its /etc/hosts, and writes the one they share. A container whose
-// hostname is one of its names on the network (its own name, by default)
-// has exactly the shared file's content; they all get that file, bound
-// read-only, rather than one each: each file is an inode made at every up
-// and freed at every down. The others get their own (writeNetFiles).
-func (s *Supervisor) shareHostsFiles() error {
+// writeHostsFiles decides which file each container on the network gets
+// as its /etc/hosts, and writes them. A container's file differs from the
+// others' only when its hostname is not already on every line of its
+// address (a hostname of its own; an address shared with a joiner): those
+// get a file of their own, and all the others one file they share, bound
+// read-only, rather than one each, since each file is an inode made at
+// every up and freed at every down. Every address is known by then
+// (createNetwork).
+func (s *Supervisor) writeHostsFiles() error {
 	shared := network.HostsFile(s.net.hosts, "", netip.Addr{})
+	if err := os.WriteFile(s.paths.NetSharedHosts(), shared, 0o644); err != nil {
+		return fmt.Errorf("write hosts: %w", err)
+	}
 	s.net.hostsFiles = map[string]string{}
 	for _, name := range s.graph.names() {
 		if _, ok := s.net.addrs[name]; !ok {
 			continue
 		}
-		s.net.hostsFiles[name] = s.paths.NetHosts(name)
-		if bytes.Equal(s.hostsFile(name), shared) {
-			s.net.hostsFiles[name] = s.paths.NetSharedHosts()
+		s.net.hostsFiles[name] = s.paths.NetSharedHosts()
+		if own := s.hostsFile(name); !bytes.Equal(own, shared) {
+			s.net.hostsFiles[name] = s.paths.NetHosts(name)
+			if err := os.WriteFile(s.paths.NetHosts(name), own, 0o644); err != nil {
+				return fmt.Errorf("container %q: write hosts: %w", name, err)
+			}
 		}
-	}
-	if err := os.WriteFile(s.paths.NetSharedHosts(), shared, 0o644); err != nil {
-		return fmt.Errorf("write hosts: %w", err)
-	}
-	return nil
-}
-
-// writeNetFiles writes c's own /etc/hosts, if it is on the stack's network
-// and its hostname makes it differ from the shared one (shareHostsFiles);
-// every address is known by then (createNetwork).
-func (s *Supervisor) writeNetFiles(c *container) error {
-	name := c.def.Name
-	if s.net == nil {
-		return nil
-	}
-	path, ok := s.net.hostsFiles[name]
-	if !ok || path == s.paths.NetSharedHosts() {
-		return nil
-	}
-	if err := os.WriteFile(path, s.hostsFile(name), 0o644); err != nil {
-		return fmt.Errorf("container %q: write hosts: %w", name, err)
 	}
 	return nil
 }

@@ -258,14 +258,14 @@ func (s *Supervisor) startFirst(ctx context.Context, name string) error {
 	return nil
 }
 
-// setUp makes what a container's runs share: its cgroup, the watch of its
-// OOM events and its name files. It is done in the container's own start,
-// a few containers at once like the starts (StartLimit), rather than for
-// all of them before the first start: on two cores the first containers
-// then run while the last ones' cgroups are made, where a serial loop
-// kept one core idle for a sixth of a 50-container start. A failure
-// fails that start, which aborts the stack like any other start error;
-// release skips what was never made.
+// setUp makes what a container's runs share: its cgroup and the watch of
+// its OOM events (its name files come with the network, writeHostsFiles).
+// It is done in the container's own start, a few containers at once like
+// the starts (StartLimit), rather than for all of them before the first
+// start: on two cores the first containers then run while the last ones'
+// cgroups are made, where a serial loop kept one core idle for a sixth of
+// a 50-container start. A failure fails that start, which aborts the
+// stack like any other start error; release skips what was never made.
 func (s *Supervisor) setUp(c *container) error {
 	name := c.def.Name
 	res := cgroup.Resources{Memory: c.def.Memory, CPUs: c.def.CPUs, Pids: c.def.Pids, Devices: runtime.DeviceRules()}
@@ -276,10 +276,7 @@ func (s *Supervisor) setUp(c *container) error {
 	c.mu.Lock()
 	c.cg = cg
 	c.mu.Unlock()
-	if err := s.watchOOM(s.watchCtx, c); err != nil {
-		return err
-	}
-	return s.writeNetFiles(c)
+	return s.watchOOM(s.watchCtx, c)
 }
 
 // startRun starts one run of c with its output captured.
