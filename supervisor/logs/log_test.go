@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -545,8 +544,7 @@ func TestBusyStreamsOutput(t *testing.T) {
 	w := newLineWriter()
 	a := newAggregator(t, Config{Dir: dir, Names: names, Output: w, OutputBuffer: 1 << 30, MaxSize: 1 << 30})
 	want := map[string][]string{}
-	var wg sync.WaitGroup
-	var readers []*os.File
+	streams := map[string]string{}
 	for i, name := range names {
 		var b strings.Builder
 		for j := 0; b.Len() < 2<<20; j++ {
@@ -554,27 +552,11 @@ func TestBusyStreamsOutput(t *testing.T) {
 			want[name] = append(want[name], line)
 			b.WriteString(line + "\n")
 		}
-		r, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		readers = append(readers, r)
-		l, _ := a.Container(name)
-		l.Capture(Stdout, r)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer pw.Close()
-			io.WriteString(pw, b.String())
-		}()
+		streams[name] = b.String()
 	}
-	wg.Wait()
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range readers {
-		r.Close()
-	}
+	captureThroughPipes(t, a, names, func(_ int, name string, w io.Writer) {
+		io.WriteString(w, streams[name])
+	})
 	got := byContainer(t, w.lines(), names)
 	for _, name := range names {
 		if !slices.Equal(got[name], want[name]) {

@@ -86,46 +86,25 @@ func TestPipesIntoOneOutput(t *testing.T) {
 	}
 	out := newLineWriter()
 	a := newAggregator(t, Config{Dir: dir, Names: names, Output: out, MaxSize: 64 << 10, Keep: 100})
-	var wg sync.WaitGroup
-	var readers []*os.File
-	for i, name := range names {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		readers = append(readers, r)
-		l, _ := a.Container(name)
-		l.Capture(Stdout, r)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer w.Close()
-			for j := range perWriter {
-				text := fmt.Sprintf("%s line %05d %s", name, j, strings.Repeat("x", (i*j)%300))
-				if j == perWriter-1 {
-					io.WriteString(w, text) // the last one unterminated
-					return
-				}
-				// Write some lines in two parts, so that reads end
-				// inside lines.
-				if j%7 == 0 {
-					io.WriteString(w, text[:5])
-					text = text[5:]
-				}
-				if _, err := io.WriteString(w, text+"\n"); err != nil {
-					t.Errorf("%s: write: %v", name, err)
-					return
-				}
+	captureThroughPipes(t, a, names, func(i int, name string, w io.Writer) {
+		for j := range perWriter {
+			text := fmt.Sprintf("%s line %05d %s", name, j, strings.Repeat("x", (i*j)%300))
+			if j == perWriter-1 {
+				io.WriteString(w, text) // the last one unterminated
+				return
 			}
-		}()
-	}
-	wg.Wait()
-	if err := a.Close(); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range readers {
-		r.Close()
-	}
+			// Write some lines in two parts, so that reads end
+			// inside lines.
+			if j%7 == 0 {
+				io.WriteString(w, text[:5])
+				text = text[5:]
+			}
+			if _, err := io.WriteString(w, text+"\n"); err != nil {
+				t.Errorf("%s: write: %v", name, err)
+				return
+			}
+		}
+	})
 
 	check := func(what string, got map[string][]string) {
 		t.Helper()
@@ -342,5 +321,38 @@ func TestFollowStopsOnContext(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("Print did not return when its context ended")
+	}
+}
+
+// captureThroughPipes captures one pipe per container of names into a,
+// each written by write (the container's index and name, and the pipe)
+// in a goroutine of its own, all at once; it returns once every writer
+// has closed its pipe and a is closed.
+func captureThroughPipes(t *testing.T, a *Aggregator, names []string, write func(i int, name string, w io.Writer)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var readers []*os.File
+	for i, name := range names {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, r)
+		l, err := a.Container(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Capture(Stdout, r)
+		wg.Go(func() {
+			defer w.Close()
+			write(i, name, w)
+		})
+	}
+	wg.Wait()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range readers {
+		r.Close()
 	}
 }
