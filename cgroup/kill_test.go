@@ -26,26 +26,37 @@ func running(pid int) bool {
 	return err == nil && st.State != 'Z'
 }
 
-// TestKillAllWaitsForTheExit: killAll signals what procs lists and
-// returns once it lists nothing, without being told when.
+// TestKillAllWaitsForTheExit: killAll signals what procs lists, then
+// waits for the exit on the pidfd before it reads the list again, so that
+// the read after the signal finds the process gone. A kill that went
+// straight back to the list would find the process still dying (and
+// pause, and read again) in nearly every round, and five rounds make it
+// fail all but certainly.
 func TestKillAllWaitsForTheExit(t *testing.T) {
-	cmd := testenv.StartSleep(t)
-	pid := cmd.Process.Pid
-	procs := func() ([]int, error) {
-		if running(pid) {
-			return []int{pid}, nil
+	for range 5 {
+		cmd := testenv.StartSleep(t)
+		pid := cmd.Process.Pid
+		var found []bool
+		procs := func() ([]int, error) {
+			alive := running(pid)
+			found = append(found, alive)
+			if alive {
+				return []int{pid}, nil
+			}
+			return nil, nil
 		}
-		return nil, nil
-	}
-	if err := killAll("fake", procs, nil, nil, defaultBackoff()); err != nil {
-		t.Fatal(err)
-	}
-	if running(pid) {
-		t.Fatal("the child still runs after killAll")
-	}
-	var exit *exec.ExitError
-	if err := cmd.Wait(); !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Errorf("the child ended with %v, want killed by SIGKILL", err)
+		if err := killAll("fake", procs, nil, nil, defaultBackoff()); err != nil {
+			t.Fatal(err)
+		}
+		// Listed by the emptiness check and by the check after the pidfd
+		// was opened (there is no freezer), gone after the signal.
+		if want := []bool{true, true, false}; !slices.Equal(found, want) {
+			t.Fatalf("the reads of procs found the process running: %v, want %v", found, want)
+		}
+		var exit *exec.ExitError
+		if err := cmd.Wait(); !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("the child ended with %v, want killed by SIGKILL", err)
+		}
 	}
 }
 
