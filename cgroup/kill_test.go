@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/internal/testenv"
 )
@@ -180,15 +182,38 @@ func TestTreeProcsLeafAndTree(t *testing.T) {
 // changes, and fails naming the key once its time is up.
 func TestV2WaitEventWakesOnChange(t *testing.T) {
 	d, root := fakeV2(t, "x", "", "")
-	dir := filepath.Join(root, "x")
-	fakeFiles(t, dir, map[string]string{"cgroup.events": "populated 1\nfrozen 0\n"})
+	events := filepath.Join(root, "x", "cgroup.events")
+	fakeFiles(t, filepath.Dir(events), map[string]string{"cgroup.events": "populated 1\nfrozen 0\n"})
 	c := d.Load("x").(*v2Cgroup)
-	done := make(chan error)
+	// The wait's first read shows as an IN_ACCESS of the file: changed
+	// only after it, the file is one the wait must come back to.
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notices := os.NewFile(uintptr(fd), "inotify")
+	defer notices.Close()
+	if _, err := unix.InotifyAddWatch(fd, events, unix.IN_ACCESS); err != nil {
+		t.Fatal(err)
+	}
+	accessed := make(chan error, 1)
+	go func() {
+		_, err := notices.Read(make([]byte, 4096))
+		accessed <- err
+	}()
+	done := make(chan error, 1)
 	go func() { done <- c.waitEvent("populated", 0) }()
-	// Whether the wait reads before or after this write, it must see it.
+	select {
+	case err := <-accessed:
+		if err != nil {
+			t.Fatalf("read inotify: %v", err)
+		}
+	case err := <-done:
+		t.Fatalf("waitEvent returned %v without reading %s", err, events)
+	}
 	// Written in place, as the kernel changes it: a truncating write could
 	// be read half-way.
-	f, err := os.OpenFile(filepath.Join(dir, "cgroup.events"), os.O_WRONLY, 0)
+	f, err := os.OpenFile(events, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
