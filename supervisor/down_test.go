@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,8 +44,8 @@ func TestEndedWatchesAProcessThatIsNotAChild(t *testing.T) {
 	}
 }
 
-// TestEndedEndsWithItsContext: a watch whose context ends leaves its
-// channel open, and the process alone.
+// TestEndedEndsWithItsContext: a watch whose context ends stops watching,
+// and leaves its channel open and the process alone.
 func TestEndedEndsWithItsContext(t *testing.T) {
 	cmd := startShell(t, "echo ready; exec sleep 100")
 	p, err := processOf(cmd.Process.Pid)
@@ -51,9 +53,12 @@ func TestEndedEndsWithItsContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	ch := ended(ctx, p)
+	// Cancelled once the watch waits on the pidfd, not before it has begun.
+	waitWatches(t, func(w []string) bool { return len(w) == 1 && strings.Contains(w[0], "[IO wait") })
 	cancel()
-	waitGone(ctx, p, nil)
+	waitWatches(t, func(w []string) bool { return len(w) == 0 })
 	select {
 	case <-ch:
 		t.Error("ended closed when its context ended")
@@ -62,4 +67,42 @@ func TestEndedEndsWithItsContext(t *testing.T) {
 	if !p.Alive() {
 		t.Error("the process ended with the watch")
 	}
+}
+
+// waitWatches waits until the goroutines that ended started for the
+// calling goroutine, each given by its stack, are as done says.
+func waitWatches(t *testing.T, done func(watches []string) bool) {
+	t.Helper()
+	self := goroutineID(stacks(false))
+	created := "created by github.com/stack-containers/stack/supervisor.ended in goroutine " + self + "\n"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		var watches []string
+		for _, g := range strings.Split(stacks(true), "\n\n") {
+			if strings.Contains(g, created) {
+				watches = append(watches, g)
+			}
+		}
+		if done(watches) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s, %d watches:\n%s", len(watches), strings.Join(watches, "\n\n"))
+		}
+	}
+}
+
+// stacks is runtime.Stack's text, whole.
+func stacks(all bool) string {
+	for n := 1 << 16; ; n *= 2 {
+		buf := make([]byte, n)
+		if m := runtime.Stack(buf, all); m < n {
+			return string(buf[:m])
+		}
+	}
+}
+
+// goroutineID is the number of the first goroutine in a stack text.
+func goroutineID(stack string) string {
+	id, _, _ := strings.Cut(strings.TrimPrefix(stack, "goroutine "), " ")
+	return id
 }
