@@ -1,13 +1,8 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/internal/stacktest"
 )
 
@@ -38,56 +33,16 @@ containers:
 `)
 	e.MustRun("up", "-d")
 	// sh and two sleeps, then a sleep and the sleep sh became, twice.
-	var procs []identity
+	var procs []stacktest.Process
 	e.WaitFor("7 processes in the stack's cgroups", func() bool {
-		procs = stackProcesses(t, e.Env)
+		procs = e.CgroupProcesses()
 		return len(procs) == 7
 	})
 	e.MustRun("down")
 	for _, p := range procs {
-		if p.alive() {
-			t.Errorf("process %d (%s) outlived down", p.pid, p.cmdline)
+		if p.Alive() {
+			t.Errorf("process %d (%s) outlived down", p.Pid, p.Cmdline)
 		}
 	}
 	e.AssertNothingLeft()
-}
-
-// identity is a process with its start time, so that a pid reused after
-// down is not taken for the process that had it.
-type identity struct {
-	pid     int
-	start   uint64
-	cmdline string
-}
-
-func (p identity) alive() bool {
-	st, err := linux.ReadStat(p.pid)
-	return err == nil && st.Start == p.start && st.State != 'Z'
-}
-
-// stackProcesses lists the live processes in e's cgroups.
-func stackProcesses(t *testing.T, e *stacktest.Env) []identity {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var procs []identity
-	for _, ent := range entries {
-		pid, err := strconv.Atoi(ent.Name())
-		if err != nil {
-			continue
-		}
-		cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-		if err != nil || !strings.Contains(string(cg), "/"+e.CgroupParent+"/") {
-			continue
-		}
-		st, err := linux.ReadStat(pid)
-		if err != nil || st.State == 'Z' {
-			continue
-		}
-		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		procs = append(procs, identity{pid: pid, start: st.Start, cmdline: strings.ReplaceAll(string(cmd), "\x00", " ")})
-	}
-	return procs
 }

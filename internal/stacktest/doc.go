@@ -23,7 +23,8 @@
 //     cgroup.Probe finds (stack removes the parent too once no stack uses
 //     it); a mount that names one of its directories; an entry of its state
 //     directory other than the archive cache every stack shares. A test may
-//     check the same midway with AssertNothingLeft.
+//     check the same midway with AssertNothingLeft, and list the processes
+//     in its cgroups (the containers') with CgroupProcesses.
 //
 // Every command runs with a generous timeout, so that a hang fails the test
 // instead of the whole run; no test asserts on how long anything took.

@@ -40,8 +40,8 @@ func (e *Env) DownLeavingNothing(args ...string) Result {
 // processes have had up to settle to end.
 func (e *Env) leftovers(settle time.Duration) []string {
 	var left []string
-	for _, pid := range e.waitProcesses(settle) {
-		left = append(left, fmt.Sprintf("process %d (%s)", pid, cmdline(pid)))
+	for _, p := range e.waitProcesses(settle) {
+		left = append(left, fmt.Sprintf("process %d (%s)", p.Pid, p.Cmdline))
 	}
 	for _, cg := range e.LeftCgroups() {
 		left = append(left, "cgroup "+cg)
@@ -73,13 +73,13 @@ func (e *Env) finish() {
 // directories that hold them are removed (their cleanup runs after this).
 func (e *Env) removeLeftovers() {
 	e.t.Helper()
-	for _, pid := range e.processes() {
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			e.t.Errorf("kill leftover process %d: %v", pid, err)
+	for _, p := range e.processes() {
+		if err := syscall.Kill(p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+			e.t.Errorf("kill leftover process %d: %v", p.Pid, err)
 		}
 	}
-	if pids := e.waitProcesses(10 * time.Second); len(pids) > 0 {
-		e.t.Errorf("leftover processes %v outlived SIGKILL", pids)
+	if procs := e.waitProcesses(10 * time.Second); len(procs) > 0 {
+		e.t.Errorf("leftover processes %v outlived SIGKILL", procs)
 	}
 	mounts := e.leftMounts()
 	// Deepest first: a mount below another keeps the upper one busy.
@@ -97,64 +97,96 @@ func (e *Env) removeLeftovers() {
 	}
 }
 
+// Process is a live process of the Env, with its start time, so that a
+// pid reused later is not taken for it, and its command line, read while
+// it ran.
+type Process struct {
+	Pid     int
+	Start   uint64
+	Cmdline string
+}
+
+// Alive tells whether p still runs: its pid names the process listed,
+// which is not a zombie.
+func (p Process) Alive() bool {
+	st, err := linux.ReadStat(p.Pid)
+	return err == nil && st.Start == p.Start && st.State != 'Z'
+}
+
+// CgroupProcesses lists the live processes in the Env's cgroups: the
+// containers', without the CLI or a supervisor.
+func (e *Env) CgroupProcesses() []Process {
+	return e.listProcesses(e.inCgroups)
+}
+
 // processes lists the live processes of the Env: started with its state
 // directory in their environment (every process stack starts inherits it:
 // the CLI, a detached supervisor, a container's init until it execs the
 // user's program; and a script a test runs with Environ), or sitting in
 // one of its cgroups. The stack binary alone tells nothing: other Envs of
 // the test binary run it too.
-func (e *Env) processes() []int {
+func (e *Env) processes() []Process {
+	return e.listProcesses(func(pid int) bool { return e.inCgroups(pid) || e.inEnviron(pid) })
+}
+
+// listProcesses lists the live processes, the test's own aside, that owns
+// says are the Env's. A read of /proc/PID fails only when the process has
+// just ended (the test runs as root), which makes it no one's.
+func (e *Env) listProcesses(owns func(pid int) bool) []Process {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		e.t.Fatalf("stacktest: list processes: %v", err)
 	}
-	var pids []int
+	var procs []Process
 	for _, ent := range entries {
 		pid, err := strconv.Atoi(ent.Name())
-		if err != nil || pid == os.Getpid() {
+		if err != nil || pid == os.Getpid() || !owns(pid) {
 			continue
 		}
+		st, err := linux.ReadStat(pid)
 		// A zombie holds nothing but its pid, and is its parent's to reap.
-		if e.ownsProcess(pid) && !isZombie(pid) {
-			pids = append(pids, pid)
+		if err != nil || st.State == 'Z' {
+			continue
 		}
+		procs = append(procs, Process{Pid: pid, Start: st.Start, Cmdline: cmdline(pid)})
 	}
-	return pids
+	return procs
 }
 
 // waitProcesses waits up to timeout for the Env's processes to end, and
 // returns those that have not.
-func (e *Env) waitProcesses(timeout time.Duration) []int {
+func (e *Env) waitProcesses(timeout time.Duration) []Process {
 	deadline := time.Now().Add(timeout)
 	for {
-		pids := e.processes()
-		if len(pids) == 0 || time.Now().After(deadline) {
-			return pids
+		procs := e.processes()
+		if len(procs) == 0 || time.Now().After(deadline) {
+			return procs
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// ownsProcess tells whether pid is the Env's. A read fails only when the
-// process has just ended (the test runs as root), which makes it no one's.
-func (e *Env) ownsProcess(pid int) bool {
-	if cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid)); err == nil {
-		// Each line is hierarchy-ID:controllers:path.
-		for _, line := range strings.Split(string(cg), "\n") {
-			parts := strings.SplitN(line, ":", 3)
-			if len(parts) == 3 && underDir(parts[2], "/"+e.CgroupParent) {
-				return true
-			}
+// inCgroups tells whether pid sits in one of the Env's cgroups.
+func (e *Env) inCgroups(pid int) bool {
+	cg, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	// Each line is hierarchy-ID:controllers:path.
+	for _, line := range strings.Split(string(cg), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && underDir(parts[2], "/"+e.CgroupParent) {
+			return true
 		}
 	}
-	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	return err == nil && slices.Contains(strings.Split(string(environ), "\x00"), "STACK_STATE_DIR="+e.StateDir)
+	return false
 }
 
-// isZombie tells whether pid has ended (a process that is gone has too).
-func isZombie(pid int) bool {
-	st, err := linux.ReadStat(pid)
-	return err != nil || st.State == 'Z'
+// inEnviron tells whether pid has the Env's state directory in its
+// environment.
+func (e *Env) inEnviron(pid int) bool {
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	return err == nil && slices.Contains(strings.Split(string(environ), "\x00"), "STACK_STATE_DIR="+e.StateDir)
 }
 
 // cmdline describes a process for a message; a process that has just ended
