@@ -66,25 +66,6 @@ func (p *Pidfd) Signal(sig syscall.Signal) error {
 	return nil
 }
 
-// Exited reports whether the process has exited, without waiting.
-func (p *Pidfd) Exited() (bool, error) {
-	rc, err := p.f.SyscallConn()
-	if err != nil {
-		return false, fmt.Errorf("wait for pid %d: %w", p.pid, err)
-	}
-	var (
-		exited bool
-		perr   error
-	)
-	if err := rc.Control(func(fd uintptr) { exited, perr = pidfdReadable(fd) }); err != nil {
-		return false, fmt.Errorf("wait for pid %d: %w", p.pid, err)
-	}
-	if perr != nil {
-		return false, fmt.Errorf("wait for pid %d: %w", p.pid, perr)
-	}
-	return exited, nil
-}
-
 // Wait returns once the process has exited, or with ctx's error once ctx
 // ends.
 func (p *Pidfd) Wait(ctx context.Context) error {
