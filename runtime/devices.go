@@ -14,7 +14,7 @@ func DeviceRules() []cgroup.DeviceRule {
 		{Type: 'c', Major: cgroup.Any, Minor: cgroup.Any, Access: "m"},
 		{Type: 'b', Major: cgroup.Any, Minor: cgroup.Any, Access: "m"},
 	}
-	for _, d := range containerinit.Devices {
+	for _, d := range containerinit.Devices() {
 		rules = append(rules, cgroup.DeviceRule{Type: 'c', Major: int64(d.Major), Minor: int64(d.Minor), Access: "rwm"})
 	}
 	return append(rules,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,11 +28,15 @@ var maskedSys = []string{"firmware", "devices/virtual/powercap"}
 // change the host's kernel.
 var readonlyProc = []string{"bus", "fs", "irq", "sys", "sysrq-trigger"}
 
-// Devices are the nodes of /dev, by name, major and minor; the parent's
-// device rules for the container's cgroup allow them (runtime.DeviceRules).
-var Devices = []Device{
+// devices are the nodes of /dev, by name, major and minor.
+var devices = []Device{
 	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
 }
+
+// Devices returns the nodes of every container's /dev, for the parent's
+// device rules to allow (runtime.DeviceRules). It is a copy: no caller
+// can change what the next container gets.
+func Devices() []Device { return slices.Clone(devices) }
 
 // Device is a character device node of /dev.
 type Device struct {
@@ -269,7 +274,7 @@ func mountDev(root int, userns bool) (int, error) {
 		return -1, err
 	}
 	defer unix.Close(dev)
-	for _, d := range Devices {
+	for _, d := range devices {
 		if err := makeDevice(dev, d.Name, d.Major, d.Minor, userns); err != nil {
 			return -1, err
 		}
