@@ -150,7 +150,7 @@ func start(spec *Spec) (_ *Container, err error) {
 	initPath, extra := spec.Init.command(files)
 	cmd := &exec.Cmd{
 		Path:        initPath,
-		Args:        []string{"stack", InitArg},
+		Args:        []string{"stack", containerinit.InitArg},
 		Env:         initEnv(),
 		Stdout:      spec.Stdout,
 		Stderr:      spec.Stderr,

@@ -7,10 +7,10 @@
 //     overlay's lower directories), create the layer dir (the overlay's
 //     upper directory, onto which the root is mounted, and its work
 //     directory beside it) and open the namespaces to join.
-//  2. clone: execute the init program with InitArg: stack-init, embedded
-//     in the stack binary and run from a sealed memfd (InitProgram), or
-//     else this binary again (/proc/self/exe); the kernel creates the new
-//     namespaces at clone time
+//  2. clone: execute the init program with containerinit.InitArg:
+//     stack-init, embedded in the stack binary and run from a sealed memfd
+//     (InitProgram), or else this binary again (/proc/self/exe); the
+//     kernel creates the new namespaces at clone time
 //     (SysProcAttr.Cloneflags). The init's configuration is already
 //     waiting on a SOCK_SEQPACKET pipe passed as ExtraFiles[0].
 //  3. init (containerinit.MaybeInit, in the container, on one locked
@@ -40,9 +40,9 @@
 //
 // Exec (exec.go) starts a further process inside a running container: the
 // parent enters its pid namespace on a locked thread and starts the init
-// program with ExecArg from there; that process enters the other namespaces,
-// is placed in the container's cgroup and ends through the init's own tail,
-// so both are confined alike.
+// program with containerinit.ExecArg from there; that process enters the
+// other namespaces, is placed in the container's cgroup and ends through
+// the init's own tail, so both are confined alike.
 //
 // Since every mount lives in the container's mount namespace, the host's
 // mount table never changes and a dead container leaves no mount behind:

@@ -17,10 +17,6 @@ import (
 	"github.com/stack-containers/stack/seccomp"
 )
 
-// ExecArg is the hidden argument with which Exec re-executes the stack
-// binary to enter a running container.
-const ExecArg = containerinit.ExecArg
-
 // How a process enters a running container, and why it takes two
 // processes and one locked thread in each (Go cannot do setns before its
 // runtime has started threads, and some namespaces refuse a process that
@@ -36,10 +32,10 @@ const ExecArg = containerinit.ExecArg
 //     when the forking thread exits) cannot fire early.
 //   - mount: setns(CLONE_NEWNS) is refused to a thread that shares its
 //     filesystem context (root, cwd) with other threads, which every Go
-//     thread does. The entering process (this binary again, with ExecArg,
-//     on its one locked thread, as the init) takes a context of its own
-//     with unshare(CLONE_FS) first, then enters the mount namespace, whose
-//     root and cwd become the container's root. The other namespaces
+//     thread does. The entering process (the init program, with
+//     containerinit.ExecArg, on its one locked thread, as the init) takes
+//     a context of its own with unshare(CLONE_FS) first, then enters the
+//     mount namespace, whose root and cwd become the container's root. The other namespaces
 //     (ipc, uts, net, cgroup) are entered the same way, before it.
 //   - user: setns(CLONE_NEWUSER) is refused to any process with more than
 //     one thread, which a Go process always has; a container with a user
@@ -197,7 +193,7 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 	initPath, extra := spec.Init.command(files)
 	cmd := &exec.Cmd{
 		Path:       initPath,
-		Args:       []string{"stack", ExecArg},
+		Args:       []string{"stack", containerinit.ExecArg},
 		Env:        initEnv(),
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{

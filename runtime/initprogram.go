@@ -13,12 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/linux"
-	"github.com/stack-containers/stack/runtime/containerinit"
 )
-
-// InitArg is the hidden argument with which Start executes the init
-// program as a container's init.
-const InitArg = containerinit.InitArg
 
 // InitProgram is what a container's init, and every process entering a
 // container, runs before it execs the user's program: the small program
