@@ -51,7 +51,7 @@ func TestExecRunsInTheContainer(t *testing.T) {
 	}{
 		{[]string{"c", "hostname"}, 0, "c\n"},
 		{[]string{"c", "cat", "/proc/1/cmdline"}, 0, "sleep\x001000\x00"},
-		{[]string{"-u", "nobody", "c", "id"}, 0, "uid=65534(nobody) gid=65534(nogroup)\n"},
+		{[]string{"-u", "nobody", "c", "id"}, 0, "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n"},
 		{[]string{"-u", "1000:1001", "c", "id", "-u"}, 0, "1000\n"},
 		{[]string{"-u", "1000:1001", "c", "id", "-g"}, 0, "1001\n"},
 		{[]string{"c", "id", "-u"}, 0, "0\n"},

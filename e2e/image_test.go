@@ -69,7 +69,7 @@ containers:
 		t.Errorf("args printed %q, want %q", got, want)
 	}
 	// A user's name is looked up in the rootfs's own /etc/passwd too.
-	if got, want := strings.Join(out["named"], "\n"), "uid=65534(nobody) gid=65534(nogroup)"; got != want {
+	if got, want := strings.Join(out["named"], "\n"), "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)"; got != want {
 		t.Errorf("named printed %q, want %q", got, want)
 	}
 	if got, want := out["shell"], []string{"hello from layer 3", "removed-gone", "c.txt", "app", "wrote"}; !slices.Equal(got, want) {

@@ -301,6 +301,7 @@ func prepare(spec *Spec) (*containerinit.Config, *syscall.SysProcAttr, error) {
 		Process: containerinit.Process{
 			Args:              spec.Args,
 			Workdir:           spec.Workdir,
+			User:              spec.User,
 			UID:               spec.UID,
 			GID:               spec.GID,
 			Caps:              caps,

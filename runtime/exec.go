@@ -74,9 +74,10 @@ type ExecSpec struct {
 	Env []string
 	// Workdir is inside the container; empty means /.
 	Workdir string
-	// User, when not empty, is uid[:gid] or user[:group], names being
-	// looked up in the container's own /etc/passwd and /etc/group; when
-	// empty, UID and GID are used.
+	// User, when not empty, is uid[:gid] or user[:group], looked up in
+	// the container's own /etc/passwd and /etc/group for the uid, the gid
+	// and the supplementary groups, as in Spec; when empty, UID and GID
+	// are used, with GID the only group.
 	User     string
 	UID, GID uint32
 	// Caps and Seccomp are the container's own, as in Spec: the process
@@ -134,13 +135,13 @@ func startExec(spec *ExecSpec) (_ *ExecProcess, err error) {
 			Args:              spec.Args,
 			Env:               withDefaultPath(spec.Env),
 			Workdir:           spec.Workdir,
+			User:              spec.User,
 			UID:               spec.UID,
 			GID:               spec.GID,
 			Caps:              caps,
 			Seccomp:           filter,
 			ParentDeathSignal: spec.ParentDeathSignal,
 		},
-		User:    spec.User,
 		Tty:     spec.Tty,
 		TtySize: spec.TtySize,
 	}

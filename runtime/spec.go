@@ -31,6 +31,13 @@ type Spec struct {
 	Env      []string
 	Workdir  string
 	Hostname string
+	// User, when not empty, is uid[:gid] or user[:group], looked up in
+	// the container's own /etc/passwd and /etc/group once its root is
+	// built: the uid, the gid, and the supplementary groups as Docker
+	// gives them (the gid, and without an explicit group every group
+	// whose member list names the user). When empty, UID and GID are
+	// used, with GID the only group.
+	User     string
 	UID, GID uint32
 	// Caps is the program's capability set, in internal/capability's
 	// canonical names; nil means Docker's default set, an empty list none.

@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dropPrivileges takes the calling thread to the user's identity with the
+// dropPrivileges takes the calling thread to identity id with the
 // capabilities in keep (bit N for capability N). It works on this thread
 // only (raw syscalls, not Go's all-threads Setuid): the init execs from this same
 // locked thread, and execve gives the new program this thread's
@@ -20,7 +20,7 @@ import (
 // with cap_drop: [ALL] would otherwise lose the right to change its
 // groups). execve gives uid 0 a permitted set equal to the bounding set; a
 // non-root user gets none.
-func dropPrivileges(uid, gid uint32, keep uint64) error {
+func dropPrivileges(id identity, keep uint64) error {
 	for c := uint(0); c < 64; c++ {
 		if keep&(1<<c) != 0 {
 			continue
@@ -35,14 +35,20 @@ func dropPrivileges(uid, gid uint32, keep uint64) error {
 	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear ambient capabilities: %w", err)
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0); e != 0 {
-		return fmt.Errorf("clear supplementary groups: %w", e)
+	// x/sys's Setgroups is this thread's own call (syscall's would be
+	// every thread's), with the gid_t width of each architecture.
+	groups := make([]int, len(id.groups))
+	for i, g := range id.groups {
+		groups[i] = int(g)
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
-		return fmt.Errorf("set group %d: %w", gid, e)
+	if err := unix.Setgroups(groups); err != nil {
+		return fmt.Errorf("set supplementary groups %v: %w", id.groups, err)
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
-		return fmt.Errorf("set user %d: %w", uid, e)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(id.gid), uintptr(id.gid), uintptr(id.gid)); e != 0 {
+		return fmt.Errorf("set group %d: %w", id.gid, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(id.uid), uintptr(id.uid), uintptr(id.uid)); e != 0 {
+		return fmt.Errorf("set user %d: %w", id.uid, e)
 	}
 	// Inheritable capabilities outside the bounding set would still reach
 	// a root program through execve (root's files count as having every

@@ -32,8 +32,8 @@ import (
 //
 //	Config      = Process Hostname Lower Layer ReadOnly Mounts(list)
 //	              Joins(list) NewNet NewUser Linked NewCgroup Placement
-//	ExecConfig  = Process Placement User Joins(list) Tty TtySize(optional)
-//	Process     = Args(list of string) Env(list of string) Workdir
+//	ExecConfig  = Process Placement Joins(list) Tty TtySize(optional)
+//	Process     = Args(list of string) Env(list of string) Workdir User
 //	              UID(u32) GID(u32) Caps(u64) Seccomp(optional)
 //	              ParentDeathSignal(int)
 //	Filter      = Flags(u32) Instructions(string)
@@ -83,7 +83,6 @@ func EncodeExecConfig(cfg *ExecConfig) ([]byte, error) {
 	e := newEncoder(kindExecConfig, &cfg.Process)
 	e.process(&cfg.Process)
 	e.placement(&cfg.Placement)
-	e.str("User", cfg.User)
 	e.joins(cfg.Joins)
 	e.boolean(cfg.Tty)
 	e.boolean(cfg.TtySize != nil)
@@ -131,7 +130,6 @@ func decodeExecConfig(payload []byte, cfg *ExecConfig) error {
 	d.header(kindExecConfig)
 	d.process(&cfg.Process)
 	d.placement(&cfg.Placement)
-	cfg.User = d.str("User")
 	cfg.Joins = d.joins()
 	cfg.Tty = d.boolean("Tty")
 	if d.boolean("TtySize") {
@@ -233,6 +231,7 @@ func (e *encoder) process(p *Process) {
 	e.strs("Args", p.Args)
 	e.strs("Env", p.Env)
 	e.str("Workdir", p.Workdir)
+	e.str("User", p.User)
 	e.u32(p.UID)
 	e.u32(p.GID)
 	e.u64(p.Caps)
@@ -404,6 +403,7 @@ func (d *decoder) process(p *Process) {
 	p.Args = d.strs("Args")
 	p.Env = d.strs("Env")
 	p.Workdir = d.str("Workdir")
+	p.User = d.str("User")
 	p.UID = d.u32("UID")
 	p.GID = d.u32("GID")
 	p.Caps = d.u64("Caps")

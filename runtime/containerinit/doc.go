@@ -26,15 +26,19 @@
 //  5. placement (Placement): write 0 to the inherited v1 tasks files, or
 //     ask the parent to move it (v2), then unshare the cgroup namespace if
 //     asked.
-//  6. exec (execProgram): mark every inherited descriptor close-on-exec,
+//  6. user (identityOf, user.go): the user looked up in the container's
+//     own /etc/passwd and /etc/group, its supplementary groups as Docker
+//     gives them.
+//  7. exec (execProgram): mark every inherited descriptor close-on-exec,
 //     a new session keyring, Docker's default capabilities and the user's
-//     uid/gid with no_new_privs, the parent-death signal again, the
-//     seccomp filter, execve.
+//     uid, gid and groups with no_new_privs, the parent-death signal
+//     again, the seccomp filter, execve.
 //
 // A process entering a container (runExec) takes its own filesystem
 // context, enters the namespaces the parent opened, joins the cgroup, looks
-// its user up in the container's /etc/passwd, gets a terminal of the
-// container's devpts when asked and ends through the same execProgram.
+// its user up in the container's /etc/passwd and /etc/group as the init
+// does, gets a terminal of the container's devpts when asked and ends
+// through the same execProgram.
 //
 // A failure at any step is sent over the pipe as data (MsgError and its
 // kinds: errno and text), and the process exits: the parent rebuilds it

@@ -41,30 +41,29 @@ func runExec(pipe int) error {
 	if err := cfg.Placement.join(pipe); err != nil {
 		return err
 	}
-	if cfg.User != "" {
-		// Looked up now, in the container's root: its own /etc/passwd.
-		var err error
-		if cfg.UID, cfg.GID, err = lookupUser(cfg.User); err != nil {
-			return err
-		}
+	// Looked up now, in the container's root: its own /etc/passwd and
+	// /etc/group.
+	id, err := identityOf(&cfg.Process)
+	if err != nil {
+		return err
 	}
 	prog, err := resolveProgram(&cfg.Process)
 	if err != nil {
 		return err
 	}
 	if cfg.Tty {
-		if err := setupConsole(pipe, &cfg); err != nil {
+		if err := setupConsole(pipe, &cfg, id.uid); err != nil {
 			return err
 		}
 	}
-	return execProgram(pipe, prog, &cfg.Process)
+	return execProgram(pipe, prog, &cfg.Process, id)
 }
 
 // setupConsole makes a terminal of the container's own devpts instance
 // (the container's /dev/ptmx, so that the program's tty is a /dev/pts/N it
 // can see), gives its master to the parent and makes its other end the
-// process's stdin, stdout, stderr and controlling terminal.
-func setupConsole(pipe int, cfg *ExecConfig) error {
+// process's stdin, stdout, stderr and controlling terminal, owned by uid.
+func setupConsole(pipe int, cfg *ExecConfig, uid uint32) error {
 	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open a terminal: /dev/ptmx: %w", err)
@@ -87,7 +86,7 @@ func setupConsole(pipe int, cfg *ExecConfig) error {
 		}
 	}
 	// The user's own terminal, as login gives it: writable by its owner.
-	if err := unix.Fchown(peer, int(cfg.UID), -1); err != nil {
+	if err := unix.Fchown(peer, int(uid), -1); err != nil {
 		return fmt.Errorf("open a terminal: chown: %w", err)
 	}
 	for fd := range 3 {

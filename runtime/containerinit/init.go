@@ -121,13 +121,21 @@ func runInit(pipe int) error {
 			return fmt.Errorf("new cgroup namespace: %w", err)
 		}
 	}
-	return execProgram(pipe, prog, &cfg.Process)
+	// Looked up in the container's root, as an exec'd process's user is,
+	// once the init is in the container's cgroup: a large /etc/group is
+	// read at the container's expense.
+	id, err := identityOf(&cfg.Process)
+	if err != nil {
+		return err
+	}
+	return execProgram(pipe, prog, &cfg.Process, id)
 }
 
-// The tail that the init and every exec'd process share: resolveProgram,
-// then (the caller's own steps in between) execProgram. One path, so that
-// a process started by `stack exec` or a health check is confined exactly
-// as the container's PID 1 is.
+// The tail that the init and every exec'd process share: resolveProgram
+// and identityOf, then (the caller's own steps in between) execProgram.
+// One path, so that a process started by `stack exec` or a health check
+// runs as the same user with the same groups, and is confined exactly as
+// the container's PID 1 is.
 
 // resolveProgram enters the process's workdir and finds its program in the
 // container's PATH. Its failures are a *CommandError: the program cannot
@@ -143,7 +151,7 @@ func resolveProgram(p *Process) (string, error) {
 	return prog, nil
 }
 
-// execProgram drops to the process's identity and confinement and execs
+// execProgram drops to the process's identity id and confinement and execs
 // prog; it returns only on failure. The order matters:
 //
 //  1. Descriptors close on exec, the pipe included.
@@ -153,7 +161,7 @@ func resolveProgram(p *Process) (string, error) {
 //  4. The parent-death signal, which the change of identity cleared.
 //  5. The seccomp filter last, right before execve, so that nothing the
 //     setup needs has to be allowed by the profile.
-func execProgram(pipe int, prog string, p *Process) error {
+func execProgram(pipe int, prog string, p *Process, id identity) error {
 	// Inherited descriptors (the pipe, namespace handles, anything the
 	// parent leaked) close on exec; the pipe stays usable for an execve
 	// failure, and its closing tells the parent exec succeeded.
@@ -165,7 +173,7 @@ func execProgram(pipe int, prog string, p *Process) error {
 	if _, _, e := unix.RawSyscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 && e != unix.ENOSYS {
 		return fmt.Errorf("join a new session keyring: %w", e)
 	}
-	if err := dropPrivileges(p.UID, p.GID, p.Caps); err != nil {
+	if err := dropPrivileges(id, p.Caps); err != nil {
 		return err
 	}
 	if p.ParentDeathSignal != 0 {

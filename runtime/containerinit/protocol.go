@@ -89,9 +89,6 @@ type Config struct {
 type ExecConfig struct {
 	Process
 	Placement
-	// User, when not empty, is looked up in the container's own
-	// /etc/passwd and /etc/group, and replaces UID and GID.
-	User    string
 	Joins   []NsJoin
 	Tty     bool
 	TtySize *unix.Winsize
@@ -100,9 +97,15 @@ type ExecConfig struct {
 // Process is what the container's PID 1 and every process exec'd into it
 // run as: their program, identity and confinement, applied by execProgram.
 type Process struct {
-	Args     []string
-	Env      []string
-	Workdir  string
+	Args    []string
+	Env     []string
+	Workdir string
+	// User, when not empty, is uid[:gid] or user[:group], looked up in
+	// the container's own /etc/passwd and /etc/group once the process is
+	// in the container's root; it gives the uid, the gid and the
+	// supplementary groups (identityOf). Empty, the process runs as UID
+	// and GID with GID its only group.
+	User     string
 	UID, GID uint32
 	// Caps is the capability set, bit N for capability N.
 	Caps uint64
