@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/stack-containers/stack/internal/testenv"
 )
 
 // execStack is a running stack with a container c to exec into and a
@@ -271,5 +273,91 @@ containers:
 	// Under -u the capabilities go, as for a non-root PID 1.
 	if out := e.MustRun("exec", "-u", "nobody", "c", "grep", "CapEff", "/proc/self/status").Stdout; out != "CapEff:\t0000000000000000\n" {
 		t.Errorf("exec -u nobody: %q, want no effective capabilities", out)
+	}
+}
+
+// TestSupplementaryGroups: a container's program, `stack exec` and its
+// health check get the groups Docker gives them from the container's own
+// /etc/group: the primary group, and, for a user of /etc/passwd named
+// without a group, every group whose member list names it.
+func TestSupplementaryGroups(t *testing.T) {
+	e := newEnv(t)
+	rootfs := testenv.NewBusyboxRootfs(t)
+	files := map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/:/bin/sh\n",
+		"etc/group":  "root:x:0:\nwheel:x:10:root\naudio:x:63:app\nvideo:x:44:other,app\nstaff:x:50:\napp:x:1000:\nbroken:x:99\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(rootfs, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.manifest(fmt.Sprintf(`
+name: groups
+containers:
+  app:
+    rootfs: %[1]s
+    command: sleep 1000
+    user: app
+    healthcheck:
+      test: [CMD, grep, -qxE, "Groups:[[:space:]]+44 63 1000 ?", /proc/self/status]
+      interval: 100ms
+      retries: 1
+  root:
+    rootfs: %[1]s
+    command: sleep 1000
+    user: "0"
+  numeric:
+    rootfs: %[1]s
+    command: sleep 1000
+    user: "1234"
+  default:
+    rootfs: %[1]s
+    command: sleep 1000
+`, rootfs))
+	// --wait leaves the stack up when a check fails.
+	t.Cleanup(func() { e.Run("down") })
+	if r := e.Run("up", "--wait"); r.Code != 0 {
+		t.Errorf("up --wait (app's health check looks at its groups): exit %d\nstdout:\n%s\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	groups := func(args ...string) string {
+		r := e.Run(append([]string{"exec"}, args...)...)
+		for _, l := range strings.Split(r.Stdout, "\n") {
+			if rest, ok := strings.CutPrefix(l, "Groups:"); ok && r.Code == 0 {
+				return strings.Join(strings.Fields(rest), " ")
+			}
+		}
+		t.Errorf("exec %q: exit %d, stdout %q, stderr %q", args, r.Code, r.Stdout, r.Stderr)
+		return ""
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		// The program, PID 1, and a process exec'd as the container's
+		// user, as a health check is.
+		{[]string{"app", "cat", "/proc/1/status"}, "44 63 1000"},
+		{[]string{"app", "cat", "/proc/self/status"}, "44 63 1000"},
+		// Root is a member of wheel.
+		{[]string{"root", "cat", "/proc/1/status"}, "0 10"},
+		{[]string{"root", "cat", "/proc/self/status"}, "0 10"},
+		// A uid without an entry has its gid, 0, only.
+		{[]string{"numeric", "cat", "/proc/1/status"}, "0"},
+		// A rootfs's default user is 0:0, an explicit group: the only one.
+		{[]string{"default", "cat", "/proc/1/status"}, "0"},
+		// -u looks the user up in the container it enters.
+		{[]string{"-u", "app", "root", "cat", "/proc/self/status"}, "44 63 1000"},
+		{[]string{"-u", "1000", "root", "cat", "/proc/self/status"}, "44 63 1000"},
+		{[]string{"-u", "root", "app", "cat", "/proc/self/status"}, "0 10"},
+		{[]string{"-u", "app:staff", "root", "cat", "/proc/self/status"}, "50"},
+		{[]string{"-u", "1234", "app", "cat", "/proc/self/status"}, "0"},
+		{[]string{"-u", "1234:77", "app", "cat", "/proc/self/status"}, "77"},
+	} {
+		if got := groups(tc.args...); got != tc.want {
+			t.Errorf("exec %q: Groups: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	if h := e.PS()["app"].Health; h != "healthy" {
+		t.Errorf("app's health is %q, want healthy", h)
 	}
 }

@@ -72,9 +72,12 @@ func Exec(cfg Config, stack string, req ExecRequest) (*runtime.ExecProcess, erro
 // execSpec is the runtime's description of req run in the container whose
 // PID 1 is proc and whose exec defaults are ex.
 func execSpec(name string, proc Process, ex ExecConfig, req ExecRequest) *runtime.ExecSpec {
-	workdir := ex.Workdir
+	workdir, user := ex.Workdir, ex.User
 	if req.Workdir != "" {
 		workdir = req.Workdir
+	}
+	if req.User != "" {
+		user = req.User
 	}
 	return &runtime.ExecSpec{
 		Name:    name,
@@ -83,7 +86,7 @@ func execSpec(name string, proc Process, ex ExecConfig, req ExecRequest) *runtim
 		Args:    req.Args,
 		Env:     mergeEnv(ex.Env, req.Env),
 		Workdir: workdir,
-		User:    req.User,
+		User:    user,
 		UID:     ex.UID,
 		GID:     ex.GID,
 		Caps:    ex.Caps,

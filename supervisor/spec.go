@@ -54,6 +54,7 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 		Env:        env,
 		Workdir:    d.Workdir,
 		Hostname:   d.Hostname,
+		User:       userOf(d),
 		UID:        d.UID,
 		GID:        d.GID,
 		Namespaces: namespaces,
@@ -82,6 +83,17 @@ func environ(d *manifest.Container) []string {
 // execConfigOf is what every process exec'd into the container runs with
 // unless asked otherwise.
 func execConfigOf(d *manifest.Container) ExecConfig {
-	return ExecConfig{Env: environ(d), Workdir: d.Workdir, UID: d.UID, GID: d.GID,
+	return ExecConfig{Env: environ(d), Workdir: d.Workdir, User: userOf(d), UID: d.UID, GID: d.GID,
 		Caps: capability.Resolve(d.CapAdd, d.CapDrop), Seccomp: d.SeccompProfile}
+}
+
+// userOf is the user the container's processes run as, looked up again in
+// the container's root for their groups: the manifest's or the image's,
+// else uid 0, Docker's default, whose entry in /etc/passwd makes it root
+// with root's groups of /etc/group.
+func userOf(d *manifest.Container) string {
+	if d.User == "" {
+		return "0"
+	}
+	return d.User
 }

@@ -87,8 +87,12 @@ type ContainerState struct {
 type ExecConfig struct {
 	Env     []string `json:"env"`
 	Workdir string   `json:"workdir"`
-	UID     uint32   `json:"uid"`
-	GID     uint32   `json:"gid"`
+	// User is looked up in the container for the uid, gid and groups
+	// (runtime.ExecSpec.User); UID and GID are what it resolved to at
+	// the start, used when it is empty.
+	User string `json:"user,omitempty"`
+	UID  uint32 `json:"uid"`
+	GID  uint32 `json:"gid"`
 	// Caps and Seccomp are the container's capability set and seccomp
 	// profile (the profile itself, not its file's path, so that a file
 	// changed since the start changes nothing).
