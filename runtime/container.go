@@ -454,7 +454,12 @@ func makeLayer(dir string, readOnly bool) error {
 	if readOnly {
 		return nil
 	}
-	if err := os.Mkdir(containerinit.WorkDir(dir), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	err := os.Mkdir(containerinit.WorkDir(dir), 0o700)
+	switch {
+	case errors.Is(err, os.ErrExist):
+		// A restart: the layer's last mount left its volatile mark.
+		return containerinit.ClearVolatileMark(dir)
+	case err != nil:
 		return fmt.Errorf("make layer: %w", err)
 	}
 	return nil

@@ -234,6 +234,33 @@ func TestWritableLayer(t *testing.T) {
 	}
 }
 
+// TestLayerAcrossRestarts starts a container twice on one layer, as a
+// restart does: the second run sees the first one's writes, although the
+// first mount, volatile, left its mark in the work dir.
+func TestLayerAcrossRestarts(t *testing.T) {
+	testenv.RequireRoot(t)
+	spec := newSpec(t, testenv.BusyboxRootfs(t), "sh", "-c", `
+		set -e
+		echo run >> /runs
+		wc -l < /runs
+		grep -c '^[0-9]* [0-9]* [0-9:]* / / .* - overlay .*volatile' /proc/self/mountinfo`)
+	var last *Container
+	for run := 1; run <= 2; run++ {
+		c, out, st := runToEnd(t, spec)
+		last = c
+		if want := fmt.Sprintf("%d\n1\n", run); st.Code != 0 || out != want {
+			t.Fatalf("run %d: exit %+v, output %q, want %q", run, st, out, want)
+		}
+		mark := filepath.Join(containerinit.WorkDir(spec.LayerDir), "work", "incompat", "volatile")
+		if _, err := os.Stat(mark); err != nil {
+			t.Fatalf("run %d: the overlay left no volatile mark: %v", run, err)
+		}
+	}
+	if err := last.Cleanup(); err != nil {
+		t.Fatalf("Cleanup: %v", err)
+	}
+}
+
 func TestStartErrors(t *testing.T) {
 	testenv.RequireRoot(t)
 	rootfs := testenv.BusyboxRootfs(t)

@@ -96,6 +96,24 @@ func buildRootfs(cfg *Config) error {
 // have no '.', so no container's layer dir is another's work dir.
 func WorkDir(layer string) string { return layer + ".work" }
 
+// ClearVolatileMark removes, from the work dir of the layer dir layer, the
+// mark that the overlay's volatile option leaves there while it is
+// mounted (work/incompat/volatile), so that the layer can be mounted again.
+// overlayfs refuses a work dir with the mark, since after a crash of the
+// machine a volatile upper directory may have lost writes. stack mounts a
+// layer again only to restart its container within the same run, on the
+// same boot, after the earlier mount ended with its container's mount
+// namespace: nothing was lost. A layer of an earlier run, which a crash
+// could have left, is never mounted again: the next up removes it. A
+// missing mark is not an error.
+func ClearVolatileMark(layer string) error {
+	err := os.RemoveAll(filepath.Join(WorkDir(layer), "work", "incompat"))
+	if err != nil {
+		return fmt.Errorf("clear the overlay's volatile mark: %w", err)
+	}
+	return nil
+}
+
 // mountRoot mounts the rootfs onto the layer directory itself and returns
 // its root: an overlay whose writes land in the layer, or, read-only, a
 // bind of the one directory or an overlay of an image's layers alone. For
@@ -146,6 +164,12 @@ func mountRoot(cfg *Config) (int, error) {
 	opts := []string{lowerdir,
 		"upperdir=" + cfg.Layer,
 		"workdir=" + WorkDir(cfg.Layer),
+		// The layer lives for one run and goes at down: syncing it buys
+		// nothing. Without volatile, the end of every container's mount
+		// namespace syncs the whole state filesystem (overlayfs' sync_fs
+		// on the upper one, a device flush on ext4), and every fsync in
+		// the container reaches the disk.
+		"volatile",
 	}
 	if cfg.NewUser {
 		// trusted.* xattrs need privilege over the host; overlayfs keeps
