@@ -1,5 +1,6 @@
 // Package testenv holds what stack's tests need from the machine they run
-// on: root, and a busybox root filesystem. In CI (CI is set) a missing
+// on: root, a busybox root filesystem, and a count of the test process's
+// open files. In CI (CI is set) a missing
 // requirement fails the test instead of skipping it, so that no test
 // silently stops running there.
 package testenv
@@ -99,4 +100,16 @@ func StartSleep(t testing.TB) *exec.Cmd {
 		cmd.Wait()
 	})
 	return cmd
+}
+
+// OpenFiles is the number of descriptors the test process has open, for a
+// test that checks that what it ran left none behind (or held no more
+// than it should).
+func OpenFiles(t testing.TB) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
 }

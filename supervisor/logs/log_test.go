@@ -16,6 +16,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/stack-containers/stack/internal/testenv"
 )
 
 // readFile returns the lines of one log file, a record for each, whether
@@ -55,11 +57,11 @@ func readFile(t *testing.T, path string) []record {
 // runs after every other cleanup.
 func checkLeaks(t *testing.T) {
 	t.Helper()
-	goroutines, fds := runtime.NumGoroutine(), openFiles(t)
+	goroutines, fds := runtime.NumGoroutine(), testenv.OpenFiles(t)
 	t.Cleanup(func() {
 		// Goroutines that have been told to end take a moment to go.
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			g, f := runtime.NumGoroutine(), openFiles(t)
+			g, f := runtime.NumGoroutine(), testenv.OpenFiles(t)
 			if g <= goroutines && f <= fds {
 				return
 			}
@@ -69,15 +71,6 @@ func checkLeaks(t *testing.T) {
 			}
 		}
 	})
-}
-
-func openFiles(t *testing.T) int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(entries)
 }
 
 func newAggregator(t *testing.T, cfg Config) *Aggregator {
