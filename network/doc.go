@@ -61,4 +61,11 @@
 // relays them to the container (Docker's userland proxy does the same).
 // Binding the listener first also makes a taken host port fail at once,
 // with the kernel's own answer, before any rule exists.
+//
+// UDP has no connections to relay: a UDP listener carries each client
+// address's datagrams on a socket of its own, a flow, until the flow is
+// idle. A port holds a bounded number of flows and gives a new client the
+// place of the flow idle the longest (flows.go), so that datagrams from
+// ever new source ports cost the supervisor, which the whole stack
+// shares, no more than that.
 package network

@@ -366,17 +366,21 @@ func serveEcho() error {
 			}()
 		}
 	}()
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, from, err := u.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			u.WriteTo(append([]byte("echo "), buf[:n]...), from)
-		}
-	}()
+	go echoUDP(u)
 	return nil
+}
+
+// echoUDP answers every datagram u gets with "echo " and the datagram,
+// until u is closed.
+func echoUDP(u net.PacketConn) {
+	buf := make([]byte, 65535)
+	for {
+		n, from, err := u.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		u.WriteTo(append([]byte("echo "), buf[:n]...), from)
+	}
 }
 
 // echo sends msg to addr and returns the answer without its newline.

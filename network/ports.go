@@ -112,7 +112,7 @@ func (n *Network) Publish(ports []Port) (_ *Published, err error) {
 			go pub.relayTCP(ctx, tcp[ti], p.containerAddr())
 			ti++
 		} else {
-			go pub.relayUDP(ctx, udp[ui], p.containerAddr())
+			go pub.relayUDP(ctx, udp[ui], p.containerAddr(), newFlowTable(maxFlows))
 			ui++
 		}
 	}
@@ -182,17 +182,14 @@ func splice(a, b *net.TCPConn) {
 // conntrack's default for unreplied UDP flows.
 const udpIdle = 30 * time.Second
 
-func (pub *Published) relayUDP(ctx context.Context, l *net.UDPConn, to string) {
+// relayUDP carries what l receives to the container at to, on one socket
+// per client address (flow, kept in flows), and the replies back, until
+// l is closed; then it closes every flow and waits for their goroutines.
+func (pub *Published) relayUDP(ctx context.Context, l *net.UDPConn, to string, flows *flowTable) {
 	defer pub.wg.Done()
-	var mu sync.Mutex
-	flows := map[netip.AddrPort]*net.UDPConn{}
 	var wg sync.WaitGroup
 	defer func() {
-		mu.Lock()
-		for _, c := range flows {
-			c.Close()
-		}
-		mu.Unlock()
+		flows.close()
 		wg.Wait()
 	}()
 	buf := make([]byte, 65535)
@@ -204,37 +201,38 @@ func (pub *Published) relayUDP(ctx context.Context, l *net.UDPConn, to string) {
 			}
 			continue
 		}
-		mu.Lock()
-		out, ok := flows[from]
-		if !ok {
+		f := flows.get(from)
+		if f == nil {
 			c, err := net.Dial("udp4", to)
 			if err != nil {
-				mu.Unlock()
 				continue
 			}
-			out = c.(*net.UDPConn)
-			flows[from] = out
+			f = flows.add(from, c.(*net.UDPConn))
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				back := make([]byte, 65535)
-				for {
-					out.SetReadDeadline(time.Now().Add(udpIdle))
-					n, err := out.Read(back)
-					if err != nil {
-						break
-					}
-					l.WriteToUDPAddrPort(back[:n], from)
-				}
-				mu.Lock()
-				if flows[from] == out {
-					delete(flows, from)
-				}
-				mu.Unlock()
-				out.Close()
+				relayReplies(l, flows, f)
 			}()
 		}
-		mu.Unlock()
-		out.Write(buf[:nr])
+		f.conn.Write(buf[:nr])
+	}
+}
+
+// relayReplies sends what the container answers on f back to f's client
+// through l, until f has had no reply for udpIdle or is closed (evicted,
+// or the relay ends). It takes f out of flows before closing its socket,
+// so that the relay never picks a closed flow for a client.
+func relayReplies(l *net.UDPConn, flows *flowTable, f *flow) {
+	defer f.conn.Close()
+	defer flows.remove(f)
+	back := make([]byte, 65535)
+	for {
+		f.conn.SetReadDeadline(time.Now().Add(udpIdle))
+		n, err := f.conn.Read(back)
+		if err != nil {
+			return
+		}
+		flows.used(f)
+		l.WriteToUDPAddrPort(back[:n], f.client)
 	}
 }

@@ -1,0 +1,124 @@
+package network
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stack-containers/stack/internal/testenv"
+)
+
+// TestRelayUDPBoundsFlows sends to a UDP relay on 127.0.0.1 from more
+// client sockets than its table holds, to an echo server of the test's:
+// the flows, and the descriptors, stay within the bound, the latest
+// clients keep their flows, an evicted one gets a new flow, and closing
+// leaves no goroutine and no descriptor.
+func TestRelayUDPBoundsFlows(t *testing.T) {
+	const limit, over = 8, 4
+	goroutines, fds := runtime.NumGoroutine(), testenv.OpenFiles(t)
+
+	echo := udpSocket(t)
+	var echoing sync.WaitGroup
+	echoing.Add(1)
+	go func() {
+		defer echoing.Done()
+		echoUDP(echo)
+	}()
+	l := udpSocket(t)
+	clients := make([]*net.UDPConn, limit+over)
+	for i := range clients {
+		c, err := net.DialUDP("udp4", nil, l.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		clients[i] = c
+	}
+	// What the relay opens: every flow's socket, and nothing else (the
+	// listener is l, already counted).
+	relayFDs := testenv.OpenFiles(t)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	pub := &Published{cancel: cancel, closers: []io.Closer{l}}
+	flows := newFlowTable(limit)
+	pub.wg.Add(1)
+	go pub.relayUDP(ctx, l, echo.LocalAddr().String(), flows)
+
+	for i := range clients {
+		ask(t, clients[i], fmt.Sprintf("from %d", i))
+		if n := flows.len(); n > limit {
+			t.Fatalf("%d flows after %d clients, more than the %d allowed", n, i+1, limit)
+		}
+		if n := testenv.OpenFiles(t) - relayFDs; n > limit {
+			t.Fatalf("the relay holds %d descriptors after %d clients, more than its %d flows", n, i+1, limit)
+		}
+	}
+	// The latest clients kept their flows, which replies go back on.
+	for i := over; i < len(clients); i++ {
+		if !hasFlow(flows, clients[i]) {
+			t.Errorf("client %d, one of the latest %d, has no flow", i, limit)
+		}
+		ask(t, clients[i], fmt.Sprintf("again from %d", i))
+	}
+	for i := range over {
+		if hasFlow(flows, clients[i]) {
+			t.Errorf("client %d, one of the first %d, still has a flow", i, over)
+		}
+	}
+	// An evicted client gets a new flow, in place of the one idle the
+	// longest now, and a reply too big for anything but a whole buffer.
+	big := string(bytes.Repeat([]byte("x"), 60000))
+	ask(t, clients[0], big)
+	if !hasFlow(flows, clients[0]) || hasFlow(flows, clients[over]) || flows.len() != limit {
+		t.Errorf("after client 0 came back: it has a flow %v, client %d has one %v (want false), %d flows",
+			hasFlow(flows, clients[0]), over, hasFlow(flows, clients[over]), flows.len())
+	}
+
+	if err := pub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := flows.len(); n != 0 {
+		t.Errorf("%d flows after Close", n)
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	echo.Close()
+	echoing.Wait()
+	if g, f := runtime.NumGoroutine(), testenv.OpenFiles(t); g > goroutines || f > fds {
+		t.Errorf("left behind: %d goroutines (began with %d), %d open files (began with %d)", g, goroutines, f, fds)
+	}
+}
+
+// ask sends msg from c and checks that the echo of exactly msg comes back.
+func ask(t *testing.T, c *net.UDPConn, msg string) {
+	t.Helper()
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	// Only so that a lost reply fails the test instead of hanging it.
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("%.20q: %v", msg, err)
+	}
+	if got := string(buf[:n]); got != "echo "+msg {
+		t.Fatalf("%.20q: the reply is %.30q (%d bytes)", msg, got, n)
+	}
+}
+
+func hasFlow(flows *flowTable, c *net.UDPConn) bool {
+	a := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	client := netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	flows.mu.Lock()
+	defer flows.mu.Unlock()
+	return flows.flows[client] != nil
+}
