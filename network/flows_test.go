@@ -8,6 +8,26 @@ import (
 	"time"
 )
 
+func TestUDPFlows(t *testing.T) {
+	for _, c := range []struct {
+		nofile uint64
+		ports  int
+		want   int
+	}{
+		{nofile: 1 << 20, ports: 1, want: maxFlows},
+		{nofile: 1 << 20, ports: 101, want: maxFlows},
+		{nofile: 4096, ports: 1, want: maxFlows},
+		{nofile: 4096, ports: 4, want: 512},
+		{nofile: 20000, ports: 101, want: 99},
+		{nofile: 1024, ports: 2000, want: 1},
+		{nofile: 1024, ports: 0, want: maxFlows},
+	} {
+		if got := udpFlows(c.nofile, c.ports); got != c.want {
+			t.Errorf("udpFlows(%d, %d) = %d, want %d", c.nofile, c.ports, got, c.want)
+		}
+	}
+}
+
 // TestFlowTable checks the bookkeeping alone, on sockets that carry
 // nothing: the flow idle the longest goes first, and goes closed.
 func TestFlowTable(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Protocol is "tcp" or "udp".
@@ -69,6 +71,12 @@ type Published struct {
 // that cannot be bound (taken) fails it with the port in the error, and
 // nothing of it is left.
 func (n *Network) Publish(ports []Port) (_ *Published, err error) {
+	// The UDP ports' flows are bounded by the descriptors the process may
+	// have (which Go raised to the hard limit at start).
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return nil, fmt.Errorf("publish: get the descriptor limit: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pub := &Published{cancel: cancel}
 	defer func() {
@@ -105,6 +113,7 @@ func (n *Network) Publish(ports []Port) (_ *Published, err error) {
 	if err := n.addDNAT(ports); err != nil {
 		return nil, err
 	}
+	perPort := udpFlows(rl.Cur, len(udp))
 	ti, ui := 0, 0
 	for _, p := range ports {
 		pub.wg.Add(1)
@@ -112,7 +121,7 @@ func (n *Network) Publish(ports []Port) (_ *Published, err error) {
 			go pub.relayTCP(ctx, tcp[ti], p.containerAddr())
 			ti++
 		} else {
-			go pub.relayUDP(ctx, udp[ui], p.containerAddr(), newFlowTable(maxFlows))
+			go pub.relayUDP(ctx, udp[ui], p.containerAddr(), newFlowTable(perPort))
 			ui++
 		}
 	}
