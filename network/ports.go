@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // Protocol is "tcp" or "udp".
@@ -191,6 +193,12 @@ func splice(a, b *net.TCPConn) {
 // conntrack's default for unreplied UDP flows.
 const udpIdle = 30 * time.Second
 
+// replyBufs holds the buffers that replies are read into, each big enough
+// for any datagram. A flow takes one only once a reply is there to read:
+// it waits most of its life, and a buffer of its own cost 64 KiB a flow
+// (128 KiB, on its goroutine's stack), 128 MiB for a port's maxFlows.
+var replyBufs = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
+
 // relayUDP carries what l receives to the container at to, on one socket
 // per client address (flow, kept in flows), and the replies back, until
 // l is closed; then it closes every flow and waits for their goroutines.
@@ -234,14 +242,45 @@ func (pub *Published) relayUDP(ctx context.Context, l *net.UDPConn, to string, f
 func relayReplies(l *net.UDPConn, flows *flowTable, f *flow) {
 	defer f.conn.Close()
 	defer flows.remove(f)
-	back := make([]byte, 65535)
 	for {
 		f.conn.SetReadDeadline(time.Now().Add(udpIdle))
-		n, err := f.conn.Read(back)
+		if err := waitReadable(f.conn); err != nil {
+			return
+		}
+		b := replyBufs.Get().(*[]byte)
+		n, err := f.conn.Read(*b)
+		if err == nil {
+			flows.used(f)
+			l.WriteToUDPAddrPort((*b)[:n], f.client)
+		}
+		replyBufs.Put(b)
 		if err != nil {
 			return
 		}
-		flows.used(f)
-		l.WriteToUDPAddrPort(back[:n], f.client)
 	}
+}
+
+// waitReadable waits, without a buffer, until c has a datagram to read
+// or an error to return (ECONNREFUSED after a datagram the container's
+// kernel refused, which ends the flow as a failed Read did), or its read
+// deadline passes, or it is closed.
+func waitReadable(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var peek error
+	err = rc.Read(func(fd uintptr) bool {
+		// MSG_PEEK leaves the datagram for the Read that follows; with no
+		// buffer, it reads nothing. EAGAIN: nothing yet, the poller waits.
+		peek = linux.IgnoringEINTR(func() error {
+			_, _, err := unix.Recvfrom(int(fd), nil, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			return err
+		})
+		return !errors.Is(peek, unix.EAGAIN)
+	})
+	if err != nil {
+		return err
+	}
+	return peek
 }

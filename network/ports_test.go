@@ -3,12 +3,15 @@ package network
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -121,4 +124,50 @@ func hasFlow(flows *flowTable, c *net.UDPConn) bool {
 	flows.mu.Lock()
 	defer flows.mu.Unlock()
 	return flows.flows[client] != nil
+}
+
+// TestWaitReadable checks the wait for a reply that holds no buffer: it
+// returns once a datagram is there and leaves it whole to read, returns
+// the refusal of a port nobody listens on, and ends at the deadline and
+// on close.
+func TestWaitReadable(t *testing.T) {
+	server := udpSocket(t)
+	c, err := net.DialUDP("udp4", nil, server.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := server.WriteToUDPAddrPort([]byte("a reply"), c.LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitReadable(c); err != nil {
+		t.Fatalf("with a datagram there: %v", err)
+	}
+	buf := make([]byte, 100)
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "a reply" {
+		t.Errorf("the datagram after the wait: %q, %v", buf[:n], err)
+	}
+
+	c.SetReadDeadline(time.Now())
+	if err := waitReadable(c); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("past the deadline: %v", err)
+	}
+	c.SetReadDeadline(time.Time{})
+
+	// Nobody listens on server's port once it is closed: the kernel
+	// answers the next datagram with a port unreachable.
+	server.Close()
+	if _, err := c.Write([]byte("anyone?")); err != nil {
+		t.Fatal(err)
+	}
+	// Only so that a lost answer fails the test instead of hanging it.
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := waitReadable(c); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("to a closed port: %v", err)
+	}
+
+	c.Close()
+	if err := waitReadable(c); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("closed: %v", err)
+	}
 }
