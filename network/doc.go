@@ -60,12 +60,15 @@
 // listener of the supervisor bound to HOST_IP:HOST_PORT instead, which
 // relays them to the container (Docker's userland proxy does the same).
 // Binding the listener first also makes a taken host port fail at once,
-// with the kernel's own answer, before any rule exists.
+// with the kernel's own answer, before any rule exists. A port relays a
+// bounded number of connections at once; at the bound it accepts no more
+// until one ends, and new clients wait in the listener's backlog.
 //
 // UDP has no connections to relay: a UDP listener carries each client
 // address's datagrams on a socket of its own, a flow, until the flow is
 // idle. A port holds a bounded number of flows and gives a new client the
 // place of the flow idle the longest (flows.go), so that datagrams from
 // ever new source ports cost the supervisor, which the whole stack
-// shares, no more than that.
+// shares, no more than that. The bounds of all the ports together take at
+// most half of the supervisor's descriptor limit (limits.go).
 package network

@@ -21,21 +21,6 @@ import (
 // the whole stack shares, ran out of descriptors.
 const maxFlows = 1024
 
-// udpFlows is how many flows each of ports published UDP ports may hold:
-// maxFlows, or fewer where the descriptor limit nofile is low, so that
-// all of them together take at most half of it and the supervisor keeps
-// the rest for its logs, cgroups, state and TCP relays. A port range is
-// one published port per number ("30000-30100/udp" is 101): at 1024 flows
-// each, the hard limit of 4096 that some systems still have would be
-// gone at the fourth.
-func udpFlows(nofile uint64, ports int) int {
-	if ports == 0 {
-		return maxFlows
-	}
-	n := nofile / 2 / uint64(ports)
-	return int(max(1, min(n, maxFlows)))
-}
-
 // flowTable is the flows of one published UDP port: for each client
 // address, the socket connected to the container that carries its
 // datagrams there and its replies back. It holds at most max of them,

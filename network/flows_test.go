@@ -8,22 +8,30 @@ import (
 	"time"
 )
 
-func TestUDPFlows(t *testing.T) {
+func TestRelayLimits(t *testing.T) {
 	for _, c := range []struct {
-		nofile uint64
-		ports  int
-		want   int
+		nofile       uint64
+		tcp, udp     int
+		conns, flows int
 	}{
-		{nofile: 1 << 20, ports: 1, want: maxFlows},
-		{nofile: 1 << 20, ports: 101, want: maxFlows},
-		{nofile: 4096, ports: 1, want: maxFlows},
-		{nofile: 4096, ports: 4, want: 512},
-		{nofile: 20000, ports: 101, want: 99},
-		{nofile: 1024, ports: 2000, want: 1},
-		{nofile: 1024, ports: 0, want: maxFlows},
+		{nofile: 1 << 20, tcp: 1, udp: 1, conns: maxConns, flows: maxFlows},
+		{nofile: 1 << 20, tcp: 0, udp: 101, conns: 865, flows: maxFlows},
+		{nofile: 1 << 20, tcp: 101, udp: 0, conns: 865, flows: maxFlows},
+		{nofile: 4096, tcp: 0, udp: 1, conns: 341, flows: maxFlows},
+		{nofile: 4096, tcp: 0, udp: 4, conns: 85, flows: 512},
+		{nofile: 4096, tcp: 1, udp: 0, conns: 341, flows: maxFlows},
+		{nofile: 4096, tcp: 2, udp: 2, conns: 85, flows: 512},
+		{nofile: 20000, tcp: 0, udp: 101, conns: 16, flows: 99},
+		{nofile: 1024, tcp: 1000, udp: 1000, conns: 1, flows: 1},
+		{nofile: 1024, tcp: 0, udp: 0, conns: maxConns, flows: maxFlows},
 	} {
-		if got := udpFlows(c.nofile, c.ports); got != c.want {
-			t.Errorf("udpFlows(%d, %d) = %d, want %d", c.nofile, c.ports, got, c.want)
+		conns, flows := relayLimits(c.nofile, c.tcp, c.udp)
+		if conns != c.conns || flows != c.flows {
+			t.Errorf("relayLimits(%d, %d, %d) = %d, %d, want %d, %d", c.nofile, c.tcp, c.udp, conns, flows, c.conns, c.flows)
+		}
+		// Below one connection a port, each still gets one.
+		if conns > 1 && uint64(c.tcp*conns*connFiles+c.udp*flows) > c.nofile/2 {
+			t.Errorf("relayLimits(%d, %d, %d): the ports together take more than half the limit", c.nofile, c.tcp, c.udp)
 		}
 	}
 }

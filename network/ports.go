@@ -73,8 +73,8 @@ type Published struct {
 // that cannot be bound (taken) fails it with the port in the error, and
 // nothing of it is left.
 func (n *Network) Publish(ports []Port) (_ *Published, err error) {
-	// The UDP ports' flows are bounded by the descriptors the process may
-	// have (which Go raised to the hard limit at start).
+	// The relays' connections and flows are bounded by the descriptors
+	// the process may have (limits.go).
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return nil, fmt.Errorf("publish: get the descriptor limit: %w", err)
@@ -115,15 +115,15 @@ func (n *Network) Publish(ports []Port) (_ *Published, err error) {
 	if err := n.addDNAT(ports); err != nil {
 		return nil, err
 	}
-	perPort := udpFlows(rl.Cur, len(udp))
+	conns, flows := relayLimits(rl.Cur, len(tcp), len(udp))
 	ti, ui := 0, 0
 	for _, p := range ports {
 		pub.wg.Add(1)
 		if p.Protocol == TCP {
-			go pub.relayTCP(ctx, tcp[ti], p.containerAddr())
+			go pub.relayTCP(ctx, tcp[ti], p.containerAddr(), make(chan struct{}, conns))
 			ti++
 		} else {
-			go pub.relayUDP(ctx, udp[ui], p.containerAddr(), newFlowTable(perPort))
+			go pub.relayUDP(ctx, udp[ui], p.containerAddr(), newFlowTable(flows))
 			ui++
 		}
 	}
@@ -144,24 +144,63 @@ func (pub *Published) Close() error {
 	return errors.Join(errs...)
 }
 
-func (pub *Published) relayTCP(ctx context.Context, l net.Listener, to string) {
+// maxConns is the most connections one published TCP port relays at
+// once. Only the host's own processes and the stack's containers come
+// through here (other machines' connections are DNATed by the kernel),
+// and what a stack's demo or development brings stays far below: a
+// browser opens 6 connections to a host, a service's database pool some
+// 10 to 100, a load generator 50 (hey) to a few hundred (wrk -c, ab -c)
+// unless told more. At connFiles each, 1024 connections are 6144
+// descriptors a port, well inside the half of the usual limits (524288
+// or more) that the relays share. Without a bound, anything that kept
+// connections open took descriptors until the supervisor, which the
+// whole stack shares, had none left.
+const maxConns = 1024
+
+// relayTCP carries each connection l accepts to the container at to,
+// until l is closed; then it closes the connections and waits for their
+// goroutines. Each connection holds one of slots while it lasts.
+//
+// With every slot taken, the relay stops accepting rather than close a
+// live connection: a new client's connection is established by the
+// kernel and waits in the listener's backlog (up to somaxconn, 4096 by
+// default, beyond which the kernel drops its SYNs and it retries), and it
+// is relayed once another connection ends. Unlike a UDP flow, which a
+// client gets back with its next datagram, a closed connection is lost
+// to its client (a reset request, a dropped stream), and the clients
+// here are few and known. docker-proxy has no bound: it accepts until
+// Accept fails, and then stops relaying the port altogether; but it is a
+// process per port, so only that port suffers.
+func (pub *Published) relayTCP(ctx context.Context, l net.Listener, to string, slots chan struct{}) {
 	defer pub.wg.Done()
 	var conns sync.WaitGroup
 	defer conns.Wait()
 	var d net.Dialer
 	for {
+		// The slot is taken before Accept, so that at the cap the next
+		// client stays in the backlog instead of holding descriptors here.
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		in, err := l.Accept()
 		if err != nil {
+			<-slots
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of descriptors, say: wait a moment rather than spin.
+			// Out of descriptors for the rest of the supervisor, say:
+			// wait a moment rather than spin.
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
 		conns.Add(1)
 		go func() {
 			defer conns.Done()
+			// Given back once both sockets are closed (the deferred
+			// closes below run first).
+			defer func() { <-slots }()
 			defer in.Close()
 			out, err := d.DialContext(ctx, "tcp4", to)
 			if err != nil {
