@@ -314,6 +314,10 @@ containers:
   default:
     rootfs: %[1]s
     command: sleep 1000
+  staffed:
+    rootfs: %[1]s
+    command: sleep 1000
+    user: app:staff
 `, rootfs))
 	// --wait leaves the stack up when a check fails.
 	t.Cleanup(func() { e.Run("down") })
@@ -345,6 +349,9 @@ containers:
 		{[]string{"numeric", "cat", "/proc/1/status"}, "0"},
 		// A rootfs's default user is 0:0, an explicit group: the only one.
 		{[]string{"default", "cat", "/proc/1/status"}, "0"},
+		// So is a manifest's, for PID 1 and what is exec'd as it.
+		{[]string{"staffed", "cat", "/proc/1/status"}, "50"},
+		{[]string{"staffed", "cat", "/proc/self/status"}, "50"},
 		// -u looks the user up in the container it enters.
 		{[]string{"-u", "app", "root", "cat", "/proc/self/status"}, "44 63 1000"},
 		{[]string{"-u", "1000", "root", "cat", "/proc/self/status"}, "44 63 1000"},

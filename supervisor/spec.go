@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/stack-containers/stack/internal/capability"
@@ -87,13 +88,20 @@ func execConfigOf(d *manifest.Container) ExecConfig {
 		Caps: capability.Resolve(d.CapAdd, d.CapDrop), Seccomp: d.SeccompProfile}
 }
 
-// userOf is the user the container's processes run as, looked up again in
-// the container's root for their groups: the manifest's or the image's,
-// else uid 0, Docker's default, whose entry in /etc/passwd makes it root
-// with root's groups of /etc/group.
+// userOf is the user the container's processes run as, for the init to
+// look up again in the container's root for their groups: the manifest's
+// or the image's, else uid 0, Docker's default, whose entry in /etc/passwd
+// makes it root with root's groups of /etc/group. A user with an explicit
+// group ("1000:1000", the "0:0" of a rootfs container) has that group
+// alone, and its uid and gid are d's already (resolveUser): it is not
+// looked up again, which spares every start of such a container reading
+// both files.
 func userOf(d *manifest.Container) string {
-	if d.User == "" {
+	switch {
+	case d.User == "":
 		return "0"
+	case strings.Contains(d.User, ":"):
+		return ""
 	}
 	return d.User
 }
