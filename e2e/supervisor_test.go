@@ -479,6 +479,41 @@ containers:
 	}
 }
 
+// TestE2EInvalidManifestDetachedLeavesNothing: up -d starts the background
+// supervisor's process before it reads the manifest; an invalid manifest
+// (exit 2) or configuration ends that process before up -d returns, with
+// nothing made.
+func TestE2EInvalidManifestDetachedLeavesNothing(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name, manifest, env, want string
+	}{
+		{"manifest", "name: bad\ncontainers:\n  a:\n    rootfs: {{rootfs}}\n    command: sleep 1000\n    memory: 64X\n", "", "is not a size"},
+		{"environment", "name: bad\ncontainers:\n  a:\n    rootfs: {{rootfs}}\n    command: sleep 1000\n", "STACK_UNPACK_LIMIT=lots", "STACK_UNPACK_LIMIT"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.manifest(tc.manifest)
+			if tc.env != "" {
+				e.ExtraEnv = []string{tc.env}
+				defer func() { e.ExtraEnv = nil }()
+			}
+			for _, args := range [][]string{{"up", "-d"}, {"up", "--wait"}} {
+				r := e.Run(args...)
+				if r.Code != 2 || !strings.Contains(r.Stderr, tc.want) {
+					t.Errorf("%v: exit %d, want 2 and %q; stderr:\n%s", args, r.Code, tc.want, r.Stderr)
+				}
+				// At once: up -d waits for the process it started to end.
+				for _, p := range e.Processes() {
+					t.Errorf("%v: process %d (%s) outlived up", args, p.Pid, p.Cmdline)
+				}
+				if ents, _ := os.ReadDir(e.StateDir); len(ents) > 0 {
+					t.Errorf("%v: the state directory holds %v", args, ents)
+				}
+			}
+		})
+	}
+}
+
 func TestE2ESecondUpRefused(t *testing.T) {
 	e := newEnv(t)
 	e.manifest(`

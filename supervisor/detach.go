@@ -63,73 +63,110 @@ type reportedError struct {
 func (e *reportedError) Error() string { return e.msg }
 func (e *reportedError) Unwrap() error { return e.kind }
 
-// Detach starts a background supervisor for st and returns once every
-// container runs, or with the error that ended the start.
+// Background is a background supervisor's process, started before the
+// stack it is to run is known (Spawn) so that its exec and the Go
+// runtime's start overlap the reading and validation of the manifest. It
+// waits for the stack on a pipe; Supervise sends it, Abandon ends the
+// process instead.
 //
-// The supervisor is the stack binary run again as argv (argv[0] and the
-// hidden command that calls ServeDetached), in a session of its own so that
-// the terminal's signals and hangup do not reach it, with its output
-// appended to the stack's supervisor.log. The stack goes to it as JSON on
-// a pipe (the first of ExtraFiles, fd 3) rather than by path, so it runs
-// exactly what was validated here; its report comes back on a second pipe
-// (fd 4), which it closes once it knows.
-func Detach(st *manifest.Stack, cfg Config, argv []string) error {
-	paths, err := PathsOf(cfg.StateDir, st.Name)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(paths.Dir, 0o700); err != nil {
-		return fmt.Errorf("stack %q: create state directory %s: %w", st.Name, paths.Dir, err)
-	}
-	logFile, err := os.OpenFile(paths.SupervisorLog(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return fmt.Errorf("stack %q: open supervisor log: %w", st.Name, err)
-	}
-	defer logFile.Close()
-	config, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("stack %q: encode for the supervisor: %w", st.Name, err)
-	}
+// The process is the stack binary run again as argv (argv[0] and the
+// hidden command that calls ServeDetached), in a session of its own so
+// that the terminal's signals and hangup do not reach it. The stack goes
+// to it as JSON on a pipe (the first of ExtraFiles, fd 3) rather than by
+// path, so it runs exactly what was validated here; its report comes back
+// on a second pipe (fd 4), which it closes once it knows. It finds its
+// configuration in the environment it inherits, as up -d did, and opens
+// the stack's supervisor.log itself once it knows the stack.
+type Background struct {
+	cmd        *exec.Cmd
+	stack, rep *os.File
+	// err is why the process could not be started, for Supervise to
+	// report with the stack's name: an invalid manifest comes first.
+	err error
+}
+
+// Spawn starts a background supervisor's process; see Background. A
+// failure to start it is reported by Supervise.
+func Spawn(argv []string) *Background {
+	b := &Background{}
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
-		return fmt.Errorf("stack %q: supervisor pipe: %w", st.Name, err)
+		b.err = err
+		return b
 	}
-	defer cfgW.Close()
 	repR, repW, err := os.Pipe()
 	if err != nil {
 		cfgR.Close()
-		return fmt.Errorf("stack %q: supervisor pipe: %w", st.Name, err)
+		cfgW.Close()
+		b.err = err
+		return b
 	}
-	defer repR.Close()
-
 	cmd := exec.Command("/proc/self/exe", argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// A background process keeps no directory busy (the user's may be
-	// removed or unmounted); the state directory it needs is absolute.
-	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), "STACK_STATE_DIR="+cfg.StateDir, "STACK_DATA_DIR="+cfg.DataDir)
 	cmd.ExtraFiles = []*os.File{cfgR, repW}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	// Only the supervisor may hold these ends: with ours open, its report
-	// pipe would never reach end of file should it die.
+	// pipe would never reach end of file should it die, nor its stack
+	// pipe should we.
 	cfgR.Close()
 	repW.Close()
 	if err != nil {
-		return fmt.Errorf("stack %q: start the supervisor: %w", st.Name, err)
+		cfgW.Close()
+		repR.Close()
+		b.err = err
+		return b
 	}
-	_, werr := cfgW.Write(config)
-	cerr := cfgW.Close()
+	b.cmd, b.stack, b.rep = cmd, cfgW, repR
+	return b
+}
+
+// Abandon ends the process without a stack to run: it reads end of file
+// and exits, and Abandon returns once it has, so that nothing of an up -d
+// that failed outlives it.
+func (b *Background) Abandon() {
+	if b.cmd == nil {
+		return
+	}
+	b.stack.Close()
+	b.rep.Close()
+	b.cmd.Wait()
+}
+
+// Detach starts a background supervisor for st and returns once every
+// container runs, or with the error that ended the start.
+func Detach(st *manifest.Stack, cfg Config, argv []string) error {
+	return Spawn(argv).Supervise(st, cfg)
+}
+
+// Supervise sends st to the background supervisor and returns once every
+// container runs, or with the error that ended the start.
+func (b *Background) Supervise(st *manifest.Stack, cfg Config) error {
+	if b.err != nil {
+		return fmt.Errorf("stack %q: start the supervisor: %w", st.Name, b.err)
+	}
+	defer b.rep.Close()
+	paths, err := PathsOf(cfg.StateDir, st.Name)
+	if err != nil {
+		b.Abandon()
+		return err
+	}
+	config, err := json.Marshal(st)
+	if err != nil {
+		b.Abandon()
+		return fmt.Errorf("stack %q: encode for the supervisor: %w", st.Name, err)
+	}
+	_, werr := b.stack.Write(config)
+	cerr := b.stack.Close()
 	var rep report
 	// A supervisor that died before it reported leaves an empty pipe:
 	// decoding fails and the error below says where to look.
-	rerr := json.NewDecoder(repR).Decode(&rep)
+	rerr := json.NewDecoder(b.rep).Decode(&rep)
 	if rerr == nil && rep.Error == "" {
 		// The supervisor lives on without us: nothing is left to wait for.
-		return cmd.Process.Release()
+		return b.cmd.Process.Release()
 	}
-	exit := cmd.Wait()
+	exit := b.cmd.Wait()
 	if rerr == nil {
 		return rep.err()
 	}
@@ -159,10 +196,14 @@ func describeExit(err error) string {
 	return fmt.Sprintf("exit status %d", exit.ExitCode())
 }
 
-// ServeDetached is the background supervisor that Detach starts: it reads
-// the stack from config, runs it (see Run), writes its report to out and
+// ServeDetached is the background supervisor that Spawn starts: it reads
+// the stack from config, asks setup for its configuration (which is where
+// the process sends its output to the stack's supervisor.log, see
+// OpenSupervisorLog), runs it (see Run), writes its report to out and
 // closes it, and supervises the stack until it ends or signals stop it.
-func ServeDetached(ctx context.Context, cfg Config, config io.Reader, out io.WriteCloser, signals <-chan os.Signal) error {
+// A config that ends before a stack begins is an up -d that failed
+// without one (Abandon): ServeDetached returns nil and reports nothing.
+func ServeDetached(ctx context.Context, config io.Reader, out io.WriteCloser, signals <-chan os.Signal, setup func(*manifest.Stack) (Config, error)) error {
 	send := func(err error) error {
 		var r report
 		if err != nil {
@@ -172,16 +213,41 @@ func ServeDetached(ctx context.Context, cfg Config, config io.Reader, out io.Wri
 	}
 	var st manifest.Stack
 	if err := json.NewDecoder(config).Decode(&st); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
 		err = fmt.Errorf("read the stack to supervise: %w", err)
 		return errors.Join(err, send(err))
 	}
+	cfg, err := setup(&st)
+	if err != nil {
+		return errors.Join(err, send(err))
+	}
 	var reportErr error
-	err := Run(ctx, &st, cfg, signals, func(err error) { reportErr = send(err) })
+	err = Run(ctx, &st, cfg, signals, func(err error) { reportErr = send(err) })
 	if reportErr != nil {
 		// up -d is gone (interrupted): the stack runs on regardless.
 		fmt.Fprintf(cfg.errors(), "stack: warning: report to up -d: %v\n", reportErr)
 	}
 	return err
+}
+
+// OpenSupervisorLog creates the stack's state directory and opens its
+// supervisor.log for appending, where a background supervisor's own output
+// goes.
+func OpenSupervisorLog(cfg Config, stack string) (*os.File, error) {
+	paths, err := PathsOf(cfg.StateDir, stack)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(paths.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("stack %q: create state directory %s: %w", stack, paths.Dir, err)
+	}
+	f, err := os.OpenFile(paths.SupervisorLog(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("stack %q: open supervisor log: %w", stack, err)
+	}
+	return f, nil
 }
 
 func (c Config) errors() io.Writer {

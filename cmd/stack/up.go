@@ -59,16 +59,22 @@ says why and exits 1. A stack that is already running is refused.`,
 				if *waitTimeout > 0 && !*wait {
 					return usageError("add --wait", "up: --wait-timeout needs --wait")
 				}
-				st, err := a.loadStack(args)
-				if err != nil {
-					return err
-				}
-				cfg, err := a.supervisorConfig()
-				if err != nil {
-					return err
-				}
+				var bg *supervisor.Background
 				if *detach || *wait {
-					if err := supervisor.Detach(st, cfg, []string{"stack", superviseName}); err != nil {
+					// Started first, the background supervisor's process
+					// gets going while the manifest is read; an invalid
+					// one ends it (Abandon) before the error is told.
+					bg = supervisor.Spawn([]string{"stack", superviseName})
+				}
+				st, cfg, err := a.loadStackAndConfig(args)
+				if err != nil {
+					if bg != nil {
+						bg.Abandon()
+					}
+					return err
+				}
+				if bg != nil {
+					if err := bg.Supervise(st, cfg); err != nil {
 						return withRunningHint(err, st.Name)
 					}
 					if *wait {
@@ -162,6 +168,17 @@ func withRunningHint(err error, stack string) error {
 		return &exitError{code: 1, err: err, hint: fmt.Sprintf("stop it first: stack -p %s down", stack)}
 	}
 	return err
+}
+
+// loadStackAndConfig is the manifest of args (see loadStack) and the
+// supervisor's configuration, in that order.
+func (a *app) loadStackAndConfig(args []string) (*manifest.Stack, supervisor.Config, error) {
+	st, err := a.loadStack(args)
+	if err != nil {
+		return nil, supervisor.Config{}, err
+	}
+	cfg, err := a.supervisorConfig()
+	return st, cfg, err
 }
 
 // supervisorConfig reads the environment (STACK_STATE_DIR,

@@ -73,7 +73,7 @@ func (e *Env) finish() {
 // directories that hold them are removed (their cleanup runs after this).
 func (e *Env) removeLeftovers() {
 	e.t.Helper()
-	for _, p := range e.processes() {
+	for _, p := range e.Processes() {
 		if err := syscall.Kill(p.Pid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 			e.t.Errorf("kill leftover process %d: %v", p.Pid, err)
 		}
@@ -119,13 +119,13 @@ func (e *Env) CgroupProcesses() []Process {
 	return e.listProcesses(e.inCgroups)
 }
 
-// processes lists the live processes of the Env: started with its state
+// Processes lists the live processes of the Env: started with its state
 // directory in their environment (every process stack starts inherits it:
 // the CLI, a detached supervisor, a container's init until it execs the
 // user's program; and a script a test runs with Environ), or sitting in
 // one of its cgroups. The stack binary alone tells nothing: other Envs of
 // the test binary run it too.
-func (e *Env) processes() []Process {
+func (e *Env) Processes() []Process {
 	return e.listProcesses(func(pid int) bool { return e.inCgroups(pid) || e.inEnviron(pid) })
 }
 
@@ -158,7 +158,7 @@ func (e *Env) listProcesses(owns func(pid int) bool) []Process {
 func (e *Env) waitProcesses(timeout time.Duration) []Process {
 	deadline := time.Now().Add(timeout)
 	for {
-		procs := e.processes()
+		procs := e.Processes()
 		if len(procs) == 0 || time.Now().After(deadline) {
 			return procs
 		}
