@@ -29,6 +29,9 @@ The stack to run comes on descriptor 3; the report, once every container runs
 or the start failed, goes to descriptor 4.`,
 		setup: func(*flag.FlagSet) func(context.Context, *app, []string) error {
 			return func(ctx context.Context, a *app, _ []string) error {
+				// The init's image is copied into its memfd while up -d
+				// still reads the manifest, rather than at the first start.
+				initProgram.Preload()
 				sigs := make(chan os.Signal, 2)
 				signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 				defer signal.Stop(sigs)

@@ -212,9 +212,13 @@ func (a *app) supervisorConfig() (supervisor.Config, error) {
 	return supervisor.Config{
 		StateDir: stateDir, CgroupParent: parent, DataDir: dataDir, Owner: invoker(),
 		UnpackLimit: unpackLimit, Driver: drv, Errors: a.stderr,
-		Init: runtime.NewInitProgram(initELF),
+		Init: initProgram,
 	}, nil
 }
+
+// initProgram is the containers' init, one for the process: its memfd is
+// made once, however many configurations are read.
+var initProgram = runtime.NewInitProgram(initELF)
 
 // unpackLimit is STACK_UNPACK_LIMIT, a size as the manifest's memory takes
 // it; 0 when unset (the store's default).
