@@ -91,3 +91,20 @@ func BenchmarkSyscall(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCompile is the compilation of the default profile under
+// Docker's capabilities for this machine, as a container's first start
+// pays it (Compile remembers the program for later ones): mostly looking
+// up the profile's syscall names in the tables.
+func BenchmarkCompile(b *testing.B) {
+	ls, err := Default().resolve(dockerCaps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for range b.N {
+		if _, err := compile(ls, runtime.GOARCH); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
