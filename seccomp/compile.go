@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -67,17 +66,17 @@ func action(a specs.LinuxSeccompAction, errno *uint) (uint32, error) {
 
 // table is one architecture's part of the program.
 type table struct {
-	info *arch.Info
+	*syscallTable
 	// wide is true for 64-bit ABIs, whose arguments have a high word that
 	// checks must compare; a 32-bit ABI's arguments fit the low word.
 	wide bool
 }
 
 var tables = map[specs.Arch]table{
-	specs.ArchX86_64:  {arch.X86_64, true},
-	specs.ArchX86:     {arch.I386, false},
-	specs.ArchAARCH64: {arch.AARCH64, true},
-	specs.ArchARM:     {arch.ARM, false},
+	specs.ArchX86_64:  {&x86_64Syscalls, true},
+	specs.ArchX86:     {&i386Syscalls, false},
+	specs.ArchAARCH64: {&aarch64Syscalls, true},
+	specs.ArchARM:     {&armSyscalls, false},
 }
 
 var native = map[string]specs.Arch{
@@ -156,7 +155,7 @@ func compile(ls *specs.LinuxSeccomp, goarch string) (*Program, error) {
 	for _, a := range ls.Architectures {
 		t, ok := tables[a]
 		// x32 shares x86_64's audit arch: it is refused by number below.
-		if ok && !slices.Contains(arches, a) && t.info.ID != tables[nat].info.ID {
+		if ok && !slices.Contains(arches, a) && t.auditArch != tables[nat].auditArch {
 			arches = append(arches, a)
 		}
 	}
@@ -172,7 +171,7 @@ func compile(ls *specs.LinuxSeccomp, goarch string) (*Program, error) {
 		if i == len(arches)-1 {
 			otherwise = kill
 		}
-		as.jump(unix.BPF_JEQ, uint32(tables[a].info.ID), sections[i], otherwise)
+		as.jump(unix.BPF_JEQ, tables[a].auditArch, sections[i], otherwise)
 	}
 	for i, a := range arches {
 		as.bind(sections[i])
@@ -219,11 +218,10 @@ func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32) 
 			return fmt.Errorf("seccomp profile: %v: %w", s.Names, err)
 		}
 		for _, name := range s.Names {
-			nr, ok := t.info.SyscallNames[name]
+			n, ok := t.number(name)
 			if !ok {
 				continue // not a syscall of this architecture
 			}
-			n := uint32(nr | t.info.SeccompMask)
 			byNr[n] = append(byNr[n], rule{s.Args, act})
 		}
 	}
@@ -260,7 +258,7 @@ func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32) 
 		spans = append(spans, span{lo, leaf})
 	}
 	for _, n := range nrs {
-		if t.info == arch.X86_64 && n >= x32Bit {
+		if t.syscallTable == &x86_64Syscalls && n >= x32Bit {
 			continue // refused below, whatever the rules say
 		}
 		rs := byNr[n]
@@ -277,7 +275,7 @@ func section(as *assembler, t table, syscalls []specs.LinuxSyscall, def uint32) 
 			add(n+1, as.retLabel(def))
 		}
 	}
-	if t.info == arch.X86_64 {
+	if t.syscallTable == &x86_64Syscalls {
 		add(x32Bit, as.retLabel(unix.SECCOMP_RET_KILL_PROCESS))
 	}
 

@@ -10,11 +10,13 @@
 //     versions is kept or dropped against the container's capabilities and
 //     this host. It then compiles the rules for the native architecture and
 //     the 32-bit one the profile lists beside it (i386 on x86_64, arm on
-//     arm64), with syscall numbers from the kernel's tables (those of
-//     github.com/elastic/go-seccomp-bpf/arch). A syscall name this
-//     machine's table does not know is skipped, as runc does. Any other
-//     architecture, and the x32 ABI, end the process: no profile was written
-//     for them.
+//     arm64), with syscall numbers from the kernel's tables as
+//     github.com/elastic/go-seccomp-bpf/arch holds them, which go generate
+//     copies into syscalls_gen.go as static data (that package's
+//     initialiser would cost every process of stack a third of a
+//     millisecond). A syscall name this machine's table does not know is
+//     skipped, as runc does. Any other architecture, and the x32 ABI, end
+//     the process: no profile was written for them.
 //  3. Install loads the program on the calling thread (no_new_privs must be
 //     set, or the thread must hold CAP_SYS_ADMIN); execve keeps it.
 //

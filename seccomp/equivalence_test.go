@@ -91,7 +91,7 @@ func checkEquivalent(t *testing.T, ls *specs.LinuxSeccomp, goarch string) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	arches := []uint32{0, 0xffffffff, uint32(arch.ARM.ID) ^ 1}
 	for _, tb := range tables {
-		arches = append(arches, uint32(tb.info.ID))
+		arches = append(arches, tb.auditArch)
 	}
 	var nrs []uint32
 	for n := range uint32(1024) {
@@ -102,13 +102,13 @@ func checkEquivalent(t *testing.T, ls *specs.LinuxSeccomp, goarch string) {
 		// The rules that name each number, in this arch's table.
 		byNr := map[uint32][]specs.LinuxSyscall{}
 		for _, tb := range tables {
-			if uint32(tb.info.ID) != a {
+			if tb.auditArch != a {
 				continue
 			}
 			for _, s := range ls.Syscalls {
 				for _, name := range s.Names {
-					if n, ok := tb.info.SyscallNames[name]; ok {
-						byNr[uint32(n|tb.info.SeccompMask)] = append(byNr[uint32(n|tb.info.SeccompMask)], s)
+					if n, ok := tb.number(name); ok {
+						byNr[n] = append(byNr[n], s)
 					}
 				}
 			}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/elastic/go-seccomp-bpf/arch"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -111,7 +110,7 @@ func compileLinear(ls *specs.LinuxSeccomp, goarch string) (*Program, error) {
 	for _, a := range ls.Architectures {
 		t, ok := tables[a]
 		// x32 shares x86_64's audit arch: it is refused by number below.
-		if ok && !slices.Contains(arches, a) && t.info.ID != tables[nat].info.ID {
+		if ok && !slices.Contains(arches, a) && t.auditArch != tables[nat].auditArch {
 			arches = append(arches, a)
 		}
 	}
@@ -122,7 +121,7 @@ func compileLinear(ls *specs.LinuxSeccomp, goarch string) (*Program, error) {
 	as.load(offArch)
 	for i, a := range arches {
 		sections[i] = as.newLabel()
-		as.jump(unix.BPF_JEQ, uint32(tables[a].info.ID), next, skipOne)
+		as.jump(unix.BPF_JEQ, tables[a].auditArch, next, skipOne)
 		as.ja(sections[i])
 	}
 	// No profile was written for any other architecture.
@@ -153,11 +152,10 @@ func linSection(as *linAssembler, t table, syscalls []specs.LinuxSyscall, def ui
 			return fmt.Errorf("seccomp profile: %v: %w", s.Names, err)
 		}
 		for _, name := range s.Names {
-			nr, ok := t.info.SyscallNames[name]
+			n, ok := t.number(name)
 			if !ok {
 				continue // not a syscall of this architecture
 			}
-			n := uint32(nr | t.info.SeccompMask)
 			byNr[n] = append(byNr[n], rule{s.Args, act})
 		}
 	}
@@ -168,7 +166,7 @@ func linSection(as *linAssembler, t table, syscalls []specs.LinuxSyscall, def ui
 	slices.Sort(nrs)
 
 	as.load(offNr)
-	if t.info == arch.X86_64 {
+	if t.syscallTable == &x86_64Syscalls {
 		// The x32 ABI: same audit arch, numbers with the x32 bit set.
 		as.jump(unix.BPF_JGE, 0x40000000, next, skipOne)
 		as.ja(kill)
