@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -200,6 +201,15 @@ containers:
 	}
 	if out := e.Run("exec", "one", "sh", "-c", "echo x >> /etc/hosts"); out.Code == 0 {
 		t.Errorf("a container wrote to the /etc/hosts it shares: %+v", out)
+	}
+	// IPv4 alone on eth0, as Docker has it on a network without IPv6;
+	// the loopback keeps ::1.
+	if v := e.MustRun("exec", "one", "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6").Stdout; v != "1\n" {
+		t.Errorf("eth0's disable_ipv6 is %q, want 1", v)
+	}
+	inet6 := e.MustRun("exec", "one", "cat", "/proc/net/if_inet6").Stdout
+	if !regexp.MustCompile(`(?m)^0{31}1 .* lo$`).MatchString(inet6) || strings.Contains(inet6, "eth0") {
+		t.Errorf("IPv6 addresses (/proc/net/if_inet6), want ::1 on lo and none on eth0:\n%s", inet6)
 	}
 	e.DownLeavingNothing()
 }
