@@ -1,19 +1,12 @@
 package runtime
 
 import (
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
-	"unsafe"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/stack-containers/stack/internal/linux"
+	"github.com/stack-containers/stack/internal/memexec"
 )
 
 // InitProgram is what a container's init, and every process entering a
@@ -22,10 +15,11 @@ import (
 //
 // Each of those processes pays its program's start: the Go runtime, the
 // package initialisers and the page faults of the binary. The stack
-// binary links the image store, the Kubernetes API types and the YAML
+// binary links the image store, the registry client and the YAML
 // parser, whose initialisers alone cost a few milliseconds per start;
 // stack-init links only what the init does, and starts in less than half
-// the time. Its bytes go once per process into a sealed memfd, which every
+// the time. Its bytes go once per process into a sealed memfd (package
+// memexec), which every
 // start executes from: nothing on disk to find or to replace, and nothing
 // a container could write to (a container process that reached the
 // init's /proc/PID/exe would find a read-only, sealed file).
@@ -85,8 +79,8 @@ func (p *InitProgram) file() *os.File {
 		return nil
 	}
 	p.once.Do(func() {
-		if fd, err := sealedMemfd("stack-init", p.elf); err == nil {
-			p.memfd = os.NewFile(uintptr(fd), "stack-init")
+		if f, err := memexec.SealedMemfd("stack-init", p.elf); err == nil {
+			p.memfd = f
 		}
 	})
 	return p.memfd
@@ -106,123 +100,3 @@ func (p *InitProgram) Preload() {
 // embedded reports whether starts execute the embedded program, rather
 // than the running binary.
 func (p *InitProgram) embedded() bool { return p.file() != nil }
-
-// sealedMemfd returns a close-on-exec memfd named name that holds data,
-// executable and sealed against any change.
-func sealedMemfd(name, data string) (int, error) {
-	flags := unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
-	// MFD_EXEC (Linux 6.3) asks for an executable memfd explicitly, where
-	// vm.memfd_noexec would otherwise make it not executable; older
-	// kernels refuse the flag they do not know, and make every memfd
-	// executable.
-	fd, err := unix.MemfdCreate(name, flags|unix.MFD_EXEC)
-	if errors.Is(err, unix.EINVAL) {
-		fd, err = unix.MemfdCreate(name, flags)
-	}
-	if err != nil {
-		return -1, fmt.Errorf("memfd for %s: %w", name, err)
-	}
-	if err := fill(fd, data); err != nil {
-		unix.Close(fd)
-		return -1, fmt.Errorf("write %s into its memfd: %w", name, err)
-	}
-	seals := unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	// F_SEAL_EXEC (Linux 6.3) also keeps its mode from changing.
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals|unix.F_SEAL_EXEC); err != nil {
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
-			unix.Close(fd)
-			return -1, fmt.Errorf("seal the memfd of %s: %w", name, err)
-		}
-	}
-	return fd, nil
-}
-
-// fill writes data to the empty file fd. Data embedded in the binary is
-// copied by the kernel from the binary's file (sendfile) rather than
-// written from memory: its pages are then never faulted into this
-// process, nor counted in a supervisor's footprint, and the copy costs a
-// third less. Other data, or a kernel that will not, is written.
-func fill(fd int, data string) error {
-	if off, ok := executableOffset(data); ok {
-		if err := sendExecutable(fd, off, len(data)); err == nil {
-			return nil
-		}
-		// What was sent goes: the write below starts from the beginning.
-		if err := unix.Ftruncate(fd, 0); err != nil {
-			return err
-		}
-		if _, err := unix.Seek(fd, 0, 0); err != nil {
-			return err
-		}
-	}
-	b := unsafe.Slice(unsafe.StringData(data), len(data))
-	for len(b) > 0 {
-		n, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Write(fd, b) })
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
-}
-
-// sendExecutable copies n bytes at offset off of the running binary's file
-// to fd.
-func sendExecutable(fd int, off int64, n int) error {
-	exe, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(exe)
-	for n > 0 {
-		sent, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Sendfile(fd, exe, &off, n) })
-		if err != nil {
-			return err
-		}
-		if sent == 0 {
-			return io.ErrUnexpectedEOF
-		}
-		n -= sent
-	}
-	return nil
-}
-
-// executableOffset finds data in the running binary's file: when its bytes
-// lie within one read-only mapping of the file /proc/self/exe names (an
-// embedded file, in the binary's image), the offset in the file where they
-// are.
-func executableOffset(data string) (int64, bool) {
-	var exe unix.Stat_t
-	if len(data) == 0 || unix.Stat("/proc/self/exe", &exe) != nil {
-		return 0, false
-	}
-	addr := uint64(uintptr(unsafe.Pointer(unsafe.StringData(data))))
-	maps, err := os.ReadFile("/proc/self/maps")
-	if err != nil {
-		return 0, false
-	}
-	for line := range strings.Lines(string(maps)) {
-		// start-end perms offset major:minor inode [path]
-		f := strings.Fields(line)
-		if len(f) < 6 {
-			continue
-		}
-		from, to, ok := strings.Cut(f[0], "-")
-		lo, err1 := strconv.ParseUint(from, 16, 64)
-		hi, err2 := strconv.ParseUint(to, 16, 64)
-		if !ok || err1 != nil || err2 != nil || addr < lo || addr >= hi {
-			continue
-		}
-		off, err3 := strconv.ParseUint(f[2], 16, 64)
-		major, minor, ok := strings.Cut(f[3], ":")
-		maj, err4 := strconv.ParseUint(major, 16, 32)
-		min, err5 := strconv.ParseUint(minor, 16, 32)
-		ino, err6 := strconv.ParseUint(f[4], 10, 64)
-		if !ok || errors.Join(err3, err4, err5, err6) != nil || addr+uint64(len(data)) > hi || f[1][1] != '-' ||
-			ino != exe.Ino || unix.Mkdev(uint32(maj), uint32(min)) != exe.Dev {
-			return 0, false
-		}
-		return int64(off + addr - lo), true
-	}
-	return 0, false
-}

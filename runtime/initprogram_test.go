@@ -1,18 +1,14 @@
 package runtime
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -134,37 +130,6 @@ func TestEmbeddedInitRunsContainers(t *testing.T) {
 	}
 }
 
-// TestSealedMemfdHoldsItsData: a memfd made from data in the heap
-// (written) and from data in the binary's image (sent from the binary's
-// file) holds exactly that data, sealed.
-func TestSealedMemfdHoldsItsData(t *testing.T) {
-	image := unsafe.String((*byte)(reflect.ValueOf(TestSealedMemfdHoldsItsData).UnsafePointer()), 64<<10)
-	if _, ok := executableOffset(image); !ok {
-		t.Fatal("the test binary's code is not found in its file")
-	}
-	heap := strings.Repeat("stack-init", 1<<16)
-	for what, data := range map[string]string{"heap": heap, "image": image} {
-		fd, err := sealedMemfd("test-"+what, data)
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		f := os.NewFile(uintptr(fd), what)
-		defer f.Close()
-		got := make([]byte, len(data)+1)
-		n, err := f.ReadAt(got, 0)
-		got = got[:n]
-		if err != io.EOF {
-			t.Fatalf("%s: read the memfd: %v", what, err)
-		}
-		if string(got) != data {
-			t.Errorf("%s: the memfd holds %d bytes that differ from the %d given", what, len(got), len(data))
-		}
-		if _, err := unix.Write(fd, []byte("x")); !errors.Is(err, unix.EPERM) {
-			t.Errorf("%s: a write to the sealed memfd: %v, want EPERM", what, err)
-		}
-	}
-}
-
 // TestPreloadThenStart: a start that follows Preload, the memfd perhaps
 // still being made, waits for it and runs the embedded program.
 func TestPreloadThenStart(t *testing.T) {
@@ -181,45 +146,4 @@ func TestPreloadThenStart(t *testing.T) {
 		t.Error("after Preload the program is not embedded")
 	}
 	(*InitProgram)(nil).Preload()
-}
-
-// TestExecutableOffset: data in the binary's image (this test's code) is
-// found at the offset of the binary's file that holds the same bytes, and
-// sendExecutable copies them from there; data in the heap is not found.
-func TestExecutableOffset(t *testing.T) {
-	code := reflect.ValueOf(TestExecutableOffset).UnsafePointer()
-	data := unsafe.String((*byte)(code), 256)
-	off, ok := executableOffset(data)
-	if !ok {
-		t.Fatalf("the test binary's code at %p is not found in its file", code)
-	}
-	exe, err := os.Open("/proc/self/exe")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exe.Close()
-	got := make([]byte, len(data))
-	if _, err := exe.ReadAt(got, off); err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != data {
-		t.Errorf("the file at offset %#x does not hold the code at %p", off, code)
-	}
-	// What sealedMemfd does with it: the kernel copies those bytes.
-	fd, err := unix.MemfdCreate("test", unix.MFD_CLOEXEC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	memfd := os.NewFile(uintptr(fd), "test")
-	defer memfd.Close()
-	if err := sendExecutable(fd, off, len(data)); err != nil {
-		t.Fatalf("send the code from the binary's file: %v", err)
-	}
-	if _, err := memfd.ReadAt(got, 0); err != nil || string(got) != data {
-		t.Errorf("the memfd does not hold the code sent (%v)", err)
-	}
-	heap := make([]byte, 1<<20)
-	if _, ok := executableOffset(unsafe.String(&heap[0], len(heap))); ok {
-		t.Errorf("heap memory at %p is found in the binary's file", &heap[0])
-	}
 }
