@@ -7,6 +7,7 @@
 GO        ?= go
 BIN       := bin/stack
 INIT_BIN  := bin/stack-init
+EXPORT_BIN := bin/stack-export
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
@@ -16,16 +17,21 @@ FUZZTIME  ?= 10m
 
 all: build
 
-## build: the static stack binary in bin/stack, with the containers' init embedded
-# cmd/stack-init, the small program each container's init runs, is built
-# first and embedded into stack (-tags stackinit): -overlay maps the name
-# the embed asks for (cmd/stack/stack-init.elf) onto bin/stack-init, so no
-# build product lands in the source tree. A plain `go build ./cmd/stack`
-# works too, and re-executes the whole stack binary as the init instead.
+## build: the static stack binary in bin/stack, with the containers' init and the export program embedded
+# cmd/stack-init, the small program each container's init runs, and
+# cmd/stack-export, `stack export kubernetes` with the Kubernetes API
+# types that no other command links, are built first and embedded into
+# stack (-tags stackinit): -overlay maps the names the embeds ask for
+# (cmd/stack/stack-init.elf, cmd/stack/stack-export.elf) onto
+# bin/stack-init and bin/stack-export, so no build product lands in the
+# source tree. A plain `go build ./cmd/stack` works too: it re-executes
+# the whole stack binary as the init instead, and links the export.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(INIT_BIN) ./cmd/stack-init
-	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/$(INIT_BIN)"}}\n' '$(CURDIR)' '$(CURDIR)' > bin/init-overlay.json
-	CGO_ENABLED=0 $(GO) build -trimpath -tags stackinit -overlay bin/init-overlay.json -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stack
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(EXPORT_BIN) ./cmd/stack-export
+	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/$(INIT_BIN)","%s/cmd/stack/stack-export.elf":"%s/$(EXPORT_BIN)"}}\n' \
+		'$(CURDIR)' '$(CURDIR)' '$(CURDIR)' '$(CURDIR)' > bin/embed-overlay.json
+	CGO_ENABLED=0 $(GO) build -trimpath -tags stackinit -overlay bin/embed-overlay.json -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stack
 
 ## deps: install the system packages demo and test need, if missing (see hack/deps.sh)
 deps:

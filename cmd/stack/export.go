@@ -4,19 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"k8s.io/apimachinery/pkg/util/validation"
-
-	"github.com/stack-containers/stack/image"
-	"github.com/stack-containers/stack/imagepack"
-	"github.com/stack-containers/stack/kube"
-	"github.com/stack-containers/stack/manifest"
+	"github.com/stack-containers/stack/internal/export"
 )
 
 func exportCommand() *command {
@@ -56,28 +45,15 @@ all are printed to stdout as one YAML stream.`,
 				if len(args) == 0 || args[0] != "kubernetes" {
 					return usageError("run 'stack help export' for its usage", "export: name the format: stack export kubernetes")
 				}
-				if *namespace != "" {
-					if errs := validation.IsDNS1123Label(*namespace); len(errs) > 0 {
-						return usageError("", "--namespace %q: %s", *namespace, errs[0])
-					}
+				o := export.Options{Dir: *out, Registry: *registry, Namespace: *namespace, Source: a.sourceName(args[1:])}
+				// Without a data directory, images are named as written.
+				if dir, err := dataDir(); err == nil {
+					o.DataDir = dir
 				}
-				if *registry != "" {
-					if _, err := name.NewRepository(*registry, name.StrictValidation); err != nil {
-						return usageError("give a repository, such as registry.example/team or 127.0.0.1:5000/team", "--image-registry %q: %v", *registry, err)
-					}
-				}
-				st, err := a.loadStack(args[1:])
-				if err != nil {
-					return err
-				}
-				return a.exportKubernetes(ctx, st, exportOptions{dir: *out, registry: *registry, namespace: *namespace, source: a.sourceName(args[1:])})
+				return exitErrorOf(a.exportKubernetes(ctx, args[1:], o))
 			}
 		},
 	}
-}
-
-type exportOptions struct {
-	dir, registry, namespace, source string
 }
 
 // sourceName is the manifest's path as the user gave it, for the output's
@@ -89,139 +65,12 @@ func (a *app) sourceName(args []string) string {
 	return ""
 }
 
-// exportKubernetes checks that the stack can be exported before anything is
-// pushed, then packs and pushes each rootfs, converts, prints the notes as
-// warnings and writes the objects.
-func (a *app) exportKubernetes(ctx context.Context, st *manifest.Stack, o exportOptions) error {
-	var rootfses []string
-	for _, c := range st.Containers {
-		if c.Rootfs != "" && !slices.Contains(rootfses, c.Rootfs) {
-			rootfses = append(rootfses, c.Rootfs)
-		}
+// exitErrorOf is err as stack reports it: an export's *export.Error
+// becomes an *exitError with its status and hint.
+func exitErrorOf(err error) error {
+	var e *export.Error
+	if errors.As(err, &e) {
+		return &exitError{code: e.Code, err: e.Err, hint: e.Hint}
 	}
-	slices.Sort(rootfses)
-	opts := kube.Options{Source: o.source, Namespace: o.namespace, Images: map[string]string{}}
-	if o.registry != "" {
-		// A stand-in for every image: a stack Kubernetes cannot take
-		// must fail before anything is pushed.
-		for _, r := range rootfses {
-			opts.Images[r] = "stand-in"
-		}
-	}
-	for _, c := range st.Containers {
-		if c.Image != "" {
-			if _, _, ok := registryImage(c.Image); ok {
-				opts.Images[c.Image] = "stand-in"
-			}
-		}
-	}
-	if _, err := kube.Convert(st, opts); err != nil {
-		return exportError(err, len(rootfses) > 0 && o.registry == "")
-	}
-	seen := map[string]string{}
-	for _, r := range rootfses {
-		repo, err := imagepack.Repository(o.registry, st.Name, r)
-		if err != nil {
-			return err
-		}
-		// Two trees with one base name get two repositories.
-		for n := 2; seen[repo.String()] != ""; n++ {
-			if repo, err = imagepack.Repository(o.registry, st.Name, fmt.Sprintf("%s-%d", r, n)); err != nil {
-				return err
-			}
-		}
-		seen[repo.String()] = r
-		img, err := imagepack.Image(r)
-		if err != nil {
-			return err
-		}
-		ref, err := imagepack.Push(ctx, img, repo)
-		if err != nil {
-			return err
-		}
-		opts.Images[r] = ref.String()
-		fmt.Fprintf(a.stderr, "stack: pushed %s as %s\n", r, ref)
-	}
-	for _, c := range st.Containers {
-		if c.Image == "" {
-			continue
-		}
-		ref, cfg, ok := registryImage(c.Image)
-		if !ok {
-			continue
-		}
-		opts.Images[c.Image] = ref
-		// up runs the image's HEALTHCHECK where the manifest has none;
-		// Kubernetes ignores it, so it becomes the probe here.
-		if h := cfg.Healthcheck; c.Healthcheck == nil && h != nil {
-			c.Healthcheck = manifest.ImageHealthcheck(h.Test, h.Interval, h.Timeout, h.StartPeriod, h.StartInterval, h.Retries)
-		}
-	}
-	ex, err := kube.Convert(st, opts)
-	if err != nil {
-		return exportError(err, false)
-	}
-	for _, n := range ex.Notes {
-		fmt.Fprintf(a.stderr, "stack: warning: %s\n", n)
-	}
-	if o.dir == "-" {
-		return ex.Write(a.stdout)
-	}
-	files, err := ex.WriteDir(o.dir)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stderr, "stack: wrote %d objects to %s (kubectl apply -f %s)\n", len(files), o.dir, o.dir)
-	return nil
-}
-
-// registryImage is how the objects name a manifest's image from a
-// registry: by the digest stack pulled, where the local store has it (the
-// tag can move, the digest is what ran), else as written; with the
-// image's config when the store has it. An image from a local layout or
-// archive is not one: the cluster cannot pull it.
-func registryImage(source string) (string, image.Config, bool) {
-	src, err := image.ParseSource(source, "/")
-	if err != nil || src.Kind != image.Registry {
-		return "", image.Config{}, false
-	}
-	// The store is read, never made: an export on a machine that never
-	// pulled leaves no STACK_DATA_DIR behind.
-	dir, err := dataDir()
-	if err != nil {
-		return source, image.Config{}, true
-	}
-	if _, err := os.Stat(filepath.Join(dir, "images")); err != nil {
-		return source, image.Config{}, true
-	}
-	store, err := image.Open(dir)
-	if err != nil {
-		return source, image.Config{}, true
-	}
-	img, err := store.Lookup(src)
-	if err != nil {
-		return source, image.Config{}, true
-	}
-	if _, pinned := src.Ref.(name.Digest); pinned || img.Digest == "" {
-		return source, img.Config, true
-	}
-	return src.Ref.Context().Digest(img.Digest).String(), img.Config, true
-}
-
-// exportError is exit status 2 for a stack Kubernetes cannot take as it
-// is, with every problem, one per line.
-func exportError(err error, noRegistry bool) error {
-	var ke *kube.Error
-	if !errors.As(err, &ke) {
-		return &exitError{code: 2, err: err}
-	}
-	noun := "problems"
-	if len(ke.Problems) == 1 {
-		noun = "problem"
-	}
-	hint := ""
-	if noRegistry {
-		hint = "give --image-registry REF, a registry the cluster pulls from (such as registry.example/team): each rootfs is pushed there as an image"
-	}
-	return &exitError{code: 2, err: fmt.Errorf("cannot export to Kubernetes (%d %s):\n%s", len(ke.Problems), noun, strings.TrimSpace(ke.Error())), hint: hint}
+	return err
 }

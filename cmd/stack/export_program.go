@@ -1,0 +1,104 @@
+//go:build stackinit
+
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"github.com/stack-containers/stack/internal/export"
+	"github.com/stack-containers/stack/internal/memexec"
+)
+
+// exportELF is cmd/stack-export as `make build` builds it, mapped onto
+// stack-export.elf with -overlay as the init is (see init_embedded.go).
+//
+//go:embed stack-export.elf
+var exportELF string
+
+// exportKubernetes runs the export program from a sealed memfd with this
+// process's stdin, stdout and stderr: it checks the options before the
+// stack of args is loaded here, then exports the stack (package export
+// draws the exchange).
+func (a *app) exportKubernetes(_ context.Context, args []string, o export.Options) error {
+	memfd, err := memexec.SealedMemfd("stack-export", exportELF)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer memfd.Close()
+	requestsR, requests, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	defer requests.Close()
+	replies, repliesW, err := os.Pipe()
+	if err != nil {
+		requestsR.Close()
+		return fmt.Errorf("export: %w", err)
+	}
+	defer replies.Close()
+	extra := []*os.File{requestsR, repliesW, memfd}
+	cmd := &exec.Cmd{
+		// The child's own number for the memfd, which execve resolves
+		// once the descriptors are in place (see runtime.InitProgram).
+		Path:       "/proc/self/fd/" + strconv.Itoa(export.RequestFD+len(extra)-1),
+		Args:       []string{"stack-export"},
+		Stdin:      os.Stdin,
+		Stdout:     a.stdout,
+		Stderr:     a.stderr,
+		ExtraFiles: extra,
+	}
+	err = cmd.Start()
+	// Ours close, so that either side's end reads as EOF on the other.
+	requestsR.Close()
+	repliesW.Close()
+	if err != nil {
+		return fmt.Errorf("export: start the export program: %w", err)
+	}
+	enc, dec := json.NewEncoder(requests), json.NewDecoder(replies)
+	exchange := func(request any) error {
+		var r export.Reply
+		if err := enc.Encode(request); err != nil {
+			return a.exportEnded(cmd, err)
+		}
+		if err := dec.Decode(&r); err != nil {
+			return a.exportEnded(cmd, err)
+		}
+		return r.Err()
+	}
+	if err := exchange(o); err != nil {
+		requests.Close()
+		cmd.Wait()
+		return err
+	}
+	st, err := a.loadStack(args)
+	if err != nil {
+		// The program ends on the request's EOF, with nothing to say.
+		requests.Close()
+		cmd.Wait()
+		return err
+	}
+	err = exchange(st)
+	requests.Close()
+	if werr := cmd.Wait(); err == nil && werr != nil {
+		return fmt.Errorf("export: the export program: %w", werr)
+	}
+	return err
+}
+
+// exportEnded is the error of an export program that ended, or broke
+// the exchange, before it replied: how it ended, once it has.
+func (a *app) exportEnded(cmd *exec.Cmd, err error) error {
+	werr := cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(werr, &exit) {
+		return fmt.Errorf("export: the export program ended without a reply (%v)", exit)
+	}
+	return fmt.Errorf("export: the export program's reply: %w", err)
+}

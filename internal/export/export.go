@@ -1,0 +1,104 @@
+// Package export is what the stack CLI and the export program
+// (cmd/stack-export) exchange for `stack export kubernetes`. The program
+// links the Kubernetes API types, which the CLI does not, so that no other
+// command pays their initialisers at its start; `make build` embeds it
+// into the stack binary, which runs it from a sealed memfd (package
+// memexec).
+//
+//	stack CLI                           export program
+//	    | -- Options (JSON, fd 3) -------> |  checks the options
+//	    | <------------ Reply (fd 4) ---- |  an error ends it here
+//	    |   reads and validates the
+//	    |   manifest
+//	    | -- the stack (JSON, fd 3) -----> |  converts, pushes, writes
+//	    |                                  |  to its stdout and stderr
+//	    | <------------ Reply (fd 4) ---- |
+//
+// The options are checked before the manifest is read, as they always
+// were: a bad --namespace is the error a user sees, whatever the
+// manifest's. A request that ends before the stack (the manifest was
+// invalid) ends the program without a reply.
+package export
+
+import (
+	"errors"
+	"io/fs"
+)
+
+// The program's descriptors: the requests come on RequestFD, the replies
+// go to ReplyFD.
+const (
+	RequestFD = 3
+	ReplyFD   = 4
+)
+
+// Options are the command line of `stack export kubernetes`.
+type Options struct {
+	// Dir is -o: a directory for one file per object, or "-" for stdout.
+	Dir string `json:"dir"`
+	// Registry is --image-registry.
+	Registry string `json:"registry,omitempty"`
+	// Namespace is --namespace.
+	Namespace string `json:"namespace,omitempty"`
+	// Source is the manifest's path as the user gave it.
+	Source string `json:"source,omitempty"`
+	// DataDir is stack's data directory, whose image store names pulled
+	// images by digest; empty for none.
+	DataDir string `json:"dataDir,omitempty"`
+}
+
+// Error is an export's failure as the CLI reports it: the error, its
+// exit status and a hint, if one helps.
+type Error struct {
+	Code int
+	Err  error
+	Hint string
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Reply is the program's answer to a request: empty once it succeeded.
+// The error loses its type on the way: Permission says that it was a
+// fs.ErrPermission, for which the CLI hints at root.
+type Reply struct {
+	Error      string `json:"error,omitempty"`
+	Hint       string `json:"hint,omitempty"`
+	Code       int    `json:"code,omitempty"`
+	Permission bool   `json:"permission,omitempty"`
+}
+
+// ReplyOf is the reply that stands for err, nil included.
+func ReplyOf(err error) Reply {
+	if err == nil {
+		return Reply{}
+	}
+	r := Reply{Error: err.Error(), Code: 1, Permission: errors.Is(err, fs.ErrPermission)}
+	var e *Error
+	if errors.As(err, &e) {
+		r.Code, r.Hint = e.Code, e.Hint
+	}
+	return r
+}
+
+// Err is the error the reply stands for, nil for success: an *Error that
+// reads as the program's did.
+func (r Reply) Err() error {
+	if r.Error == "" {
+		return nil
+	}
+	var kind error
+	if r.Permission {
+		kind = fs.ErrPermission
+	}
+	return &Error{Code: r.Code, Err: &replyError{msg: r.Error, kind: kind}, Hint: r.Hint}
+}
+
+// replyError is an error from the export program.
+type replyError struct {
+	msg  string
+	kind error
+}
+
+func (e *replyError) Error() string { return e.msg }
+func (e *replyError) Unwrap() error { return e.kind }
