@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 
 	"github.com/stack-containers/stack/internal/export"
 	"github.com/stack-containers/stack/internal/memexec"
@@ -65,10 +66,10 @@ func (a *app) exportKubernetes(_ context.Context, args []string, o export.Option
 	exchange := func(request any) error {
 		var r export.Reply
 		if err := enc.Encode(request); err != nil {
-			return a.exportEnded(cmd, err)
+			return exportEnded(cmd, err)
 		}
 		if err := dec.Decode(&r); err != nil {
-			return a.exportEnded(cmd, err)
+			return exportEnded(cmd, err)
 		}
 		return r.Err()
 	}
@@ -94,10 +95,18 @@ func (a *app) exportKubernetes(_ context.Context, args []string, o export.Option
 
 // exportEnded is the error of an export program that ended, or broke
 // the exchange, before it replied: how it ended, once it has.
-func (a *app) exportEnded(cmd *exec.Cmd, err error) error {
+func exportEnded(cmd *exec.Cmd, err error) error {
 	werr := cmd.Wait()
 	var exit *exec.ExitError
 	if errors.As(werr, &exit) {
+		// The reader of the objects went away (stack export | head): the
+		// program died of SIGPIPE, as stack itself did when it exported,
+		// saying nothing. stack cannot die of a SIGPIPE it sends itself
+		// (the Go runtime ignores one that no write caused), so it ends
+		// with the status a shell gives that death, and says nothing.
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGPIPE {
+			return exitStatus(128 + int(syscall.SIGPIPE))
+		}
 		return fmt.Errorf("export: the export program ended without a reply (%v)", exit)
 	}
 	return fmt.Errorf("export: the export program's reply: %w", err)
