@@ -3,6 +3,7 @@ package main
 import (
 	_ "embed"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -51,7 +52,11 @@ func render(r *results) string {
 			w("![Time until all N containers run, for each system](%s)\n\n", r.plot)
 		}
 		for _, t := range titles {
-			w("## %s\n\n%s; median of %d rounds (ratio to the Go floor); load average %s.\n\n", t.title, t.what, r.cfg.rounds, r.loadOf("start"))
+			rounds := fmt.Sprintf("%d rounds", r.cfg.rounds)
+			if t.scenario != scenarioFinished && slices.Contains(r.cfg.ns, 1) {
+				rounds += fmt.Sprintf(", %d measurements a round at N=1", smallRepeats)
+			}
+			w("## %s\n\n%s; median of %s (ratio to the Go floor); load average %s.\n\n", t.title, t.what, rounds, r.loadOf("start"))
 			renderStartTable(&b, r, t.scenario)
 		}
 	}
@@ -119,11 +124,21 @@ func (r *results) startCell(c cell) string {
 	}
 	if _, failed := r.failures[c]; failed {
 		text += fmt.Sprintf(" [%d ok]", len(s))
-	} else if len(s) < r.cfg.rounds {
+	} else if want := r.runsOf(c); len(s) < want {
 		// A slow peer is measured once; say so rather than call it a median.
-		text += fmt.Sprintf(" [%d of %d runs]", len(s), r.cfg.rounds)
+		text += fmt.Sprintf(" [%d of %d runs]", len(s), want)
 	}
 	return text
+}
+
+// runsOf is how many times the start section measures cell c: once a
+// round, and smallRepeats times for the start and teardown of one
+// container.
+func (r *results) runsOf(c cell) int {
+	if c.scenario == scenarioFinished {
+		return r.cfg.rounds
+	}
+	return r.cfg.rounds * repeatsAt(c.n)
 }
 
 // target is one of issue 18's goals, judged on this run's medians.

@@ -29,7 +29,9 @@ func TestRenderRatiosAndTargets(t *testing.T) {
 	out := render(r)
 	for _, want := range []string{
 		"| stack up -d | – | 200.0 ms (2.00×) |",
-		"| runc run | 30.0 ms [1 of 3 runs] | failed |",
+		"| runc run | 30.0 ms [1 of 12 runs] | failed |",
+		"exec'd (kernel process events); median of 3 rounds, 4 measurements a round at N=1 (ratio to the Go floor)",
+		"every container has ended; median of 3 rounds (ratio to the Go floor)",
 		"| 50 containers all running, `up -d`, `network: none`: ≤ 3× the Go floor (aim 2×) | stack up -d 200.0 ms, floor (Go clone+chroot) 100.0 ms: 2.00× | yes |",
 		"the stack network: ≤ 3× the Go floor with a veth pair each | – | not measured |",
 		"| `down` of 50: ≤ the Go floor's teardown + 30 ms | stack down 250.0 ms, floor teardown 200.0 ms: +50.0 ms | **no** |",
