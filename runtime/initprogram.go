@@ -19,10 +19,10 @@ import (
 // parser, whose initialisers alone cost a few milliseconds per start;
 // stack-init links only what the init does, and starts in less than half
 // the time. Its bytes go once per process into a sealed memfd (package
-// memexec), which every
-// start executes from: nothing on disk to find or to replace, and nothing
-// a container could write to (a container process that reached the
-// init's /proc/PID/exe would find a read-only, sealed file).
+// memexec), which every start executes from: nothing on disk to find or
+// to replace, and nothing a container could write to (a container process
+// that reached the init's /proc/PID/exe would find a read-only, sealed
+// file).
 //
 // A nil *InitProgram, or one whose memfd cannot be made (a kernel with
 // vm.memfd_noexec=2, say), re-executes the running binary (/proc/self/exe)

@@ -145,7 +145,6 @@ func (b *Background) Supervise(st *manifest.Stack, cfg Config) error {
 	if b.err != nil {
 		return fmt.Errorf("stack %q: start the supervisor: %w", st.Name, b.err)
 	}
-	defer b.rep.Close()
 	paths, err := PathsOf(cfg.StateDir, st.Name)
 	if err != nil {
 		b.Abandon()
@@ -162,6 +161,7 @@ func (b *Background) Supervise(st *manifest.Stack, cfg Config) error {
 	// A supervisor that died before it reported leaves an empty pipe:
 	// decoding fails and the error below says where to look.
 	rerr := json.NewDecoder(b.rep).Decode(&rep)
+	b.rep.Close()
 	if rerr == nil && rep.Error == "" {
 		// The supervisor lives on without us: nothing is left to wait for.
 		return b.cmd.Process.Release()

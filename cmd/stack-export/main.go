@@ -40,10 +40,11 @@ func serve(ctx context.Context, requests io.Reader, replies io.Writer, stdout, s
 		return 1
 	}
 	reply := func(err error) int {
-		if encErr := enc.Encode(export.ReplyOf(err)); encErr != nil {
+		r := export.ReplyOf(err)
+		if encErr := enc.Encode(r); encErr != nil {
 			return fail("reply to stack: %v", encErr)
 		}
-		return export.ReplyOf(err).Code
+		return r.Code
 	}
 	var o export.Options
 	if err := dec.Decode(&o); err != nil {

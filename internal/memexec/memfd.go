@@ -57,16 +57,23 @@ func SealedMemfd(name, data string) (*os.File, error) {
 // process, nor counted in a supervisor's footprint, and the copy costs a
 // third less. Other data, or a kernel that will not, is written.
 func fill(fd int, data string) error {
-	if off, ok := executableOffset(data); ok {
-		if err := sendExecutable(fd, off, len(data)); err == nil {
+	if exe, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+		off, ok := executableOffset(exe, data)
+		if ok {
+			err = sendExecutable(fd, exe, off, len(data))
+		}
+		unix.Close(exe)
+		if ok && err == nil {
 			return nil
 		}
-		// What was sent goes: the write below starts from the beginning.
-		if err := unix.Ftruncate(fd, 0); err != nil {
-			return err
-		}
-		if _, err := unix.Seek(fd, 0, 0); err != nil {
-			return err
+		if ok {
+			// What was sent goes: the write below starts from the beginning.
+			if err := unix.Ftruncate(fd, 0); err != nil {
+				return err
+			}
+			if _, err := unix.Seek(fd, 0, 0); err != nil {
+				return err
+			}
 		}
 	}
 	b := unsafe.Slice(unsafe.StringData(data), len(data))
@@ -80,14 +87,9 @@ func fill(fd int, data string) error {
 	return nil
 }
 
-// sendExecutable copies n bytes at offset off of the running binary's file
-// to fd.
-func sendExecutable(fd int, off int64, n int) error {
-	exe, err := unix.Open("/proc/self/exe", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(exe)
+// sendExecutable copies n bytes at offset off of exe, the running binary's
+// file, to fd.
+func sendExecutable(fd, exe int, off int64, n int) error {
 	for n > 0 {
 		sent, err := linux.IgnoringEINTRN(func() (int, error) { return unix.Sendfile(fd, exe, &off, n) })
 		if err != nil {
@@ -101,13 +103,13 @@ func sendExecutable(fd int, off int64, n int) error {
 	return nil
 }
 
-// executableOffset finds data in the running binary's file: when its bytes
-// lie within one read-only mapping of the file /proc/self/exe names (an
-// embedded file, in the binary's image), the offset in the file where they
-// are.
-func executableOffset(data string) (int64, bool) {
+// executableOffset finds data in exe, the running binary's file (open
+// from /proc/self/exe): when its bytes lie within one read-only mapping of
+// that file (an embedded file, in the binary's image), the offset in the
+// file where they are.
+func executableOffset(exeFD int, data string) (int64, bool) {
 	var exe unix.Stat_t
-	if len(data) == 0 || unix.Stat("/proc/self/exe", &exe) != nil {
+	if len(data) == 0 || unix.Fstat(exeFD, &exe) != nil {
 		return 0, false
 	}
 	addr := uint64(uintptr(unsafe.Pointer(unsafe.StringData(data))))

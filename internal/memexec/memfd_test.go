@@ -17,9 +17,6 @@ import (
 // file) holds exactly that data, sealed.
 func TestSealedMemfdHoldsItsData(t *testing.T) {
 	image := unsafe.String((*byte)(reflect.ValueOf(TestSealedMemfdHoldsItsData).UnsafePointer()), 64<<10)
-	if _, ok := executableOffset(image); !ok {
-		t.Fatal("the test binary's code is not found in its file")
-	}
 	heap := strings.Repeat("memexec", 1<<16)
 	for what, data := range map[string]string{"heap": heap, "image": image} {
 		f, err := SealedMemfd("test-"+what, data)
@@ -48,15 +45,15 @@ func TestSealedMemfdHoldsItsData(t *testing.T) {
 func TestExecutableOffset(t *testing.T) {
 	code := reflect.ValueOf(TestExecutableOffset).UnsafePointer()
 	data := unsafe.String((*byte)(code), 256)
-	off, ok := executableOffset(data)
-	if !ok {
-		t.Fatalf("the test binary's code at %p is not found in its file", code)
-	}
 	exe, err := os.Open("/proc/self/exe")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer exe.Close()
+	off, ok := executableOffset(int(exe.Fd()), data)
+	if !ok {
+		t.Fatalf("the test binary's code at %p is not found in its file", code)
+	}
 	got := make([]byte, len(data))
 	if _, err := exe.ReadAt(got, off); err != nil {
 		t.Fatal(err)
@@ -71,14 +68,14 @@ func TestExecutableOffset(t *testing.T) {
 	}
 	memfd := os.NewFile(uintptr(fd), "test")
 	defer memfd.Close()
-	if err := sendExecutable(fd, off, len(data)); err != nil {
+	if err := sendExecutable(fd, int(exe.Fd()), off, len(data)); err != nil {
 		t.Fatalf("send the code from the binary's file: %v", err)
 	}
 	if _, err := memfd.ReadAt(got, 0); err != nil || string(got) != data {
 		t.Errorf("the memfd does not hold the code sent (%v)", err)
 	}
 	heap := make([]byte, 1<<20)
-	if _, ok := executableOffset(unsafe.String(&heap[0], len(heap))); ok {
+	if _, ok := executableOffset(int(exe.Fd()), unsafe.String(&heap[0], len(heap))); ok {
 		t.Errorf("heap memory at %p is found in the binary's file", &heap[0])
 	}
 }
