@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/capability"
+	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime/containerinit"
 	"github.com/stack-containers/stack/seccomp"
@@ -73,6 +75,7 @@ func (c *child) Wait() (ExitStatus, error) {
 // cmd.WaitDelay by a process the child left behind.
 func (c *child) wait() {
 	defer close(c.done)
+	c.awaitExit()
 	err := c.cmd.Wait()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) && !errors.Is(err, exec.ErrWaitDelay) {
@@ -81,6 +84,22 @@ func (c *child) wait() {
 	if c.cmd.ProcessState != nil {
 		c.status = exitStatus(c.cmd.ProcessState.Sys().(syscall.WaitStatus))
 	}
+}
+
+// awaitExit returns once the process has exited, parked in the runtime's
+// poller on a pidfd. cmd.Wait alone would hold a thread in waitid for as
+// long as the process runs: one thread of the supervisor per container,
+// each made while the stack starts. After this it reaps a zombie at once.
+// Without a pidfd (before Linux 5.10), or should the poll fail, cmd.Wait
+// waits by itself, as before. The pid is safe to open by: the process is
+// this child's, and nothing reaps it before cmd.Wait.
+func (c *child) awaitExit() {
+	p, err := linux.OpenPidfd(c.cmd.Process.Pid)
+	if err != nil {
+		return
+	}
+	defer p.Close()
+	_ = p.Wait(context.Background())
 }
 
 // Start starts the container and returns once its program has been

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -543,6 +544,69 @@ func TestHandle(t *testing.T) {
 	}
 	if err := RemoveLayer(spec.LayerDir); err != nil {
 		t.Errorf("RemoveLayer of a removed layer: %v", err)
+	}
+}
+
+// threadsInWaitid counts this process's threads blocked in waitid, as
+// the kernel reports each thread's current system call.
+func threadsInWaitid(t *testing.T) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", task.Name(), "syscall"))
+		if err != nil {
+			continue // the thread ended
+		}
+		if nr, _, _ := strings.Cut(string(b), " "); nr == strconv.Itoa(unix.SYS_WAITID) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRunningContainersHoldNoThread: waiting for a container to end parks
+// a goroutine, not a thread blocked in waitid per container.
+func TestRunningContainersHoldNoThread(t *testing.T) {
+	testenv.RequireRoot(t)
+	rootfs := testenv.BusyboxRootfs(t)
+	const n = 16
+	var cs []*Container
+	defer func() {
+		for _, c := range cs {
+			c.Signal(syscall.SIGKILL)
+			c.Wait()
+			c.Cleanup()
+		}
+	}()
+	for i := range n {
+		spec := newSpec(t, rootfs, "sleep", "1000")
+		spec.Name = fmt.Sprintf("test%d", i)
+		c, err := Start(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	// A wait in waitid is entered at once; this gives each its time.
+	for range 20 {
+		if threadsInWaitid(t) >= n {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := threadsInWaitid(t); got >= n {
+		t.Errorf("%d threads blocked in waitid while %d containers run, want fewer than one each", got, n)
+	}
+	for _, c := range cs {
+		select {
+		case <-c.Done():
+			t.Errorf("%s ended early", c.name)
+		default:
+		}
 	}
 }
 
