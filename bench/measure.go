@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -11,9 +12,8 @@ import (
 
 // tracker follows the processes of one batch through the watcher's events.
 type tracker struct {
-	w      *procWatcher
-	events <-chan procEvent
-	stop   func()
+	watch *watch
+	stop  func()
 	// alive are the pids that exec'd the batch's command and have not
 	// exited yet.
 	alive     map[int]bool
@@ -25,9 +25,8 @@ type tracker struct {
 }
 
 func newTracker(w *procWatcher, argv []string) *tracker {
-	w.takeLost()
-	events, stop := w.watch(argv)
-	return &tracker{w: w, events: events, stop: stop, alive: map[int]bool{}}
+	wa, stop := w.watch(argv)
+	return &tracker{watch: wa, stop: stop, alive: map[int]bool{}}
 }
 
 func (t *tracker) take(ev procEvent) {
@@ -55,20 +54,26 @@ func (t *tracker) lastExit() time.Duration {
 	return last
 }
 
-// until takes events until done says so or ctx ends.
+// until takes events until done says so or ctx ends. Once events of the
+// watch are lost it returns at once: the events done waits for may be
+// among them, and the run is void anyway. That is checked before done, so
+// that a run that lost events is never taken for a whole one.
 func (t *tracker) until(ctx context.Context, what string, done func() bool) error {
-	for !done() {
+	for {
+		if err := t.watch.lostErr(); err != nil {
+			return fmt.Errorf("wait for %s (%d started, %d alive): %w; the run is void", what, t.execs, len(t.alive), err)
+		}
+		if done() {
+			return nil
+		}
 		select {
-		case ev := <-t.events:
+		case ev := <-t.watch.events:
 			t.take(ev)
+		case <-t.watch.lost:
 		case <-ctx.Done():
 			return fmt.Errorf("wait for %s (%d started, %d alive): %w", what, t.execs, len(t.alive), ctx.Err())
 		}
 	}
-	if t.w.takeLost() {
-		return fmt.Errorf("wait for %s: the kernel dropped process events; the run is void", what)
-	}
-	return nil
 }
 
 // untilExecs waits until n processes have exec'd the command.
@@ -139,8 +144,13 @@ func cleanUp(ctx context.Context, sys system, b *batch, t *tracker, err error) e
 	if derr := sys.down(ctx, b); derr != nil {
 		return fmt.Errorf("%w (and down: %v)", err, derr)
 	}
-	gone, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
+	// The exits that would show every program gone may be among the lost
+	// events: after a loss there is nothing to wait for.
+	if errors.Is(err, errEventsLost) {
+		return err
+	}
+	gone, cancelGone := context.WithTimeout(ctx, 30*time.Second)
+	defer cancelGone()
 	if gerr := t.untilGone(gone); gerr != nil {
 		return fmt.Errorf("%w (and after down: %v)", err, gerr)
 	}

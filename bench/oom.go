@@ -58,12 +58,21 @@ func (h *harness) benchOOM(ctx context.Context, res *results) {
 	progress("oom: %d restarts, median %s%s", len(o.latencies), ms(median(o.latencies)), errSuffix(err))
 }
 
-// oomLatencies pairs each SIGKILL exit with the next exec.
+// oomLatencies pairs each SIGKILL exit with the next exec. A loss of
+// events ends it at once, as it ends tracker.until: the pairs would be
+// wrong, and the kill or exec awaited may never come.
 func (h *harness) oomLatencies(ctx context.Context, t *tracker, o *oomResult) error {
 	var killedAt time.Duration
-	for len(o.latencies) < h.cfg.oomRuns {
+	for {
+		if err := t.watch.lostErr(); err != nil {
+			return fmt.Errorf("wait for %d OOM restarts (saw %d): %w; the run is void", h.cfg.oomRuns, len(o.latencies), err)
+		}
+		if len(o.latencies) >= h.cfg.oomRuns {
+			return nil
+		}
 		select {
-		case ev := <-t.events:
+		case <-t.watch.lost:
+		case ev := <-t.watch.events:
 			t.take(ev)
 			switch {
 			case !ev.exec && ev.signal == int(syscall.SIGKILL):
@@ -78,8 +87,4 @@ func (h *harness) oomLatencies(ctx context.Context, t *tracker, o *oomResult) er
 			return fmt.Errorf("wait for %d OOM restarts (saw %d): %w", h.cfg.oomRuns, len(o.latencies), ctx.Err())
 		}
 	}
-	if h.watcher.takeLost() {
-		return fmt.Errorf("the kernel dropped process events; the run is void")
-	}
-	return nil
 }

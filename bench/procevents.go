@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -43,6 +42,13 @@ type procEvent struct {
 	signal int
 }
 
+// errEventsLost says that events a watch may have needed never reached it:
+// a run that saw it is void, and a wait for them would wait in vain.
+var errEventsLost = errors.New("process events were lost")
+
+// errSocketOverflow is the loss the socket reports with ENOBUFS.
+var errSocketOverflow = fmt.Errorf("%w: the kernel dropped some, the socket's buffer being full", errEventsLost)
+
 // procWatcher follows every exec and exit on the host and hands on those of
 // processes running one exact command line. Benchmarks make their command
 // lines unique (a random sleep length, a random word in a script), so that
@@ -53,14 +59,47 @@ type procWatcher struct {
 	mu sync.Mutex
 	// watches are the command lines asked for (argv, each argument ended
 	// by NUL as in /proc/PID/cmdline), each with where its events go.
-	watches map[string]chan procEvent
+	watches map[string]*watch
 	// pids remembers which watch an exec'd process matched, for its exit.
 	pids map[int]string
-	// lost is set when the socket overflowed: a run that saw it is void.
-	lost bool
+	// ended is why the reader stopped; a watch begun after it has lost
+	// every event.
+	ended error
 
 	// stop asks the reader to end; done says it has.
 	stop, done chan struct{}
+}
+
+// A watch is what one command line's processes do: their events, and a
+// channel closed once any of them may have been dropped, so that a wait
+// on the events ends then instead of at its deadline.
+type watch struct {
+	events chan procEvent
+	lost   chan struct{}
+	// why is written before lost is closed and read only after.
+	why error
+}
+
+// lose marks the watch as lossy, once, for the first reason; the caller
+// holds the watcher's lock.
+func (wa *watch) lose(why error) {
+	select {
+	case <-wa.lost:
+	default:
+		wa.why = why
+		close(wa.lost)
+	}
+}
+
+// lostErr is why events of the watch were lost (wrapping errEventsLost),
+// or nil while none were.
+func (wa *watch) lostErr() error {
+	select {
+	case <-wa.lost:
+		return wa.why
+	default:
+		return nil
+	}
 }
 
 // newProcWatcher subscribes to the process events; it needs root in the
@@ -88,13 +127,18 @@ func newProcWatcher() (*procWatcher, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("bind process events socket: %w", err)
 	}
-	w := &procWatcher{fd: fd, watches: map[string]chan procEvent{}, pids: map[int]string{}, stop: make(chan struct{}), done: make(chan struct{})}
+	w := newWatcherOn(fd)
 	if err := w.listen(); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
 	go w.read()
 	return w, nil
+}
+
+// newWatcherOn is a watcher of the socket fd whose reader is not started.
+func newWatcherOn(fd int) *procWatcher {
+	return &procWatcher{fd: fd, watches: map[string]*watch{}, pids: map[int]string{}, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // listen asks the kernel to multicast every process event to the socket.
@@ -118,16 +162,19 @@ func (w *procWatcher) listen() error {
 	return nil
 }
 
-// watch returns the events of the processes that exec argv, until stop is
-// called. The channel is large enough for the runs here; an event that does
-// not fit marks the watcher as lossy.
-func (w *procWatcher) watch(argv []string) (events <-chan procEvent, stop func()) {
+// watch follows the processes that exec argv, until stop is called. Its
+// channel is large enough for the runs here; an event that does not fit
+// marks the watch as lossy. Losses before the watch began do not count.
+func (w *procWatcher) watch(argv []string) (wa *watch, stop func()) {
 	token := strings.Join(argv, "\x00") + "\x00"
-	ch := make(chan procEvent, 4096)
+	wa = &watch{events: make(chan procEvent, 4096), lost: make(chan struct{})}
 	w.mu.Lock()
-	w.watches[token] = ch
+	if w.ended != nil {
+		wa.lose(w.ended)
+	}
+	w.watches[token] = wa
 	w.mu.Unlock()
-	return ch, func() {
+	return wa, func() {
 		w.mu.Lock()
 		delete(w.watches, token)
 		for pid, t := range w.pids {
@@ -139,13 +186,23 @@ func (w *procWatcher) watch(argv []string) (events <-chan procEvent, stop func()
 	}
 }
 
-// takeLost reports whether events were lost since the last call.
-func (w *procWatcher) takeLost() bool {
+// loseAll marks every watch as lossy: which command lines the dropped
+// events were of, nobody knows.
+func (w *procWatcher) loseAll(why error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	lost := w.lost
-	w.lost = false
-	return lost
+	for _, wa := range w.watches {
+		wa.lose(why)
+	}
+}
+
+// end records why the reader stopped: from then on no event arrives, so
+// every watch, present or to come, has lost its events.
+func (w *procWatcher) end(why error) {
+	w.mu.Lock()
+	w.ended = why
+	w.mu.Unlock()
+	w.loseAll(why)
 }
 
 func (w *procWatcher) close() error {
@@ -160,6 +217,7 @@ func (w *procWatcher) read() {
 	for {
 		select {
 		case <-w.stop:
+			w.end(fmt.Errorf("%w: the watcher was closed", errEventsLost))
 			return
 		default:
 		}
@@ -168,11 +226,10 @@ func (w *procWatcher) read() {
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
 			continue
 		case errors.Is(err, unix.ENOBUFS):
-			w.mu.Lock()
-			w.lost = true
-			w.mu.Unlock()
+			w.loseAll(errSocketOverflow)
 			continue
-		case err != nil || n == 0:
+		case err != nil:
+			w.end(fmt.Errorf("%w: read process events: %w", errEventsLost, err))
 			return
 		}
 		for msg := buf[:n]; len(msg) >= nlmsgHdrLen; {
@@ -228,9 +285,9 @@ func (w *procWatcher) exec(pid int, at time.Duration) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if ch, ok := w.watches[string(raw)]; ok {
+	if wa, ok := w.watches[string(raw)]; ok {
 		w.pids[pid] = string(raw)
-		w.send(ch, procEvent{exec: true, pid: pid, at: at})
+		send(wa, procEvent{exec: true, pid: pid, at: at})
 	}
 }
 
@@ -242,17 +299,18 @@ func (w *procWatcher) exit(pid int, at time.Duration, status int) {
 		return
 	}
 	delete(w.pids, pid)
-	if ch, ok := w.watches[token]; ok {
-		w.send(ch, procEvent{pid: pid, at: at, signal: status & 0x7f})
+	if wa, ok := w.watches[token]; ok {
+		send(wa, procEvent{pid: pid, at: at, signal: status & 0x7f})
 	}
 }
 
-// send never blocks the reader: a full channel counts as a loss.
-func (w *procWatcher) send(ch chan procEvent, ev procEvent) {
+// send never blocks the reader: a full channel counts as a loss. The
+// caller holds the watcher's lock.
+func send(wa *watch, ev procEvent) {
 	select {
-	case ch <- ev:
+	case wa.events <- ev:
 	default:
-		w.lost = true
+		wa.lose(fmt.Errorf("%w: the watch's channel was full (%d events unread)", errEventsLost, cap(wa.events)))
 	}
 }
 
@@ -262,23 +320,4 @@ func monotonic() time.Duration {
 	// clock_gettime(CLOCK_MONOTONIC) cannot fail with a valid pointer.
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
 	return time.Duration(ts.Nano())
-}
-
-// waitExecs waits until n distinct processes matching the watch have exec'd
-// and returns the time of the last one.
-func waitExecs(ctx context.Context, events <-chan procEvent, n int) (time.Duration, error) {
-	var last time.Duration
-	seen := map[int]bool{}
-	for len(seen) < n {
-		select {
-		case ev := <-events:
-			if ev.exec && !seen[ev.pid] {
-				seen[ev.pid] = true
-				last = max(last, ev.at)
-			}
-		case <-ctx.Done():
-			return 0, fmt.Errorf("wait for %d programs to start (saw %d): %w", n, len(seen), ctx.Err())
-		}
-	}
-	return last, nil
 }
