@@ -214,6 +214,11 @@ func catLogs(ctx context.Context, n int, script, data string) (time.Duration, er
 	return monotonic() - t0, err
 }
 
+// eventsCatchUp bounds the wait for process events that have already been
+// sent: the socket holds a few tens of thousands of them at most, and the
+// reader takes each in microseconds.
+const eventsCatchUp = 30 * time.Second
+
 // stackLogs runs a foreground `stack up` of n containers catting the data,
 // output to /dev/null, times the containers from the first exec to the
 // last exit, then checks `stack logs` and takes the stack down.
@@ -244,8 +249,17 @@ func (h *harness) stackLogs(ctx context.Context, n int, lines int64) (d time.Dur
 	// Timed from the first container's exec to the last one's exit, by
 	// the kernel's clock: what stack's start and teardown cost is the
 	// start table's, not the logs'.
-	if err := t.until(ctx, "every writer to start and end", func() bool { return t.execs >= n && len(t.alive) == 0 }); err != nil {
-		return 0, "", err
+	//
+	// `up` has returned, so every writer has ended: the kernel sent its
+	// exec event when it started and its exit event as it ended, and the
+	// reader takes them in well under eventsCatchUp. A writer still not
+	// seen after that was missed (it ended before the reader could read
+	// its command line), and waiting out the section's half hour would
+	// not bring it.
+	caughtUp, cancelCatchUp := context.WithTimeout(ctx, eventsCatchUp)
+	defer cancelCatchUp()
+	if err := t.until(caughtUp, "every writer to start and end", func() bool { return t.execs >= n && len(t.alive) == 0 }); err != nil {
+		return 0, "", fmt.Errorf("after stack up returned: %w", err)
 	}
 	d = t.lastExit() - t.firstExec
 
