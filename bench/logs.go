@@ -237,7 +237,9 @@ func (h *harness) stackLogs(ctx context.Context, n int, lines int64) (d time.Dur
 		return 0, "", err
 	}
 	defer func() {
-		if derr := h.stack.down(context.WithoutCancel(ctx), b); derr != nil && err == nil {
+		down, cancel := teardown(ctx)
+		defer cancel()
+		if derr := h.stack.down(down, b); derr != nil && err == nil {
 			err = fmt.Errorf("down: %w", derr)
 		}
 	}()

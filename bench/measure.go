@@ -132,15 +132,26 @@ func measureRun(ctx context.Context, sys system, b *batch, timeout time.Duration
 	t0 := monotonic()
 	err := sys.run(ctx, b)
 	d := monotonic() - t0
-	if derr := sys.down(context.WithoutCancel(ctx), b); err == nil && derr != nil {
+	down, cancelDown := teardown(ctx)
+	defer cancelDown()
+	if derr := sys.down(down, b); err == nil && derr != nil {
 		err = fmt.Errorf("down: %w", derr)
 	}
 	return d, err
 }
 
+// teardown is the context of a cleanup: not cancelled with ctx, so that
+// Ctrl-C or the measurement's deadline does not cut it short, but bounded
+// by a deadline of its own, so that a peer whose teardown hangs cannot
+// hang the run.
+func teardown(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+}
+
 // cleanUp tears down after a failed measurement and keeps its first error.
 func cleanUp(ctx context.Context, sys system, b *batch, t *tracker, err error) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx, cancel := teardown(ctx)
+	defer cancel()
 	if derr := sys.down(ctx, b); derr != nil {
 		return fmt.Errorf("%w (and down: %v)", err, derr)
 	}

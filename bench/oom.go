@@ -46,7 +46,9 @@ func (h *harness) benchOOM(ctx context.Context, res *results) {
 	} else if err == nil {
 		err = fmt.Errorf("stack ps: %v", perr)
 	}
-	if derr := h.stack.down(context.WithoutCancel(ctx), b); derr != nil && err == nil {
+	down, cancelDown := teardown(ctx)
+	defer cancelDown()
+	if derr := h.stack.down(down, b); derr != nil && err == nil {
 		err = fmt.Errorf("down: %w", derr)
 	}
 	if gerr := t.untilGone(ctx); gerr != nil && err == nil {

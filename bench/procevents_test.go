@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -93,5 +95,31 @@ func TestFullWatchIsLossy(t *testing.T) {
 	}
 	if err := other.lostErr(); err != nil {
 		t.Fatalf("other watch: %v, want none lost", err)
+	}
+}
+
+// A command that ends of itself is waited for; one that does not is
+// killed when the grace is over, and the wait says so.
+func TestWaitOrKill(t *testing.T) {
+	ends := exec.Command("/bin/true")
+	if err := ends.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitOrKill(t.Context(), ends, time.Hour); err != nil {
+		t.Fatalf("/bin/true: %v", err)
+	}
+	hangs := exec.Command("/bin/sleep", "3600")
+	if err := hangs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	err := waitOrKill(t.Context(), hangs, time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("sleep 3600: %v, want it killed", err)
+	}
+	if hangs.ProcessState == nil {
+		t.Fatal("sleep 3600 was not reaped")
+	}
+	if ws, ok := hangs.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("sleep 3600 ended %v, want killed and reaped", hangs.ProcessState)
 	}
 }

@@ -223,15 +223,43 @@ func runToNull(cmd *exec.Cmd) error {
 	return nil
 }
 
+// upAfterDown bounds how long the foreground `up` may take to return once
+// `down` has: its containers are gone by then, and an `up` that hangs
+// must not hang the run (it was started apart from any deadline).
+const upAfterDown = 30 * time.Second
+
 // down runs `stack down` from the side, as from another terminal, and
-// then waits for the foreground `up` to return.
+// then waits for the foreground `up` to return, killing it after
+// upAfterDown or when ctx ends.
 func (s *stackForeground) down(ctx context.Context, b *batch) error {
 	err := s.stackTool.down(ctx, b)
 	if cmd, ok := s.running[b.id]; ok {
 		delete(s.running, b.id)
-		if werr := cmd.Wait(); werr != nil && err == nil {
+		if werr := waitOrKill(ctx, cmd, upAfterDown); werr != nil && err == nil {
 			err = fmt.Errorf("stack up after down: %w", werr)
 		}
 	}
 	return err
+}
+
+// waitOrKill waits for cmd to end of itself, and kills it if it has not
+// when ctx ends or after grace. The command's output must go to files,
+// not pipes, so that its end is the end of the wait.
+func waitOrKill(ctx context.Context, cmd *exec.Cmd, grace time.Duration) error {
+	ended := make(chan error, 1)
+	go func() { ended <- cmd.Wait() }()
+	ctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	select {
+	case err := <-ended:
+		return err
+	case <-ctx.Done():
+	}
+	if err := cmd.Process.Kill(); errors.Is(err, os.ErrProcessDone) {
+		return <-ended // it ended just now, of itself
+	} else if err != nil {
+		return fmt.Errorf("did not end: %w; kill: %w", ctx.Err(), err)
+	}
+	<-ended
+	return fmt.Errorf("did not end: %w; killed", ctx.Err())
 }
