@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 
 	"github.com/stack-containers/stack/internal/export"
@@ -44,17 +43,8 @@ func (a *app) exportKubernetes(_ context.Context, args []string, o export.Option
 		return fmt.Errorf("export: %w", err)
 	}
 	defer replies.Close()
-	extra := []*os.File{requestsR, repliesW, memfd}
-	cmd := &exec.Cmd{
-		// The child's own number for the memfd, which execve resolves
-		// once the descriptors are in place (see runtime.InitProgram).
-		Path:       "/proc/self/fd/" + strconv.Itoa(export.RequestFD+len(extra)-1),
-		Args:       []string{"stack-export"},
-		Stdin:      os.Stdin,
-		Stdout:     a.stdout,
-		Stderr:     a.stderr,
-		ExtraFiles: extra,
-	}
+	cmd := memexec.Command(memfd, "stack-export", requestsR, repliesW)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, a.stdout, a.stderr
 	err = cmd.Start()
 	// Ours close, so that either side's end reads as EOF on the other.
 	requestsR.Close()

@@ -1,8 +1,8 @@
 // Package memexec puts a program embedded in the running binary into a
 // sealed memfd, from which a child executes it: the containers' init
-// (cmd/stack-init) and the export program (cmd/stack-export) both run
-// that way, so that the stack binary does not pay their packages at its
-// own start.
+// (cmd/stack-init), the export program (cmd/stack-export) and the pull
+// program (cmd/stack-pull) all run that way, so that the stack binary does
+// not pay their packages at its own start.
 package memexec
 
 import (
@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -141,4 +143,17 @@ func executableOffset(exeFD int, data string) (int64, bool) {
 		return int64(off + addr - lo), true
 	}
 	return 0, false
+}
+
+// Command is the command that executes the program in memfd (as
+// SealedMemfd made it) as name: the child inherits extra as its
+// descriptors 3 onwards and the memfd after them, which it is executed by
+// its own number for: execve resolves /proc/self/fd/N once the
+// descriptors are in place (see runtime.InitProgram).
+func Command(memfd *os.File, name string, extra ...*os.File) *exec.Cmd {
+	return &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(3+len(extra)),
+		Args:       []string{name},
+		ExtraFiles: append(slices.Clip(extra), memfd),
+	}
 }

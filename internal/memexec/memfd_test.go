@@ -79,3 +79,39 @@ func TestExecutableOffset(t *testing.T) {
 		t.Errorf("heap memory at %p is found in the binary's file", &heap[0])
 	}
 }
+
+// TestCommandRunsTheMemfd: the command executes the memfd's program with
+// extra as its descriptors 3 onwards.
+func TestCommandRunsTheMemfd(t *testing.T) {
+	if _, err := os.Stat("/bin/sh"); err != nil {
+		t.Skip("no /bin/sh to interpret the test's program")
+	}
+	memfd, err := SealedMemfd("test-command", "#!/bin/sh\nread line <&3\necho \"$line to 4\" >&4\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer memfd.Close()
+	inR, in, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := Command(memfd, "test-command", inR, outW)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inR.Close()
+	outW.Close()
+	io.WriteString(in, "from 3\n")
+	in.Close()
+	got, _ := io.ReadAll(out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("the memfd's program: %v", err)
+	}
+	if string(got) != "from 3 to 4\n" {
+		t.Errorf("the memfd's program wrote %q to descriptor 4, want %q", got, "from 3 to 4\n")
+	}
+}
