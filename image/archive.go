@@ -2,6 +2,7 @@ package image
 
 import (
 	"bufio"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -144,4 +145,26 @@ func fileSHA256(p string) (string, error) {
 		return "", fmt.Errorf("rootfs: hash %s: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// decompressed reads r as gzip when it starts with gzip's magic number,
+// else as it is: a rootfs archive is a tar, gzip-compressed or not. Go's
+// own gzip does it, slower than the pull's (image/pull), once per
+// archive's content; the pull's would cost every process of stack its
+// initialisers at its start.
+func decompressed(r *bufio.Reader) (io.Reader, error) {
+	magic, err := r.Peek(2)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		// One gzip stream is the archive; what follows it is not tar.
+		gz.Multistream(false)
+		return gz, nil
+	}
+	return r, nil
 }

@@ -191,7 +191,7 @@ func TestArchiveEscapesRefused(t *testing.T) {
 			if unpacked := unpackedRootfs(t, s); len(unpacked) != 0 {
 				t.Errorf("the store left with %v", unpacked)
 			}
-			if left := tmpEntries(t, s); len(left) != 0 {
+			if left := imagetest.TmpEntries(t, s.Root()); len(left) != 0 {
 				t.Errorf("tmp/ left with %v", left)
 			}
 		})
@@ -278,7 +278,7 @@ func TestArchiveUnpackBounded(t *testing.T) {
 			if unpacked := unpackedRootfs(t, s); len(unpacked) != 0 {
 				t.Errorf("the store left with %v", unpacked)
 			}
-			if left := tmpEntries(t, s); len(left) != 0 {
+			if left := imagetest.TmpEntries(t, s.Root()); len(left) != 0 {
 				t.Errorf("tmp/ left with %v", left)
 			}
 		})

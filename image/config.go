@@ -65,11 +65,25 @@ func decodeConfig(raw []byte) (configFile, error) {
 	return cf, nil
 }
 
+// ReadConfig reads an image's config: what a container takes of it, and
+// the diff IDs of its layers, bottom first.
+func ReadConfig(raw []byte) (Config, []string, error) {
+	cf, err := decodeConfig(raw)
+	if err != nil {
+		return Config{}, nil, err
+	}
+	return configOf(cf), cf.RootFS.DiffIDs, nil
+}
+
 func parseConfig(raw []byte) (Config, error) {
 	cf, err := decodeConfig(raw)
 	if err != nil {
 		return Config{}, err
 	}
+	return configOf(cf), nil
+}
+
+func configOf(cf configFile) Config {
 	c := Config{
 		Entrypoint:   cf.Config.Entrypoint,
 		Cmd:          cf.Config.Cmd,
@@ -85,5 +99,5 @@ func parseConfig(raw []byte) (Config, error) {
 			StartPeriod: h.StartPeriod, StartInterval: h.StartInterval, Retries: h.Retries,
 		}
 	}
-	return c, nil
+	return c
 }

@@ -15,11 +15,12 @@ const (
 	PullNever   PullPolicy = "never"   // never: the store must have it
 )
 
-// Get returns src's image from the store, pulling it as policy says. A
+// Get returns src's image from the store, pulling it with pull as policy
+// says. A
 // layout or archive on this host is read again under "missing" too: it is
 // as cheap as looking it up, and a rebuilt one is then not missed (the
 // layers already in the store are not unpacked again).
-func (s *Store) Get(ctx context.Context, src Source, policy PullPolicy, opts PullOptions) (*Image, error) {
+func (s *Store) Get(ctx context.Context, src Source, policy PullPolicy, pull Puller, opts PullOptions) (*Image, error) {
 	switch policy {
 	case PullNever:
 		img, err := s.Lookup(src)
@@ -40,5 +41,5 @@ func (s *Store) Get(ctx context.Context, src Source, policy PullPolicy, opts Pul
 	default:
 		return nil, fmt.Errorf("unknown pull policy %q", policy)
 	}
-	return s.Pull(ctx, src, opts)
+	return pull(ctx, s, src, opts)
 }

@@ -103,7 +103,7 @@ func ParseReference(s string) (name.Reference, error) {
 	if repo := ref.Context().RepositoryStr(); slices.Contains(strings.Split(repo, "/"), "") {
 		return nil, fmt.Errorf("%q: not an image reference: the repository %q has an empty path component", s, repo)
 	}
-	if isLoopback(ref.Context().RegistryStr()) {
+	if IsLoopback(ref.Context().RegistryStr()) {
 		ref, err = name.ParseReference(s, name.Insecure)
 		if err != nil {
 			return nil, fmt.Errorf("%q: not an image reference: %w", s, unwrapName(err))
@@ -126,9 +126,9 @@ func unwrapName(err error) error {
 	return err
 }
 
-// isLoopback reports whether a registry (host[:port]) is on localhost or
+// IsLoopback reports whether a registry (host[:port]) is on localhost or
 // 127.0.0.0/8, the only ones plain HTTP is spoken to.
-func isLoopback(registry string) bool {
+func IsLoopback(registry string) bool {
 	host := registry
 	if h, _, err := net.SplitHostPort(registry); err == nil {
 		host = h

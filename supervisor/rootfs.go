@@ -132,15 +132,18 @@ func (s *Supervisor) resolveRoots(ctx context.Context) error {
 
 // getImage gets d's image from the store as its pull policy says.
 func (s *Supervisor) getImage(ctx context.Context, store *image.Store, d *manifest.Container) (*image.Image, error) {
-	return getImage(ctx, store, d.Image, image.PullPolicy(d.PullPolicy), nil)
+	return getImage(ctx, store, s.cfg.Pull, d.Image, image.PullPolicy(d.PullPolicy), nil)
 }
 
-func getImage(ctx context.Context, store *image.Store, ref string, policy image.PullPolicy, progress func(image.Progress)) (*image.Image, error) {
+func getImage(ctx context.Context, store *image.Store, pull image.Puller, ref string, policy image.PullPolicy, progress func(image.Progress)) (*image.Image, error) {
 	src, err := image.ParseSource(ref, "/")
 	if err != nil {
 		return nil, err
 	}
-	img, err := store.Get(ctx, src, policy, image.PullOptions{Progress: progress})
+	if pull == nil {
+		pull = noPull
+	}
+	img, err := store.Get(ctx, src, policy, pull, image.PullOptions{Progress: progress})
 	// The store's errors name the image; the caller does too.
 	return img, unwrapPull(err)
 }
@@ -180,7 +183,7 @@ func PullImages(ctx context.Context, st *manifest.Stack, cfg Config, names []str
 	g, gctx := errgroup.WithContext(ctx)
 	for i, ref := range refs {
 		g.Go(func() error {
-			img, err := getImage(gctx, store, ref, image.PullAlways, progress)
+			img, err := getImage(gctx, store, cfg.Pull, ref, image.PullAlways, progress)
 			if err != nil {
 				return fmt.Errorf("container %q: image %s: %w", users[ref], ref, err)
 			}
@@ -225,6 +228,11 @@ func ImageUsers(stateDir string) (map[string][]string, error) {
 		slices.Sort(stacks)
 	}
 	return users, nil
+}
+
+// noPull is the Puller of a Config that has none.
+func noPull(_ context.Context, _ *image.Store, src image.Source, _ image.PullOptions) (*image.Image, error) {
+	return nil, &image.PullError{Source: src.String(), Err: errors.New("this process cannot pull images (no Config.Pull)")}
 }
 
 // unwrapPull drops the "pull REF: " the store puts first, which the

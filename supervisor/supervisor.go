@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/stack-containers/stack/cgroup"
+	"github.com/stack-containers/stack/image"
 	"github.com/stack-containers/stack/manifest"
 	"github.com/stack-containers/stack/network"
 	"github.com/stack-containers/stack/runtime"
@@ -45,6 +46,10 @@ type Config struct {
 	// Init is the program that sets up each container and each process
 	// entering one; nil re-executes the running binary.
 	Init *runtime.InitProgram
+	// Pull fetches an image into the store, for a container's image
+	// that its pull policy says to pull: the pull program, or the pull
+	// in this process (package image/pull). Nil refuses every pull.
+	Pull image.Puller
 	// Output receives the aggregated `NAME | LINE` stream; nil for none.
 	Output io.Writer
 	// Color colors the names in Output.

@@ -212,7 +212,7 @@ func (a *app) supervisorConfig() (supervisor.Config, error) {
 	return supervisor.Config{
 		StateDir: stateDir, CgroupParent: parent, DataDir: dataDir, Owner: invoker(),
 		UnpackLimit: unpackLimit, Driver: drv, Errors: a.stderr,
-		Init: initProgram,
+		Init: initProgram, Pull: pullImage,
 	}, nil
 }
 

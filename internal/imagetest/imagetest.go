@@ -430,3 +430,18 @@ func WriteDockerArchive(t testing.TB, file, ref string, img v1.Image) {
 
 // ServeInner answers r as the registry would, past any hook.
 func (r *Registry) ServeInner(w http.ResponseWriter, req *http.Request) { r.inner.ServeHTTP(w, req) }
+
+// TmpEntries lists what the tmp/ of the image store at root holds: what a
+// pull or an unpack left half made.
+func TmpEntries(t testing.TB, root string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(root, "tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -1,19 +1,36 @@
-package image
+// Package pull gets an image from a registry, an OCI layout or archive,
+// or a docker-archive into the image store (package image), which checks
+// and keeps its parts:
+//
+//  1. Resolve: the registry (go-containerregistry, with the Docker
+//     config's credentials, plain HTTP only to localhost and 127.0.0.0/8)
+//     or the layout or archive gives the image's manifest, an index
+//     resolved to the host's platform.
+//  2. Fetch: the manifest and config go into the store's blobs, each
+//     checked against its digest; each layer not already unpacked is
+//     streamed, its blob digest and diff ID checked on the way, and
+//     unpacked by the store (Store.PutLayer), three at a time.
+//  3. Record: the store maps the reference to the image's config digest
+//     and layers.
+//
+// It is apart from package image for what it links: net/http and
+// crypto/tls, go-containerregistry's remote, the Docker config's
+// credential helpers, klauspost's gzip and zstd. Their initialisers would
+// cost every process of stack at its start; `make build` links this
+// package only into the pull program (cmd/stack-pull).
+package pull
 
 import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,47 +45,12 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/image"
 )
 
-// PullOptions tune Pull; the zero value pulls for the host's platform with
-// the Docker config's credentials.
-type PullOptions struct {
-	// Platform is the one chosen from an index; default the host's.
-	Platform *v1.Platform
-	// Progress, if set, hears of every layer's progress, one call at a time.
-	Progress func(Progress)
-	// Transport carries the registry's requests; default Go's.
-	Transport http.RoundTripper
-	// Keychain gives credentials; default the Docker config's
-	// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json).
-	Keychain authn.Keychain
-}
-
-// LayerState is where one layer of a pull is.
-type LayerState int
-
-const (
-	LayerWaiting  LayerState = iota // another pull is unpacking it
-	LayerFetching                   // Done of Total bytes read
-	LayerDone                       // fetched, verified and unpacked
-	LayerExists                     // already in the store
-)
-
-// Progress is news of one layer of a pull.
-type Progress struct {
-	Image string // the source, as Source.String
-	Layer string // the layer's diff ID
-	Index int    // the layer's place, from 0 at the bottom
-	Count int    // how many layers the image has
-	State LayerState
-	// Done and Total are bytes of the layer as transferred (compressed);
-	// Total is 0 when unknown.
-	Done, Total int64
-}
-
-// HostPlatform is the platform chosen from a multi-platform index.
-func HostPlatform() v1.Platform {
+// hostPlatform is the platform chosen from a multi-platform index.
+func hostPlatform() v1.Platform {
 	p := v1.Platform{OS: "linux", Architecture: goruntime.GOARCH}
 	if p.Architecture == "arm" {
 		p.Variant = "v7"
@@ -76,52 +58,38 @@ func HostPlatform() v1.Platform {
 	return p
 }
 
-// Pull fetches src into the store (what it already holds of it is not
-// fetched again) and returns it. Errors name the source and carry the
-// registry's reason.
-func (s *Store) Pull(ctx context.Context, src Source, opts PullOptions) (*Image, error) {
-	img, err := s.pull(ctx, src, opts)
+// Image fetches src into s (what s already holds of it is not fetched
+// again) and returns it: an image.Puller. Errors are *image.PullError,
+// naming the source and carrying the registry's reason.
+func Image(ctx context.Context, s *image.Store, src image.Source, opts image.PullOptions) (*image.Image, error) {
+	img, err := pull(ctx, s, src, opts)
 	if err != nil {
-		return nil, &PullError{Source: src.String(), Err: err}
+		return nil, &image.PullError{Source: src.String(), Err: err}
 	}
 	return img, nil
 }
 
-// PullError is a pull that failed: the source, and the registry's (or
-// the layout's or archive's) reason.
-type PullError struct {
-	Source string
-	Err    error
-}
-
-func (e *PullError) Error() string { return "pull " + e.Source + ": " + e.Err.Error() }
-func (e *PullError) Unwrap() error { return e.Err }
-
-func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image, error) {
-	if opts.Platform == nil {
-		p := HostPlatform()
-		opts.Platform = &p
-	}
-	// Shared: pulls go on side by side; prune waits for them to end.
-	held, err := s.lockFile(storeLock, unix.LOCK_SH)
+func pull(ctx context.Context, s *image.Store, src image.Source, opts image.PullOptions) (*image.Image, error) {
+	platform := hostPlatform()
+	unlock, err := s.LockForPull()
 	if err != nil {
 		return nil, err
 	}
-	defer held.release()
+	defer unlock()
 
 	var img v1.Image
 	switch src.Kind {
-	case Registry:
-		img, err = remoteImage(ctx, src.Ref, opts)
-	case OCILayout:
-		img, err = layoutImage(src.Path, src.Tag, *opts.Platform)
-	case OCIArchive:
+	case image.Registry:
+		img, err = remoteImage(ctx, src.Ref, platform)
+	case image.OCILayout:
+		img, err = layoutImage(src.Path, src.Tag, platform)
+	case image.OCIArchive:
 		var cleanup func()
-		img, cleanup, err = s.ociArchiveImage(src.Path, src.Tag, *opts.Platform)
+		img, cleanup, err = ociArchiveImage(s, src.Path, src.Tag, platform)
 		if cleanup != nil {
 			defer cleanup()
 		}
-	case DockerArchive:
+	case image.DockerArchive:
 		img, err = dockerArchiveImage(src)
 	default:
 		err = fmt.Errorf("unknown kind of source %d", src.Kind)
@@ -130,7 +98,7 @@ func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image,
 		return nil, err
 	}
 
-	rec := Record{Reference: src.String(), Pulled: time.Now().UTC()}
+	rec := image.Record{Reference: src.String(), Pulled: time.Now().UTC()}
 	configName, err := img.ConfigName()
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -140,17 +108,17 @@ func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image,
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	rec.ID = configName.String()
-	if err := s.writeBlob(rec.ID, rawConfig); err != nil {
+	if err := s.PutBlob(rec.ID, rawConfig); err != nil {
 		return nil, err
 	}
-	cf, err := decodeConfig(rawConfig)
+	cf, diffIDs, err := image.ReadConfig(rawConfig)
 	if err != nil {
 		return nil, err
 	}
-	if cf.OS != "" && cf.OS != opts.Platform.OS || cf.Architecture != "" && cf.Architecture != opts.Platform.Architecture {
-		return nil, fmt.Errorf("the image is for %s/%s, not for this host's platform %s", cf.OS, cf.Architecture, opts.Platform)
+	if cf.OS != "" && cf.OS != platform.OS || cf.Architecture != "" && cf.Architecture != platform.Architecture {
+		return nil, fmt.Errorf("the image is for %s/%s, not for this host's platform %s", cf.OS, cf.Architecture, platform)
 	}
-	if src.Kind != DockerArchive {
+	if src.Kind != image.DockerArchive {
 		// A docker-archive has no manifest of the registry's form:
 		// go-containerregistry would make one by compressing every
 		// layer, only to hash it.
@@ -163,7 +131,7 @@ func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image,
 			return nil, fmt.Errorf("manifest: %w", err)
 		}
 		rec.Digest = digest.String()
-		if err := s.writeBlob(rec.Digest, raw); err != nil {
+		if err := s.PutBlob(rec.Digest, raw); err != nil {
 			return nil, err
 		}
 	}
@@ -171,13 +139,13 @@ func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image,
 	if err != nil {
 		return nil, fmt.Errorf("layers: %w", err)
 	}
-	if len(layers) != len(cf.RootFS.DiffIDs) {
-		return nil, fmt.Errorf("the manifest has %d layers, the config %d", len(layers), len(cf.RootFS.DiffIDs))
+	if len(layers) != len(diffIDs) {
+		return nil, fmt.Errorf("the manifest has %d layers, the config %d", len(layers), len(diffIDs))
 	}
-	rec.Layers = cf.RootFS.DiffIDs
+	rec.Layers = diffIDs
 
 	var mu sync.Mutex
-	report := func(p Progress) {
+	report := func(p image.Progress) {
 		if opts.Progress == nil {
 			return
 		}
@@ -191,9 +159,12 @@ func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image,
 	sizes := make([]int64, len(layers))
 	for i, layer := range layers {
 		g.Go(func() error {
-			size, err := s.fetchLayer(gctx, layer, rec.Layers[i], src.Kind == DockerArchive, func(p Progress) {
+			report := func(p image.Progress) {
 				p.Index = i
 				report(p)
+			}
+			size, err := s.PutLayer(rec.Layers[i], report, func(fsDir string) (int64, error) {
+				return unpackLayer(gctx, s, layer, rec.Layers[i], src.Kind == image.DockerArchive, fsDir, report)
 			})
 			sizes[i] = size
 			if err != nil {
@@ -208,32 +179,17 @@ func (s *Store) pull(ctx context.Context, src Source, opts PullOptions) (*Image,
 	for _, n := range sizes {
 		rec.Size += n
 	}
-	data, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.writeFile(filepath.Join(refsDir, refFile(rec.Reference)), append(data, '\n')); err != nil {
-		return nil, err
-	}
-	return s.load(rec)
+	return s.PutRecord(rec)
 }
 
 // remoteImage resolves ref on its registry, an index to the platform's
 // image.
-func remoteImage(ctx context.Context, ref name.Reference, opts PullOptions) (v1.Image, error) {
-	keychain := opts.Keychain
-	if keychain == nil {
-		keychain = authn.DefaultKeychain
-	}
-	base := opts.Transport
-	if base == nil {
-		base = remote.DefaultTransport
-	}
+func remoteImage(ctx context.Context, ref name.Reference, platform v1.Platform) (v1.Image, error) {
 	return remote.Image(ref,
 		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(keychain),
-		remote.WithPlatform(*opts.Platform),
-		remote.WithTransport(httpsOnly{base}),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithPlatform(platform),
+		remote.WithTransport(httpsOnly{remote.DefaultTransport}),
 	)
 }
 
@@ -242,7 +198,7 @@ func remoteImage(ctx context.Context, ref name.Reference, opts PullOptions) (v1.
 type httpsOnly struct{ next http.RoundTripper }
 
 func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme == "http" && !isLoopback(req.URL.Host) {
+	if req.URL.Scheme == "http" && !image.IsLoopback(req.URL.Host) {
 		return nil, fmt.Errorf("%s %s: plain HTTP is refused for a registry not on localhost or 127.0.0.0/8", req.Method, req.URL.Redacted())
 	}
 	return t.next.RoundTrip(req)
@@ -305,20 +261,20 @@ func pickImage(idx v1.ImageIndex, d v1.Descriptor, platform v1.Platform) (v1.Ima
 
 // ociArchiveImage unpacks the OCI layout archived at p into tmp/ and
 // picks its image; cleanup removes the copy.
-func (s *Store) ociArchiveImage(p, tag string, platform v1.Platform) (v1.Image, func(), error) {
+func ociArchiveImage(s *image.Store, p, tag string, platform v1.Platform) (v1.Image, func(), error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("OCI archive: %w", err)
 	}
 	defer f.Close()
-	dir, err := os.MkdirTemp(filepath.Join(s.root, tmpDir), "oci-archive-")
+	dir, err := s.TempDir("oci-archive-")
 	if err != nil {
-		return nil, nil, fmt.Errorf("image store: %w", err)
+		return nil, nil, err
 	}
 	cleanup := func() { os.RemoveAll(dir) }
 	r, err := decompressed(bufio.NewReader(f))
 	if err == nil {
-		_, err = unpackTar(r, dir, asRootfs, s.unpackLimit)
+		_, err = s.UnpackTree(r, dir)
 	}
 	if err != nil {
 		cleanup()
@@ -332,7 +288,7 @@ func (s *Store) ociArchiveImage(p, tag string, platform v1.Platform) (v1.Image, 
 	return img, cleanup, nil
 }
 
-func dockerArchiveImage(src Source) (v1.Image, error) {
+func dockerArchiveImage(src image.Source) (v1.Image, error) {
 	var tag *name.Tag
 	if src.Ref != nil {
 		t, ok := src.Ref.(name.Tag)
@@ -348,62 +304,10 @@ func dockerArchiveImage(src Source) (v1.Image, error) {
 	return img, nil
 }
 
-// fetchLayer makes sure the layer with diffID is unpacked in the store,
-// fetching it unless it is there, and returns its size. Of two pulls of
-// one layer at once, the second waits on the layer's lock and then finds
-// it there.
-func (s *Store) fetchLayer(ctx context.Context, layer v1.Layer, diffID string, uncompressed bool, report func(Progress)) (int64, error) {
-	hexID, ok := strings.CutPrefix(diffID, "sha256:")
-	if !ok || !isHex(hexID) {
-		return 0, fmt.Errorf("diff ID %q: not a sha256 digest", diffID)
-	}
-	if _, ok := s.layerDir(diffID); ok {
-		report(Progress{Layer: diffID, State: LayerExists})
-		return s.layerSize(hexID), nil
-	}
-	l, err := s.lockFile("layer-"+hexID, unix.LOCK_EX|unix.LOCK_NB)
-	if errors.Is(err, errBusy) {
-		report(Progress{Layer: diffID, State: LayerWaiting})
-		l, err = s.lockFile("layer-"+hexID, unix.LOCK_EX)
-	}
-	if err != nil {
-		return 0, err
-	}
-	defer l.release()
-	if _, ok := s.layerDir(diffID); ok {
-		report(Progress{Layer: diffID, State: LayerExists})
-		return s.layerSize(hexID), nil
-	}
-	// Holding the lock, whatever tmp/ has of this layer is a dead pull's.
-	if err := s.removeStale("layer-" + hexID + "-"); err != nil {
-		return 0, err
-	}
-	tmp, err := os.MkdirTemp(filepath.Join(s.root, tmpDir), "layer-"+hexID+"-")
-	if err != nil {
-		return 0, fmt.Errorf("image store: %w", err)
-	}
-	size, err := s.unpackLayer(ctx, layer, diffID, uncompressed, tmp, report)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(tmp, "size"), []byte(strconv.FormatInt(size, 10)+"\n"), 0o644)
-	}
-	if err == nil {
-		err = unix.Chmod(tmp, 0o711)
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(s.root, layersDir, hexID))
-	}
-	if err != nil {
-		os.RemoveAll(tmp)
-		return 0, err
-	}
-	report(Progress{Layer: diffID, State: LayerDone})
-	return size, nil
-}
-
-// unpackLayer streams the layer into tmp/fs, checking on the way that the
+// unpackLayer streams the layer into fsDir, checking on the way that the
 // bytes are those its digests name: the transferred blob's (where the
 // source has one) and the uncompressed tar's, its diff ID.
-func (s *Store) unpackLayer(ctx context.Context, layer v1.Layer, diffID string, uncompressed bool, tmp string, report func(Progress)) (int64, error) {
+func unpackLayer(ctx context.Context, s *image.Store, layer v1.Layer, diffID string, uncompressed bool, fsDir string, report func(image.Progress)) (int64, error) {
 	var (
 		rc         io.ReadCloser
 		err        error
@@ -426,19 +330,15 @@ func (s *Store) unpackLayer(ctx context.Context, layer v1.Layer, diffID string, 
 	defer rc.Close()
 	blobHash := sha256.New()
 	counted := &progressReader{ctx: ctx, r: io.TeeReader(rc, blobHash), report: func(done int64) {
-		report(Progress{Layer: diffID, State: LayerFetching, Done: done, Total: total})
+		report(image.Progress{Layer: diffID, State: image.LayerFetching, Done: done, Total: total})
 	}}
 	tr, err := decompressed(bufio.NewReaderSize(counted, 64<<10))
 	if err != nil {
 		return 0, err
 	}
 	tarHash := sha256.New()
-	fsDir := filepath.Join(tmp, "fs")
-	if err := os.Mkdir(fsDir, 0o755); err != nil {
-		return 0, err
-	}
 	tee := io.TeeReader(tr, tarHash)
-	size, err := unpackTar(tee, fsDir, asLayer, s.unpackLimit)
+	size, err := s.UnpackLayer(tee, fsDir)
 	if err != nil {
 		return 0, err
 	}
