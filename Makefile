@@ -8,6 +8,7 @@ GO        ?= go
 BIN       := bin/stack
 INIT_BIN  := bin/stack-init
 EXPORT_BIN := bin/stack-export
+PULL_BIN  := bin/stack-pull
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 PKGS      := ./...
@@ -17,20 +18,24 @@ FUZZTIME  ?= 10m
 
 all: build
 
-## build: the static stack binary in bin/stack, with the containers' init and the export program embedded
-# cmd/stack-init, the small program each container's init runs, and
+## build: the static stack binary in bin/stack, with the containers' init, the export and the pull programs embedded
+# cmd/stack-init, the small program each container's init runs,
 # cmd/stack-export, `stack export kubernetes` with the Kubernetes API
-# types that no other command links, are built first and embedded into
-# stack (-tags stackinit): -overlay maps the names the embeds ask for
-# (cmd/stack/stack-init.elf, cmd/stack/stack-export.elf) onto
-# bin/stack-init and bin/stack-export, so no build product lands in the
-# source tree. A plain `go build ./cmd/stack` works too: it re-executes
-# the whole stack binary as the init instead, and links the export.
+# types that no other command links, and cmd/stack-pull, an image's pull
+# with the registry client (net/http, crypto/tls, go-containerregistry's
+# remote, zstd) that no other command links, are built first and
+# embedded into stack (-tags stackinit): -overlay maps the names the
+# embeds ask for (cmd/stack/stack-init.elf, stack-export.elf,
+# stack-pull.elf) onto bin/stack-init, bin/stack-export and
+# bin/stack-pull, so no build product lands in the source tree. A plain
+# `go build ./cmd/stack` works too: it re-executes the whole stack binary
+# as the init instead, and links the export and the pull.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(INIT_BIN) ./cmd/stack-init
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(EXPORT_BIN) ./cmd/stack-export
-	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/$(INIT_BIN)","%s/cmd/stack/stack-export.elf":"%s/$(EXPORT_BIN)"}}\n' \
-		'$(CURDIR)' '$(CURDIR)' '$(CURDIR)' '$(CURDIR)' > bin/embed-overlay.json
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(PULL_BIN) ./cmd/stack-pull
+	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/$(INIT_BIN)","%s/cmd/stack/stack-export.elf":"%s/$(EXPORT_BIN)","%s/cmd/stack/stack-pull.elf":"%s/$(PULL_BIN)"}}\n' \
+		'$(CURDIR)' '$(CURDIR)' '$(CURDIR)' '$(CURDIR)' '$(CURDIR)' '$(CURDIR)' > bin/embed-overlay.json
 	CGO_ENABLED=0 $(GO) build -trimpath -tags stackinit -overlay bin/embed-overlay.json -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/stack
 
 ## deps: install the system packages demo and test need, if missing (see hack/deps.sh)

@@ -134,12 +134,7 @@ func TestImageErrors(t *testing.T) {
 	e := newEnv(t)
 	reg := e.registry()
 	reg.Push(t, "foreign", imagetest.ForPlatform(t, imagetest.Other(t), imagetest.OtherArch()))
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := closed.Addr().String()
-	closed.Close()
+	refused := refusedAddr(t)
 	// The repository private/ asks for credentials nobody has.
 	reg.Hook(func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.Contains(r.URL.Path, "/private/") {
@@ -248,6 +243,17 @@ func (e *env) images() []imageRow {
 		e.t.Fatal(err)
 	}
 	return rows
+}
+
+// refusedAddr is an address on 127.0.0.1 where nothing listens.
+func refusedAddr(t *testing.T) string {
+	t.Helper()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closed.Close()
+	return closed.Addr().String()
 }
 
 // registry is a registry reachable from the stacks of e: on 127.0.0.1 of

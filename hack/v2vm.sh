@@ -188,10 +188,10 @@ if [ "$(cat "$B/key" 2>/dev/null)" != "$KEY" ]; then
 		go build -trimpath -o "$B/prebuilt/$rel/main" "./$rel"
 	done
 	# stack itself as `make build` builds it, with cmd/stack-init embedded
-	# as the containers' init and cmd/stack-export as the export (see the
-	# Makefile).
-	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/prebuilt/cmd/stack-init/main","%s/cmd/stack/stack-export.elf":"%s/prebuilt/cmd/stack-export/main"}}\n' \
-		"$SRC" "$B" "$SRC" "$B" > "$B/embed-overlay.json"
+	# as the containers' init, cmd/stack-export as the export and
+	# cmd/stack-pull as the pull (see the Makefile).
+	printf '{"Replace":{"%s/cmd/stack/stack-init.elf":"%s/prebuilt/cmd/stack-init/main","%s/cmd/stack/stack-export.elf":"%s/prebuilt/cmd/stack-export/main","%s/cmd/stack/stack-pull.elf":"%s/prebuilt/cmd/stack-pull/main"}}\n' \
+		"$SRC" "$B" "$SRC" "$B" "$SRC" "$B" > "$B/embed-overlay.json"
 	go build -trimpath -tags stackinit -overlay "$B/embed-overlay.json" -o "$B/prebuilt/cmd/stack/main" ./cmd/stack
 	echo "$mod" > "$B/module"
 	echo "$KEY" > "$B/key"

@@ -44,9 +44,9 @@ func build() (string, error) {
 		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	// Built as `make build` builds it (static, trimmed paths, with
-	// cmd/stack-init embedded as the containers' init and cmd/stack-export
-	// as the export), so that the tests run what users run, but for the
-	// version stamp.
+	// cmd/stack-init embedded as the containers' init, cmd/stack-export
+	// as the export and cmd/stack-pull as the pull), so that the tests
+	// run what users run, but for the version stamp.
 	initBin := filepath.Join(dir, "stack-init")
 	if err := goBuild(goTool, "-o", initBin, "github.com/stack-containers/stack/cmd/stack-init"); err != nil {
 		return "", err
@@ -55,12 +55,17 @@ func build() (string, error) {
 	if err := goBuild(goTool, "-o", exportBin, "github.com/stack-containers/stack/cmd/stack-export"); err != nil {
 		return "", err
 	}
+	pullBin := filepath.Join(dir, "stack-pull")
+	if err := goBuild(goTool, "-o", pullBin, "github.com/stack-containers/stack/cmd/stack-pull"); err != nil {
+		return "", err
+	}
 	// This file is internal/stacktest/binary.go of the source tree.
 	_, self, _, _ := runtime.Caller(0)
 	cmdStack := filepath.Join(filepath.Dir(self), "..", "..", "cmd", "stack")
 	overlay, err := json.Marshal(map[string]map[string]string{"Replace": {
 		filepath.Join(cmdStack, "stack-init.elf"):   initBin,
 		filepath.Join(cmdStack, "stack-export.elf"): exportBin,
+		filepath.Join(cmdStack, "stack-pull.elf"):   pullBin,
 	}})
 	if err != nil {
 		return "", err

@@ -1,0 +1,77 @@
+//go:build stackinit
+
+package main
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/stack-containers/stack/image"
+	"github.com/stack-containers/stack/internal/memexec"
+	"github.com/stack-containers/stack/internal/pullexchange"
+)
+
+// pullELF is cmd/stack-pull as `make build` builds it, mapped onto
+// stack-pull.elf with -overlay as the init is (see init_embedded.go).
+//
+//go:embed stack-pull.elf
+var pullELF string
+
+// pullMemfd is the pull program's sealed memfd, made at the first pull
+// of the process and executed by all of them: a command that pulls
+// nothing pays nothing for it.
+var pullMemfd = sync.OnceValues(func() (*os.File, error) {
+	return memexec.SealedMemfd("stack-pull", pullELF)
+})
+
+// pullImage is the image.Puller of stack as `make build` builds it: one
+// pull program for src, run from its memfd (package pullexchange draws
+// the exchange). Its progress reaches opts.Progress as it comes; its
+// error reads, and is of the kind, as the pull's in this process would
+// be (see pull_inprocess.go).
+func pullImage(ctx context.Context, s *image.Store, src image.Source, opts image.PullOptions) (*image.Image, error) {
+	failed := func(err error) error {
+		return &image.PullError{Source: src.String(), Err: fmt.Errorf("the pull program: %w", err)}
+	}
+	memfd, err := pullMemfd()
+	if err != nil {
+		return nil, failed(err)
+	}
+	requestR, request, err := os.Pipe()
+	if err != nil {
+		return nil, failed(err)
+	}
+	defer request.Close()
+	events, eventsW, err := os.Pipe()
+	if err != nil {
+		requestR.Close()
+		return nil, failed(err)
+	}
+	defer events.Close()
+	cmd := memexec.Command(memfd, "stack-pull", requestR, eventsW)
+	cmd.Stderr = os.Stderr
+	// A stack killed outright takes its pulls with it; one that ends
+	// otherwise closes the request first (Exchange).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	// Ours close, so that either side's end reads as EOF on the other.
+	requestR.Close()
+	eventsW.Close()
+	if err != nil {
+		return nil, failed(fmt.Errorf("start: %w", err))
+	}
+	img, err := pullexchange.Exchange(ctx, request, events, s, src, opts)
+	werr := cmd.Wait()
+	if errors.Is(err, pullexchange.ErrNoReply) {
+		if werr != nil {
+			return nil, failed(fmt.Errorf("ended without a reply (%v)", werr))
+		}
+		return nil, failed(err)
+	}
+	return img, err
+}
