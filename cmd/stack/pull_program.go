@@ -22,12 +22,39 @@ import (
 //go:embed stack-pull.elf
 var pullELF string
 
-// pullMemfd is the pull program's sealed memfd, made at the first pull
-// of the process and executed by all of them: a command that pulls
-// nothing pays nothing for it.
-var pullMemfd = sync.OnceValues(func() (*os.File, error) {
-	return memexec.SealedMemfd("stack-pull", pullELF)
-})
+// pullMemfd is the pull program's sealed memfd while pulls run: made by
+// the first of them, executed by every one that starts meanwhile (a
+// supervisor pulls its stack's images side by side), and closed once the
+// last has ended, so that a supervisor does not keep the program's pages
+// for the life of its stack, which pulls nothing more. A command that
+// pulls nothing pays nothing for it.
+var pullMemfd struct {
+	mu    sync.Mutex
+	memfd *os.File
+	users int
+}
+
+// acquirePullMemfd returns the pull program's memfd, and release to call
+// when the pull that executes it has ended.
+func acquirePullMemfd() (memfd *os.File, release func(), err error) {
+	p := &pullMemfd
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.memfd == nil {
+		if p.memfd, err = memexec.SealedMemfd("stack-pull", pullELF); err != nil {
+			return nil, nil, err
+		}
+	}
+	p.users++
+	return p.memfd, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if p.users--; p.users == 0 {
+			p.memfd.Close()
+			p.memfd = nil
+		}
+	}, nil
+}
 
 // pullImage is the image.Puller of stack as `make build` builds it: one
 // pull program for src, run from its memfd (package pullexchange draws
@@ -38,10 +65,11 @@ func pullImage(ctx context.Context, s *image.Store, src image.Source, opts image
 	failed := func(err error) error {
 		return &image.PullError{Source: src.String(), Err: fmt.Errorf("the pull program: %w", err)}
 	}
-	memfd, err := pullMemfd()
+	memfd, release, err := acquirePullMemfd()
 	if err != nil {
 		return nil, failed(err)
 	}
+	defer release()
 	requestR, request, err := os.Pipe()
 	if err != nil {
 		return nil, failed(err)
