@@ -15,8 +15,8 @@ import (
 //
 // Each of those processes pays its program's start: the Go runtime, the
 // package initialisers and the page faults of the binary. The stack
-// binary links the image store, the registry client and the YAML
-// parser, whose initialisers alone cost a few milliseconds per start;
+// binary links the image store, the network and cgroup drivers and the
+// YAML parser, whose initialisers alone cost a millisecond per start;
 // stack-init links only what the init does, and starts in less than half
 // the time. Its bytes go once per process into a sealed memfd (package
 // memexec), which every start executes from: nothing on disk to find or
