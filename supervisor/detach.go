@@ -12,56 +12,35 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/stack-containers/stack/internal/wireerror"
 	"github.com/stack-containers/stack/manifest"
 )
 
 // report is what a background supervisor writes back, as one JSON object,
 // once every container runs (Error empty) or the start failed. An error
-// loses its type on the way, so Kind names the sentinel it wrapped, if
-// one that up -d acts on (a hint), and Detach wraps it again.
+// loses its type on the way, so Kind names the one of reportKinds it was,
+// and up -d gets back an error that reads as the supervisor's and is that
+// kind (package wireerror).
 type report struct {
 	Error string `json:"error,omitempty"`
 	Kind  string `json:"kind,omitempty"`
 }
 
-// The kinds of error a report carries.
-const (
-	kindRunning    = "running"    // ErrRunning
-	kindPermission = "permission" // fs.ErrPermission
-)
+// reportKinds are the errors that up -d acts on (a hint).
+var reportKinds = wireerror.Kinds{
+	{Name: "running", Err: ErrRunning},
+	{Name: "permission", Err: fs.ErrPermission},
+}
 
 func reportOf(err error) report {
-	r := report{Error: err.Error()}
-	switch {
-	case errors.Is(err, ErrRunning):
-		r.Kind = kindRunning
-	case errors.Is(err, fs.ErrPermission):
-		r.Kind = kindPermission
-	}
-	return r
+	return report{Error: err.Error(), Kind: reportKinds.Of(err)}
 }
 
 // err is the error the report stands for, which reads as the supervisor's
 // did and matches its kind with errors.Is.
 func (r report) err() error {
-	var kind error
-	switch r.Kind {
-	case kindRunning:
-		kind = ErrRunning
-	case kindPermission:
-		kind = fs.ErrPermission
-	}
-	return &reportedError{msg: r.Error, kind: kind}
+	return reportKinds.Error(r.Error, r.Kind)
 }
-
-// reportedError is an error from the background supervisor.
-type reportedError struct {
-	msg  string
-	kind error
-}
-
-func (e *reportedError) Error() string { return e.msg }
-func (e *reportedError) Unwrap() error { return e.kind }
 
 // Background is a background supervisor's process, started before the
 // stack it is to run is known (Spawn) so that its exec and the Go

@@ -23,6 +23,8 @@ package export
 import (
 	"errors"
 	"io/fs"
+
+	"github.com/stack-containers/stack/internal/wireerror"
 )
 
 // The program's descriptors: the requests come on RequestFD, the replies
@@ -59,13 +61,20 @@ func (e *Error) Error() string { return e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 // Reply is the program's answer to a request: empty once it succeeded.
-// The error loses its type on the way: Permission says that it was a
-// fs.ErrPermission, for which the CLI hints at root.
+// The error loses its type on the way: Kind names the one of replyKinds
+// it was, and the CLI gets back an error that reads as the program's and
+// is that kind (package wireerror).
 type Reply struct {
-	Error      string `json:"error,omitempty"`
-	Hint       string `json:"hint,omitempty"`
-	Code       int    `json:"code,omitempty"`
-	Permission bool   `json:"permission,omitempty"`
+	Error string `json:"error,omitempty"`
+	Hint  string `json:"hint,omitempty"`
+	Code  int    `json:"code,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+}
+
+// replyKinds are the errors the CLI acts on: fs.ErrPermission, for which
+// it hints at root.
+var replyKinds = wireerror.Kinds{
+	{Name: "permission", Err: fs.ErrPermission},
 }
 
 // ReplyOf is the reply that stands for err, nil included.
@@ -73,7 +82,7 @@ func ReplyOf(err error) Reply {
 	if err == nil {
 		return Reply{}
 	}
-	r := Reply{Error: err.Error(), Code: 1, Permission: errors.Is(err, fs.ErrPermission)}
+	r := Reply{Error: err.Error(), Code: 1, Kind: replyKinds.Of(err)}
 	var e *Error
 	if errors.As(err, &e) {
 		r.Code, r.Hint = e.Code, e.Hint
@@ -87,18 +96,5 @@ func (r Reply) Err() error {
 	if r.Error == "" {
 		return nil
 	}
-	var kind error
-	if r.Permission {
-		kind = fs.ErrPermission
-	}
-	return &Error{Code: r.Code, Err: &replyError{msg: r.Error, kind: kind}, Hint: r.Hint}
+	return &Error{Code: r.Code, Err: replyKinds.Error(r.Error, r.Kind), Hint: r.Hint}
 }
-
-// replyError is an error from the export program.
-type replyError struct {
-	msg  string
-	kind error
-}
-
-func (e *replyError) Error() string { return e.msg }
-func (e *replyError) Unwrap() error { return e.kind }

@@ -34,6 +34,7 @@ import (
 	"sync"
 
 	"github.com/stack-containers/stack/image"
+	"github.com/stack-containers/stack/internal/wireerror"
 )
 
 // The program's descriptors: the request comes on RequestFD, the events
@@ -80,15 +81,12 @@ type Error struct {
 }
 
 // kinds are the errors an Error keeps the identity of.
-var kinds = []struct {
-	name string
-	err  error
-}{
-	{"permission", fs.ErrPermission},
-	{"not-exist", fs.ErrNotExist},
-	{"canceled", context.Canceled},
-	{"deadline", context.DeadlineExceeded},
-	{"not-found", image.ErrNotFound},
+var kinds = wireerror.Kinds{
+	{Name: "permission", Err: fs.ErrPermission},
+	{Name: "not-exist", Err: fs.ErrNotExist},
+	{Name: "canceled", Err: context.Canceled},
+	{Name: "deadline", Err: context.DeadlineExceeded},
+	{Name: "not-found", Err: image.ErrNotFound},
 }
 
 // ErrNoReply is an exchange whose program ended, or broke it, before its
@@ -116,16 +114,10 @@ func (s Source) source() (image.Source, error) {
 }
 
 func errorOf(err error) *Error {
-	e := &Error{Message: err.Error()}
+	e := &Error{Message: err.Error(), Kind: kinds.Of(err)}
 	var pe *image.PullError
 	if errors.As(err, &pe) {
 		e.Source, e.Message = pe.Source, pe.Err.Error()
-	}
-	for _, k := range kinds {
-		if errors.Is(err, k.err) {
-			e.Kind = k.name
-			break
-		}
 	}
 	return e
 }
@@ -133,27 +125,12 @@ func errorOf(err error) *Error {
 // err is the error e stands for: an *image.PullError when it was one,
 // whose Err reads as the program's and is its kind.
 func (e *Error) err() error {
-	var kind error
-	for _, k := range kinds {
-		if k.name == e.Kind {
-			kind = k.err
-		}
-	}
-	err := error(&programError{msg: e.Message, kind: kind})
+	err := kinds.Error(e.Message, e.Kind)
 	if e.Source != "" {
 		err = &image.PullError{Source: e.Source, Err: err}
 	}
 	return err
 }
-
-// programError is an error of the pull program.
-type programError struct {
-	msg  string
-	kind error
-}
-
-func (e *programError) Error() string { return e.msg }
-func (e *programError) Unwrap() error { return e.kind }
 
 // Serve is the program's side: it reads the request from requests, pulls
 // with pull and sends the events to events. The pull is cancelled when
