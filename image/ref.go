@@ -1,14 +1,10 @@
 package image
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
-	"slices"
 	"strings"
-
-	"github.com/google/go-containerregistry/pkg/name"
 )
 
 // Kind is where an image comes from.
@@ -32,7 +28,7 @@ type Source struct {
 	Kind Kind
 	// Ref is the registry reference (Registry), or the image named
 	// inside a docker-archive (nil when the archive holds one image).
-	Ref name.Reference
+	Ref *Reference
 	// Path is the layout directory or archive, absolute; Tag the image
 	// named inside an OCI layout or archive ("" for its only one).
 	Path, Tag string
@@ -82,50 +78,6 @@ func splitPathTag(s string) (string, string) {
 	return p, tag
 }
 
-// ParseReference parses a registry reference with Docker's defaults
-// (nginx is docker.io/library/nginx:latest). A registry on localhost or in
-// 127.0.0.0/8 is spoken to in plain HTTP; every other one only in HTTPS.
-func ParseReference(s string) (name.Reference, error) {
-	if s == "" {
-		return nil, errors.New("empty image reference")
-	}
-	ref, err := name.ParseReference(s)
-	if err != nil {
-		// ParseReference says only that neither form parsed; the
-		// form the reference has says why.
-		if strings.Contains(s, "@") {
-			_, err = name.NewDigest(s)
-		} else {
-			_, err = name.NewTag(s)
-		}
-		return nil, fmt.Errorf("%q: not an image reference: %w", s, unwrapName(err))
-	}
-	if repo := ref.Context().RepositoryStr(); slices.Contains(strings.Split(repo, "/"), "") {
-		return nil, fmt.Errorf("%q: not an image reference: the repository %q has an empty path component", s, repo)
-	}
-	if IsLoopback(ref.Context().RegistryStr()) {
-		ref, err = name.ParseReference(s, name.Insecure)
-		if err != nil {
-			return nil, fmt.Errorf("%q: not an image reference: %w", s, unwrapName(err))
-		}
-	}
-	return ref, nil
-}
-
-// unwrapName drops go-containerregistry's own prefix for its errors.
-func unwrapName(err error) error {
-	var ne *name.ErrBadName
-	if errors.As(err, &ne) {
-		msg := strings.TrimPrefix(ne.Error(), "could not parse reference: ")
-		// go-containerregistry appends the offending part after a colon.
-		if i := strings.LastIndex(msg, ": "); i > 0 {
-			msg = msg[:i]
-		}
-		return errors.New(msg)
-	}
-	return err
-}
-
 // IsLoopback reports whether a registry (host[:port]) is on localhost or
 // 127.0.0.0/8, the only ones plain HTTP is spoken to.
 func IsLoopback(registry string) bool {
@@ -161,9 +113,9 @@ func (s Source) String() string {
 
 // Familiar writes a reference the way Docker prints it in full: the
 // registry docker.io rather than go-containerregistry's index.docker.io.
-func Familiar(ref name.Reference) string {
+func Familiar(ref *Reference) string {
 	s := ref.Name()
-	if rest, ok := strings.CutPrefix(s, name.DefaultRegistry+"/"); ok {
+	if rest, ok := strings.CutPrefix(s, DefaultRegistry+"/"); ok {
 		return "docker.io/" + rest
 	}
 	return s

@@ -80,7 +80,10 @@ func pull(ctx context.Context, s *image.Store, src image.Source, opts image.Pull
 	var img v1.Image
 	switch src.Kind {
 	case image.Registry:
-		img, err = remoteImage(ctx, src.Ref, platform)
+		var ref name.Reference
+		if ref, err = nameReference(src.Ref); err == nil {
+			img, err = remoteImage(ctx, ref, platform)
+		}
 	case image.OCILayout:
 		img, err = layoutImage(src.Path, src.Tag, platform)
 	case image.OCIArchive:
@@ -180,6 +183,20 @@ func pull(ctx context.Context, s *image.Store, src image.Source, opts image.Pull
 		rec.Size += n
 	}
 	return s.PutRecord(rec)
+}
+
+// nameReference is ref as go-containerregistry takes it: parsed again
+// from what was written, in plain HTTP where stack speaks it.
+func nameReference(ref *image.Reference) (name.Reference, error) {
+	var opts []name.Option
+	if ref.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref.String(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", ref.String(), err)
+	}
+	return r, nil
 }
 
 // remoteImage resolves ref on its registry, an index to the platform's
@@ -291,7 +308,11 @@ func ociArchiveImage(s *image.Store, p, tag string, platform v1.Platform) (v1.Im
 func dockerArchiveImage(src image.Source) (v1.Image, error) {
 	var tag *name.Tag
 	if src.Ref != nil {
-		t, ok := src.Ref.(name.Tag)
+		ref, err := nameReference(src.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("docker-archive %s: %w", src.Path, err)
+		}
+		t, ok := ref.(name.Tag)
 		if !ok {
 			return nil, fmt.Errorf("docker-archive %s: name the image by tag, not digest", src.Path)
 		}

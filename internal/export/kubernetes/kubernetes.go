@@ -154,10 +154,10 @@ func registryImage(source, dataDir string) (string, image.Config, bool) {
 	if err != nil {
 		return source, image.Config{}, true
 	}
-	if _, pinned := src.Ref.(name.Digest); pinned || img.Digest == "" {
+	if src.Ref.Digest != "" || img.Digest == "" {
 		return source, img.Config, true
 	}
-	return src.Ref.Context().Digest(img.Digest).String(), img.Config, true
+	return src.Ref.RepositoryName() + "@" + img.Digest, img.Config, true
 }
 
 // exportError is exit status 2 for a stack Kubernetes cannot take as it
