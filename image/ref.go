@@ -115,7 +115,7 @@ func (s Source) String() string {
 // registry docker.io rather than go-containerregistry's index.docker.io.
 func Familiar(ref *Reference) string {
 	s := ref.Name()
-	if rest, ok := strings.CutPrefix(s, DefaultRegistry+"/"); ok {
+	if rest, ok := strings.CutPrefix(s, defaultRegistry+"/"); ok {
 		return "docker.io/" + rest
 	}
 	return s

@@ -20,10 +20,15 @@ import (
 
 // Docker's defaults, spelled as pkg/name spells them.
 const (
-	DefaultRegistry  = "index.docker.io"
-	dockerHubAlias   = "docker.io"
-	officialImages   = "library"
-	DefaultTag       = "latest"
+	defaultRegistry = "index.docker.io"
+	dockerHubAlias  = "docker.io"
+	officialImages  = "library"
+	defaultTag      = "latest"
+)
+
+// What a repository and a tag may hold: pkg/name's rules, looser than
+// Docker's grammar (a__b, a..b and a trailing dot pass).
+const (
 	repositoryBytes  = "abcdefghijklmnopqrstuvwxyz0123456789_-./"
 	tagBytes         = "abcdefghijklmnopqrstuvwxyz0123456789_-.ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	maxRepositoryLen = 255
@@ -112,7 +117,7 @@ func parseTagged(s string) (*Reference, error) {
 			return nil, err
 		}
 	} else {
-		tag = DefaultTag
+		tag = defaultTag
 	}
 	return parseRepository(base, tag, "")
 }
@@ -156,9 +161,9 @@ func parseRepository(s, tag, digest string) (*Reference, error) {
 	}
 	switch registry {
 	case "", dockerHubAlias:
-		registry = DefaultRegistry
+		registry = defaultRegistry
 	}
-	if registry == DefaultRegistry && !strings.Contains(repo, "/") {
+	if registry == defaultRegistry && !strings.Contains(repo, "/") {
 		repo = officialImages + "/" + repo
 	}
 	return &Reference{Registry: registry, Repository: repo, Tag: tag, Digest: digest}, nil
