@@ -132,7 +132,7 @@ func Remove(id string) error {
 	if err := deleteTable(id); err != nil {
 		errs = append(errs, err)
 	}
-	links, err := netlink.LinkList()
+	links, err := consistentDump(netlink.LinkList)
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("list links: %w", err))...)
 	}

@@ -1,0 +1,93 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+)
+
+func TestConsistentDumpRetriesInterrupted(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		interrupted int // dumps interrupted before a whole one
+		wantCalls   int
+		wantErr     error
+	}{
+		{"whole at once", 0, 1, nil},
+		{"whole at the third", 2, 3, nil},
+		{"never whole", 100, dumpAttempts, netlink.ErrDumpInterrupted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := 0
+			got, err := consistentDump(func() ([]int, error) {
+				calls++
+				if calls <= tc.interrupted {
+					return []int{calls}, netlink.ErrDumpInterrupted
+				}
+				return []int{0, calls}, nil
+			})
+			if calls != tc.wantCalls || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("%d dumps, error %v; want %d, %v", calls, err, tc.wantCalls, tc.wantErr)
+			}
+			if err == nil && (len(got) != 2 || got[1] != calls) {
+				t.Errorf("result %v, want the last dump's", got)
+			}
+		})
+	}
+	other := errors.New("no such device")
+	calls := 0
+	if _, err := consistentDump(func() ([]int, error) { calls++; return nil, other }); !errors.Is(err, other) || calls != 1 {
+		t.Errorf("another error: %d dumps, %v; want 1, %v", calls, err, other)
+	}
+}
+
+// TestListsWhileLinksChange: Remove and the subnet choice list links,
+// addresses and routes while other links come and go, as another stack's
+// start or down makes them; a dump the kernel interrupted must be made
+// again, not fail (nor be acted on).
+func TestListsWhileLinksChange(t *testing.T) {
+	requireNetns(t)
+	// Enough links that a dump takes several messages, during which the
+	// others change.
+	const standing = 120
+	for i := range standing {
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("standing%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			l := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("churn%d", i%8)}}
+			if err := netlink.LinkAdd(l); err == nil {
+				netlink.LinkDel(l)
+			}
+		}
+	})
+	defer func() {
+		close(stop)
+		wg.Wait()
+		for i := range standing {
+			if l, err := netlink.LinkByName(fmt.Sprintf("standing%d", i)); err == nil {
+				netlink.LinkDel(l)
+			}
+		}
+	}()
+	for range 100 {
+		if err := Remove("zz"); err != nil {
+			t.Fatalf("Remove while links change: %v", err)
+		}
+		if _, err := usedPrefixes(); err != nil {
+			t.Fatalf("usedPrefixes while links change: %v", err)
+		}
+	}
+}
