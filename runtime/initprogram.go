@@ -2,8 +2,6 @@ package runtime
 
 import (
 	"os"
-	"slices"
-	"strconv"
 	"sync"
 
 	"github.com/stack-containers/stack/internal/memexec"
@@ -58,20 +56,17 @@ func initEnv() []string { return []string{"GOMAXPROCS=1", "GOGC=off"} }
 // selfExe is the running binary, as the kernel keeps it open.
 const selfExe = "/proc/self/exe"
 
-// command returns what a start executes and the descriptors it passes,
-// extra (which become the child's fd 3 onwards) with the memfd after them
-// when there is one. The memfd is named by the child's own descriptor:
-// execve resolves /proc/self/fd/N before it closes anything, while the
-// supervisor's number for it may be taken by one of extra in the child,
-// and a child in a user namespace of its own may not read the
-// supervisor's /proc/PID/fd. The init inherits it, and marks it
-// close-on-exec with every other descriptor before it execs the program.
+// command returns what a start executes and the descriptors it passes:
+// extra (the child's fd 3 onwards, the init pipe first) with the memfd
+// after them when there is one (memexec.Executable). The init inherits
+// the memfd, and marks it close-on-exec with every other descriptor
+// before it execs the program.
 func (p *InitProgram) command(extra []*os.File) (string, []*os.File) {
 	f := p.file()
 	if f == nil {
 		return selfExe, extra
 	}
-	return "/proc/self/fd/" + strconv.Itoa(initPipeFD+len(extra)), append(slices.Clip(extra), f)
+	return memexec.Executable(f, extra)
 }
 
 func (p *InitProgram) file() *os.File {

@@ -32,26 +32,14 @@ func (a *app) exportKubernetes(_ context.Context, args []string, o export.Option
 		return fmt.Errorf("export: %w", err)
 	}
 	defer memfd.Close()
-	requestsR, requests, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	defer requests.Close()
-	replies, repliesW, err := os.Pipe()
-	if err != nil {
-		requestsR.Close()
-		return fmt.Errorf("export: %w", err)
-	}
-	defer replies.Close()
-	cmd := memexec.Command(memfd, "stack-export", requestsR, repliesW)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, a.stdout, a.stderr
-	err = cmd.Start()
-	// Ours close, so that either side's end reads as EOF on the other.
-	requestsR.Close()
-	repliesW.Close()
+	cmd, requests, replies, err := memexec.Start(memfd, "stack-export", func(cmd *exec.Cmd) {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, a.stdout, a.stderr
+	})
 	if err != nil {
 		return fmt.Errorf("export: start the export program: %w", err)
 	}
+	defer requests.Close()
+	defer replies.Close()
 	enc, dec := json.NewEncoder(requests), json.NewDecoder(replies)
 	exchange := func(request any) error {
 		var r export.Reply

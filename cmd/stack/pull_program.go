@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"sync"
 	"syscall"
 
@@ -70,29 +71,17 @@ func pullImage(ctx context.Context, s *image.Store, src image.Source, opts image
 		return nil, failed(err)
 	}
 	defer release()
-	requestR, request, err := os.Pipe()
-	if err != nil {
-		return nil, failed(err)
-	}
-	defer request.Close()
-	events, eventsW, err := os.Pipe()
-	if err != nil {
-		requestR.Close()
-		return nil, failed(err)
-	}
-	defer events.Close()
-	cmd := memexec.Command(memfd, "stack-pull", requestR, eventsW)
-	cmd.Stderr = os.Stderr
-	// A stack killed outright takes its pulls with it; one that ends
-	// otherwise closes the request first (Exchange).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	err = cmd.Start()
-	// Ours close, so that either side's end reads as EOF on the other.
-	requestR.Close()
-	eventsW.Close()
+	cmd, request, events, err := memexec.Start(memfd, "stack-pull", func(cmd *exec.Cmd) {
+		cmd.Stderr = os.Stderr
+		// A stack killed outright takes its pulls with it; one that ends
+		// otherwise closes the request first (Exchange).
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	})
 	if err != nil {
 		return nil, failed(fmt.Errorf("start: %w", err))
 	}
+	defer request.Close()
+	defer events.Close()
 	img, err := pullexchange.Exchange(ctx, request, events, s, src, opts)
 	werr := cmd.Wait()
 	if errors.Is(err, pullexchange.ErrNoReply) {

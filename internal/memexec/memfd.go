@@ -145,15 +145,53 @@ func executableOffset(exeFD int, data string) (int64, bool) {
 	return 0, false
 }
 
-// Command is the command that executes the program in memfd (as
-// SealedMemfd made it) as name: the child inherits extra as its
-// descriptors 3 onwards and the memfd after them, which it is executed by
-// its own number for: execve resolves /proc/self/fd/N once the
-// descriptors are in place (see runtime.InitProgram).
+// Executable is how a child executes the program in memfd (as
+// SealedMemfd made it): the path to execute, and the descriptors to pass
+// it (as exec.Cmd's ExtraFiles), extra as its descriptors 3 onwards and
+// the memfd after them, which it is executed by its own number for:
+// execve resolves /proc/self/fd/N once the descriptors are in place, while
+// the parent's number for the memfd may be taken by one of extra in the
+// child, and a child in a user namespace of its own may not read the
+// parent's /proc/PID/fd.
+func Executable(memfd *os.File, extra []*os.File) (path string, files []*os.File) {
+	return "/proc/self/fd/" + strconv.Itoa(3+len(extra)), append(slices.Clip(extra), memfd)
+}
+
+// Command is the command that executes the program in memfd as name,
+// passing it extra (see Executable).
 func Command(memfd *os.File, name string, extra ...*os.File) *exec.Cmd {
-	return &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(3+len(extra)),
-		Args:       []string{name},
-		ExtraFiles: append(slices.Clip(extra), memfd),
+	path, files := Executable(memfd, extra)
+	return &exec.Cmd{Path: path, Args: []string{name}, ExtraFiles: files}
+}
+
+// Start starts the program in memfd as name with two pipes to talk over:
+// the program reads requests on its descriptor 3 and writes replies on
+// 4, and the caller gets the other ends, which it closes. setup, when not
+// nil, sets the command's other fields (stdio, SysProcAttr) first. The
+// program's ends are closed here once it has started, so that either
+// side's end of a pipe reads as EOF once the other is gone.
+func Start(memfd *os.File, name string, setup func(*exec.Cmd)) (cmd *exec.Cmd, requests, replies *os.File, err error) {
+	requestsR, requests, err := os.Pipe()
+	if err != nil {
+		return nil, nil, nil, err
 	}
+	repliesR, repliesW, err := os.Pipe()
+	if err != nil {
+		requestsR.Close()
+		requests.Close()
+		return nil, nil, nil, err
+	}
+	cmd = Command(memfd, name, requestsR, repliesW)
+	if setup != nil {
+		setup(cmd)
+	}
+	err = cmd.Start()
+	requestsR.Close()
+	repliesW.Close()
+	if err != nil {
+		requests.Close()
+		repliesR.Close()
+		return nil, nil, nil, err
+	}
+	return cmd, requests, repliesR, nil
 }

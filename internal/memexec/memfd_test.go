@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -80,38 +81,31 @@ func TestExecutableOffset(t *testing.T) {
 	}
 }
 
-// TestCommandRunsTheMemfd: the command executes the memfd's program with
-// extra as its descriptors 3 onwards.
-func TestCommandRunsTheMemfd(t *testing.T) {
+// TestStartTalksOverTwoPipes: the program runs from the memfd, reads on
+// its descriptor 3 what the caller writes, writes on 4 what the caller
+// reads, and gets what setup set; the caller's reads end once the program
+// has (Start closed the program's ends here).
+func TestStartTalksOverTwoPipes(t *testing.T) {
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh to interpret the test's program")
 	}
-	memfd, err := SealedMemfd("test-command", "#!/bin/sh\nread line <&3\necho \"$line to 4\" >&4\n")
+	memfd, err := SealedMemfd("test-command", "#!/bin/sh\nread line <&3\necho \"$line to 4 $WORD\" >&4\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer memfd.Close()
-	inR, in, err := os.Pipe()
+	cmd, requests, replies, err := Start(memfd, "test-command", func(cmd *exec.Cmd) { cmd.Env = []string{"WORD=set"} })
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := Command(memfd, "test-command", inR, outW)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	inR.Close()
-	outW.Close()
-	io.WriteString(in, "from 3\n")
-	in.Close()
-	got, _ := io.ReadAll(out)
+	defer replies.Close()
+	io.WriteString(requests, "from 3\n")
+	requests.Close()
+	got, _ := io.ReadAll(replies)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("the memfd's program: %v", err)
 	}
-	if string(got) != "from 3 to 4\n" {
-		t.Errorf("the memfd's program wrote %q to descriptor 4, want %q", got, "from 3 to 4\n")
+	if want := "from 3 to 4 set\n"; string(got) != want {
+		t.Errorf("the memfd's program wrote %q to descriptor 4, want %q", got, want)
 	}
 }
