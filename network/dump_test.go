@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -60,16 +61,20 @@ func TestListsWhileLinksChange(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// In bursts, as a stack's start or down makes them: between bursts
+	// a dump can be whole, however slow the machine.
 	wg.Go(func() {
-		for i := 0; ; i++ {
+		for {
 			select {
 			case <-stop:
 				return
-			default:
+			case <-time.After(20 * time.Millisecond):
 			}
-			l := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("churn%d", i%8)}}
-			if err := netlink.LinkAdd(l); err == nil {
-				netlink.LinkDel(l)
+			for i := range 8 {
+				l := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("churn%d", i)}}
+				if err := netlink.LinkAdd(l); err == nil {
+					netlink.LinkDel(l)
+				}
 			}
 		}
 	})
