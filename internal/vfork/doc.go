@@ -45,7 +45,8 @@
 // Start blocks every signal on the calling thread around clone3 and the
 // child inherits that mask: a signal delivered to the child would run one
 // of the parent's Go handlers in the shared memory, with no runtime behind
-// it. The child then sets SIG_DFL for every signal that has a handler
+// it (it would, for example, hand the signal to the parent's
+// signal.Notify channel from the child). The child then sets SIG_DFL for every signal that has a handler
 // (SIG_IGN stays ignored, as execve from a Go parent would leave it), runs
 // the calls, and sets an empty mask right before execve, so that the
 // program starts with nothing blocked and no Go handler installed.
@@ -66,7 +67,10 @@
 //     child has executed its program.
 //   - While the child runs, the parent's thread is in a raw system call
 //     that holds its P and holds off a stop-the-world for the collector:
-//     keep the list short (tens to a hundred calls, about a millisecond).
+//     keep the list short (tens to a hundred calls, about a millisecond),
+//     and make no call that can wait on another process (a read of a pipe,
+//     a lock): until the child executes or exits, a collection that needs
+//     to stop the world waits for it.
 //   - The child shares the parent's memory until execve, so nothing
 //     untrusted may ptrace it: the caller makes the process non-dumpable
 //     (prctl(PR_SET_DUMPABLE, 0)) before starting children into namespaces
