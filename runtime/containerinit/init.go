@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -158,7 +159,8 @@ func resolveProgram(p *Process) (string, error) {
 //  2. A new session keyring, while the process may still call keyctl:
 //     keyrings are not namespaced, and the one inherited is the host's.
 //  3. Identity and capabilities, then no_new_privs (dropPrivileges).
-//  4. The parent-death signal, which the change of identity cleared.
+//  4. The parent-death signal, which the change of identity cleared, and
+//     the open files limit (openFilesLimit).
 //  5. The seccomp filter last, right before execve, so that nothing the
 //     setup needs has to be allowed by the profile.
 func execProgram(pipe int, prog string, p *Process, id identity) error {
@@ -184,6 +186,9 @@ func execProgram(pipe int, prog string, p *Process, id identity) error {
 			return fmt.Errorf("set parent-death signal: %w", err)
 		}
 	}
+	if err := openFilesLimit(); err != nil {
+		return err
+	}
 	unix.Umask(0o022)
 	if err := Send(pipe, MsgExec, nil); err != nil {
 		return fmt.Errorf("report exec: %w", err)
@@ -196,6 +201,25 @@ func execProgram(pipe int, prog string, p *Process, id identity) error {
 	}
 	err := unix.Exec(prog, p.Args, p.Env)
 	return &commandError{err: fmt.Errorf("exec %q: %w", p.Args[0], err), program: true}
+}
+
+// openFilesLimit gives the program an open files limit whose soft value is
+// the hard one: the supervisor's own, as a container runner's daemon passes
+// its limit on (Docker's and Podman's containers get theirs), whatever soft
+// limit the shell that ran stack had. syscall.Setrlimit, not x/sys's: it
+// also tells the Go runtime not to put back, at execve, the soft limit
+// this process started with (Go raises its own soft limit at start and
+// restores it for the programs it executes).
+func openFilesLimit() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("get the open files limit: %w", err)
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("set the open files limit to %d: %w", lim.Max, err)
+	}
+	return nil
 }
 
 // lookPath finds name in the container's PATH when it has no slash; a path
