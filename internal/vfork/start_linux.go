@@ -17,6 +17,9 @@ import (
 // (CLONE_FILES), root, working directory and umask (CLONE_FS), or would
 // have the kernel write into memory the caller did not give (the TID and
 // TLS flags).
+// Supported says whether Start can start a child here.
+const Supported = true
+
 const (
 	startFlags   = unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_PIDFD
 	refusedFlags = unix.CLONE_THREAD | unix.CLONE_SIGHAND | unix.CLONE_FILES | unix.CLONE_FS |
