@@ -81,6 +81,20 @@ type v2Cgroup struct {
 
 func (c *v2Cgroup) Path() string { return c.path }
 
+// OpenDir opens the cgroup's directory, for a clone that places the new
+// process in it (CLONE_INTO_CGROUP): the process is in the cgroup from its
+// first instruction, without a move by pid.
+func (c *v2Cgroup) OpenDir() (*os.File, error) {
+	if c.err != nil {
+		return nil, c.err
+	}
+	f, err := os.OpenFile(c.dir, os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", c.path, err)
+	}
+	return f, nil
+}
+
 func (c *v2Cgroup) file(name string) string { return filepath.Join(c.dir, name) }
 
 // controllers reads a space-separated controller list such as
