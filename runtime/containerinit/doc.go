@@ -2,11 +2,12 @@
 // process entering a running container, that runs in the container's
 // namespaces: it is what cmd/stack-init links (MaybeInit), and the
 // runtime package, the parent's side, imports it for the protocol's
-// messages and configurations. It imports only the standard library,
-// golang.org/x/sys/unix and internal/linux, and never runtime: every
-// package the init links adds its initialisers and pages to the start of
-// every process of every container (cmd/stack-init's test checks the
-// list).
+// messages and configurations, and to build most containers in a thread
+// of its own with the same code (BuildInThread, inthread.go). It imports
+// only the standard library, golang.org/x/sys/unix, internal/linux and
+// internal/vfork, and never runtime: every package the init links adds
+// its initialisers and pages to the start of every process it starts
+// (cmd/stack-init's test checks the list).
 //
 // A container's init (runInit, on one locked thread, not dumpable):
 //

@@ -28,6 +28,12 @@ type mountError struct {
 }
 
 func (e *mountError) Error() string {
+	return fmt.Sprintf("%s: %s: %v", e.prefix(), e.op, e.err)
+}
+
+// prefix is the error's text before the failed call: what was mounted
+// where.
+func (e *mountError) prefix() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "mount %s", e.source)
 	if e.fstype != "" {
@@ -40,7 +46,6 @@ func (e *mountError) Error() string {
 	if len(e.options) > 0 {
 		fmt.Fprintf(&b, " and options %s", strings.Join(e.options, ","))
 	}
-	fmt.Fprintf(&b, ": %s: %v", e.op, e.err)
 	return b.String()
 }
 

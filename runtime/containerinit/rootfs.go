@@ -52,6 +52,42 @@ var devLinks = [][2]string{
 // buildRootfs makes the container's root and everything mounted in it,
 // then makes it the root of the mount namespace.
 func buildRootfs(cfg *Config) error {
+	return buildRoot(cfg, mountProc)
+}
+
+// buildRootfsDeferringProc is buildRootfs but for /proc, which the caller
+// mounts later from a process of the container's pid namespace: it
+// returns the rootfs's /proc directory and its /dev/null as O_PATH
+// descriptors, still valid after pivot_root. No bind mount goes under
+// /proc: the caller's procfs would cover it.
+func buildRootfsDeferringProc(cfg *Config) (procDir, null int, err error) {
+	procDir, null = -1, -1
+	err = buildRoot(cfg, func(root, n int) error {
+		fd, err := mkdirIn(root, "/proc", 0o555)
+		if err != nil {
+			return err
+		}
+		if null, err = unix.FcntlInt(uintptr(n), unix.F_DUPFD_CLOEXEC, 3); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("hold /dev/null: %w", err)
+		}
+		procDir = fd
+		return nil
+	})
+	if err != nil {
+		for _, fd := range []int{procDir, null} {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+		return -1, -1, err
+	}
+	return procDir, null, nil
+}
+
+// buildRoot is buildRootfs with proc mounting /proc (given the root and
+// /dev/null).
+func buildRoot(cfg *Config, proc func(root, null int) error) error {
 	// The mount namespace starts as a copy of the host's, in which / is
 	// usually shared: made private first, so that nothing mounted here
 	// propagates back to the host and pivot_root (which refuses a shared
@@ -70,7 +106,7 @@ func buildRootfs(cfg *Config) error {
 		return err
 	}
 	defer unix.Close(null)
-	if err := mountProc(root, null); err != nil {
+	if err := proc(root, null); err != nil {
 		return err
 	}
 	// /sys comes after the namespaces were joined (the caller's ordering):
