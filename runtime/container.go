@@ -47,7 +47,13 @@ type Container struct {
 // entering a container), awaited once by its own goroutine (wait) for any
 // number of readers (Done, Wait).
 type child struct {
-	cmd *exec.Cmd
+	// cmd started the process, or, for a container built in the
+	// supervisor's thread, proc is all there is.
+	cmd  *exec.Cmd
+	proc *os.Process
+	// copied, with proc, is closed once the process's output has been
+	// copied to the writers that are not files.
+	copied <-chan struct{}
 	// what names the process in errors: `container "web"`.
 	what string
 	done chan struct{}
@@ -58,6 +64,14 @@ type child struct {
 
 func newChild(cmd *exec.Cmd, what string) child {
 	return child{cmd: cmd, what: what, done: make(chan struct{})}
+}
+
+// process is the started process.
+func (c *child) process() *os.Process {
+	if c.cmd != nil {
+		return c.cmd.Process
+	}
+	return c.proc
 }
 
 // Done is closed once the process has ended and been reaped.
@@ -76,6 +90,17 @@ func (c *child) Wait() (ExitStatus, error) {
 func (c *child) wait() {
 	defer close(c.done)
 	c.awaitExit()
+	if c.cmd == nil {
+		st, err := c.proc.Wait()
+		<-c.copied
+		if err != nil {
+			c.err = fmt.Errorf("%s: wait: %w", c.what, err)
+		}
+		if st != nil {
+			c.status = exitStatus(st.Sys().(syscall.WaitStatus))
+		}
+		return
+	}
 	err := c.cmd.Wait()
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) && !errors.Is(err, exec.ErrWaitDelay) {
@@ -94,7 +119,7 @@ func (c *child) wait() {
 // waits by itself, as before. The pid is safe to open by: the process is
 // this child's, and nothing reaps it before cmd.Wait.
 func (c *child) awaitExit() {
-	p, err := linux.OpenPidfd(c.cmd.Process.Pid)
+	p, err := linux.OpenPidfd(c.process().Pid)
 	if err != nil {
 		return
 	}
@@ -128,6 +153,9 @@ func start(spec *Spec) (_ *Container, err error) {
 			}
 		}
 	}()
+	if builtInThread(spec, cfg) {
+		return startInThread(spec, cfg, attr.Cloneflags)
+	}
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("init pipe: %w", err)
@@ -506,7 +534,7 @@ func RemoveLayer(layerDir string) error {
 }
 
 // Pid is the host pid of the container's PID 1.
-func (c *Container) Pid() int { return c.cmd.Process.Pid }
+func (c *Container) Pid() int { return c.process().Pid }
 
 func exitStatus(ws syscall.WaitStatus) ExitStatus {
 	if ws.Signaled() {
@@ -518,7 +546,7 @@ func exitStatus(ws syscall.WaitStatus) ExitStatus {
 // Signal sends sig to the container's PID 1; it is not an error if the
 // container has already ended.
 func (c *Container) Signal(sig syscall.Signal) error {
-	err := c.cmd.Process.Signal(sig)
+	err := c.process().Signal(sig)
 	if err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return fmt.Errorf("container %q: signal %v: %w", c.name, sig, err)
 	}

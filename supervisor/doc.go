@@ -71,11 +71,12 @@
 // The containers are stopped, not left running: each is started with
 // SIGKILL as its parent-death signal (runtime.Spec.ParentDeathSignal,
 // PR_SET_PDEATHSIG), so the kernel kills its PID 1 when the supervisor
-// dies. Containers are started from goroutines that never lock their
-// thread: the signal fires when the thread that forked exits, and the Go
-// runtime only ends a thread whose goroutine exited while locked to it. A
-// container left running
-// without its supervisor would be silent and unwatched: nothing would read
+// dies. The signal fires when the thread that cloned the PID 1 ends: the
+// runtime's builder threads never end while the process lives, and an
+// init program is started from goroutines that never lock their thread
+// (the Go runtime only ends a thread whose goroutine exited while locked
+// to it). A container left running without its supervisor would be
+// silent and unwatched: nothing would read
 // its output (it would block on a full pipe) and nothing would apply its
 // restart policy. Down (or the next up) then finds the lock free and
 // removes what the state file lists: it signals any container still alive
