@@ -84,8 +84,19 @@ func (p *builderPool) do(build func()) error {
 }
 
 // openHost opens the namespaces of the process's main thread, which no
-// build ever runs on (onOtherThanMain).
+// build ever runs on (onOtherThanMain), and makes the process not
+// dumpable. A container's PID 1 runs in the process's memory until its
+// execve, with the container's capabilities once it has dropped the rest:
+// a process of another container without a pid namespace of its own, with
+// the same capabilities, would pass the kernel's ptrace check on it while
+// the memory is dumpable, and reach the supervisor's memory through it
+// (the init program makes itself not dumpable for the same reason).
+// execve makes the program dumpable again, in memory of its own.
 func (p *builderPool) openHost() {
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		p.err = fmt.Errorf("builder threads: make the process not dumpable: %w", err)
+		return
+	}
 	for _, k := range nsKinds {
 		f, err := os.Open("/proc/self/ns/" + k.name)
 		if err != nil {

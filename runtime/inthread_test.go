@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
@@ -93,6 +95,10 @@ func TestBuildsLeaveTheProcessAlone(t *testing.T) {
 	}
 	if after := links(); after != before {
 		t.Errorf("the test process changed:\nbefore %s\nafter  %s", before, after)
+	}
+	// The containers' PID 1s ran in this process's memory until execve.
+	if d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0); err != nil || d != 0 {
+		t.Errorf("the process that builds containers is dumpable (%d, %v): a container could ptrace its PID 1 before execve", d, err)
 	}
 	threads := threadCount(t)
 	const more = 16

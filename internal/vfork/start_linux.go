@@ -11,15 +11,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// Supported says whether Start can start a child here.
+const Supported = true
+
 // The flags Start adds itself, and those it refuses because the child
 // would share with the parent what must be its own: its thread group
 // (CLONE_THREAD), signal handlers (CLONE_SIGHAND), descriptor table
 // (CLONE_FILES), root, working directory and umask (CLONE_FS), or would
 // have the kernel write into memory the caller did not give (the TID and
 // TLS flags).
-// Supported says whether Start can start a child here.
-const Supported = true
-
 const (
 	startFlags   = unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_PIDFD
 	refusedFlags = unix.CLONE_THREAD | unix.CLONE_SIGHAND | unix.CLONE_FILES | unix.CLONE_FS |
