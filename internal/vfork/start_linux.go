@@ -80,6 +80,10 @@ type child struct {
 	// The parent's mask around clone3.
 	allMask, savedMask uint64
 
+	// handlersCleared: the kernel gave the child SIG_DFL for every signal
+	// with a handler (CLONE_CLEAR_SIGHAND), so it need not.
+	handlersCleared bool
+
 	pidfd int32
 	args  cloneArgs
 }
@@ -137,7 +141,20 @@ func (p *Program) Start(flags uint64, cgroupFD int) (pid, pidfd int, err error) 
 		uintptr(unsafe.Pointer(&c.allMask)), uintptr(unsafe.Pointer(&c.savedMask)), sigsetSize, 0, 0); errno != 0 {
 		return -1, -1, fmt.Errorf("vfork: block signals: %w", errno)
 	}
+	// CLONE_CLEAR_SIGHAND (Linux 5.5) has the kernel reset the child's
+	// handlers as runChild would, without its hundred system calls;
+	// where the kernel refuses the flag, the child does it.
+	clearable := c.args.flags&unix.CLONE_CLEAR_SIGHAND == 0
+	if clearable {
+		c.args.flags |= unix.CLONE_CLEAR_SIGHAND
+		c.handlersCleared = true
+	}
 	r, errno := startChild(c)
+	if clearable && errno == unix.EINVAL {
+		c.args.flags &^= unix.CLONE_CLEAR_SIGHAND
+		c.handlersCleared = false
+		r, errno = startChild(c)
+	}
 	// Signals that came in while the child ran (the runtime's preemption
 	// requests among them) are delivered here, to the parent.
 	syscall.RawSyscall6(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK,
@@ -219,9 +236,10 @@ func startChild(c *child) (pid uintptr, errno unix.Errno) {
 //go:noinline
 func runChild(c *child) {
 	// Go's handlers must never run here: set SIG_DFL wherever there is a
-	// handler, before anything is unblocked. A signal the kernel will not
-	// report on (EINVAL) has no handler to reset.
-	for sig := uintptr(1); sig <= 64; sig++ {
+	// handler, before anything is unblocked, unless the kernel has. A
+	// signal the kernel will not report on (EINVAL) has no handler to
+	// reset.
+	for sig := uintptr(1); sig <= 64 && !c.handlersCleared; sig++ {
 		_, _, e := syscall.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0,
 			uintptr(unsafe.Pointer(&c.oldAction)), sigsetSize, 0, 0)
 		if e != 0 || c.oldAction[0] == sigDFL || c.oldAction[0] == sigIGN {
