@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/stack-containers/stack/cgroup"
@@ -18,12 +19,28 @@ import (
 // Starting a stack: lock, clear, record and create, start (doc.go,
 // "Phases of a start"), and undoing a start that failed.
 
+// startsInit reports whether the stack will start the init program soon:
+// for a container with a user namespace, or the first health check. Most
+// containers are built without it (runtime's inthread.go), and a stack
+// that never runs it need not copy it into memory (InitProgram.Preload):
+// then `stack exec` pays the copy, once.
+func startsInit(st *manifest.Stack) bool {
+	for _, c := range st.Containers {
+		if c.Healthcheck != nil || slices.Contains(c.Namespaces, manifest.NamespaceUser) {
+			return true
+		}
+	}
+	return false
+}
+
 // Start checks, locks and starts a stack, and returns once every container
 // runs (phases 1 to 4 of doc.go). If a container fails to start, the ones
 // started are stopped, everything is removed again, and the error names the
 // container and the cause.
 func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, error) {
-	cfg.Init.Preload()
+	if startsInit(st) {
+		cfg.Init.Preload()
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
