@@ -19,6 +19,11 @@ import (
 // Starting a stack: lock, clear, record and create, start (doc.go,
 // "Phases of a start"), and undoing a start that failed.
 
+// descriptorsPerContainer is what the supervisor holds open for a running
+// container, with room to spare: its output pipes, its pidfds, its cgroup's
+// files and its log file.
+const descriptorsPerContainer = 8
+
 // startsInit reports whether the stack will start the init program soon:
 // for a container with a user namespace, or the first health check. Most
 // containers are built without it (runtime's inthread.go), and a stack
@@ -41,6 +46,10 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	if startsInit(st) {
 		cfg.Init.Preload()
 	}
+	// A running container holds some six descriptors here; the table
+	// grows once, now, not three times during the start of fifty. Too
+	// few only costs that time.
+	_ = linux.ReserveDescriptors(64 + descriptorsPerContainer*len(st.Containers))
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
 	}
