@@ -161,6 +161,8 @@ func (p *Program) strings(list []string) uintptr {
 type Error struct {
 	What  string // the call's what, or "exec PATH"
 	Errno unix.Errno
+	// Exec: the execve failed, after every call succeeded.
+	Exec bool
 }
 
 func (e *Error) Error() string { return e.What + ": " + e.Errno.Error() }

@@ -172,7 +172,7 @@ func (p *Program) Start(flags uint64, cgroupFD int) (pid, pidfd int, err error) 
 	// The child stored what failed before exit_group; CLONE_VFORK resumed
 	// this thread when it released the memory, before it became a zombie,
 	// so the wait may block for a moment.
-	failure := &Error{What: p.failedWhat(c), Errno: unix.Errno(c.errno)}
+	failure := &Error{What: p.failedWhat(c), Errno: unix.Errno(c.errno), Exec: c.failed == failedExec}
 	var info unix.Siginfo
 	for {
 		err := unix.Waitid(unix.P_PIDFD, pidfd, &info, unix.WEXITED, nil)

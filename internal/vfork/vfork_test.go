@@ -205,15 +205,16 @@ func TestFailures(t *testing.T) {
 		name  string
 		build func(p *Program)
 		what  string
+		exec  bool
 	}{
 		{"call", func(p *Program) {
 			p.Call("getpid", unix.SYS_GETPID)
 			openMissing(p)
 			p.Exec("/bin/true", []string{"true"}, nil)
-		}, "open " + missing},
+		}, "open " + missing, false},
 		{"exec", func(p *Program) {
 			p.Exec(missing, []string{"missing"}, nil)
-		}, "exec " + missing},
+		}, "exec " + missing, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := testenv.OpenFiles(t)
@@ -221,8 +222,8 @@ func TestFailures(t *testing.T) {
 			tc.build(&p)
 			pid, pidfd, err := start(&p, 0, -1)
 			var verr *Error
-			if !errors.As(err, &verr) || verr.What != tc.what || verr.Errno != unix.ENOENT {
-				t.Fatalf("Start: %v (%#v), want *Error %q ENOENT", err, err, tc.what)
+			if !errors.As(err, &verr) || verr.What != tc.what || verr.Errno != unix.ENOENT || verr.Exec != tc.exec {
+				t.Fatalf("Start: %v (%#v), want *Error %q ENOENT, Exec %v", err, err, tc.what, tc.exec)
 			}
 			if !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("errors.Is(%v, fs.ErrNotExist) is false", err)
