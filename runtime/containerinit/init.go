@@ -211,15 +211,25 @@ func execProgram(pipe int, prog string, p *Process, id identity) error {
 // this process started with (Go raises its own soft limit at start and
 // restores it for the programs it executes).
 func openFilesLimit() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("get the open files limit: %w", err)
+	lim, err := programOpenFilesLimit()
+	if err != nil {
+		return err
 	}
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, lim); err != nil {
 		return fmt.Errorf("set the open files limit to %d: %w", lim.Max, err)
 	}
 	return nil
+}
+
+// programOpenFilesLimit is the open files limit a program gets: the
+// calling process's hard limit, as soft and hard limit.
+func programOpenFilesLimit() (*syscall.Rlimit, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil, fmt.Errorf("get the open files limit: %w", err)
+	}
+	lim.Cur = lim.Max
+	return &lim, nil
 }
 
 // lookPath finds name in the container's PATH when it has no slash; a path

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -45,11 +46,34 @@ type Built struct {
 	// procDir is the rootfs's /proc, null its /dev/null: O_PATH
 	// descriptors the child inherits.
 	procDir, null int
-	proc          procEntries
-	// permitted are the thread's capabilities, which the child starts
-	// with; lastCap the last one the kernel knows.
+	host          *hostFacts
+}
+
+// hostFacts are what every build needs to know of the kernel and of the
+// process, and which no build changes: found once (factsOnce), in the
+// process's own namespaces, rather than with some sixty system calls at
+// every container's start.
+type hostFacts struct {
+	proc procEntries
+	// permitted are the process's capabilities, which a builder thread
+	// has and the child starts with; lastCap the last one the kernel
+	// knows.
 	permitted uint64
 	lastCap   int
+}
+
+var factsOnce = sync.OnceValues(findHostFacts)
+
+func findHostFacts() (*hostFacts, error) {
+	proc, err := probeProc()
+	if err != nil {
+		return nil, err
+	}
+	permitted, lastCap, err := capabilities()
+	if err != nil {
+		return nil, err
+	}
+	return &hostFacts{proc: proc, permitted: permitted, lastCap: lastCap}, nil
 }
 
 // procEntries are the /proc entries the kernel has, among those masked or
@@ -74,7 +98,8 @@ type procEntry struct {
 // container's interface is configured there; it runs while the rootfs is
 // built. The errors are those runInit reports.
 func BuildInThread(cfg *Config, unshare uintptr, linked func(tid int) error) (*Built, error) {
-	proc, err := probeProc()
+	// Before unshare: the host's /proc is the one to probe.
+	host, err := factsOnce()
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +124,7 @@ func BuildInThread(cfg *Config, unshare uintptr, linked func(tid int) error) (*B
 	} else {
 		link <- nil
 	}
-	b := &Built{cfg: cfg, proc: proc, procDir: -1, null: -1}
+	b := &Built{cfg: cfg, host: host, procDir: -1, null: -1}
 	if err := b.build(); err != nil {
 		<-link
 		b.Close()
@@ -114,9 +139,6 @@ func BuildInThread(cfg *Config, unshare uintptr, linked func(tid int) error) (*B
 
 func (b *Built) build() error {
 	var err error
-	if b.permitted, b.lastCap, err = capabilities(); err != nil {
-		return err
-	}
 	if b.procDir, b.null, err = buildRootfsDeferringProc(b.cfg); err != nil {
 		return err
 	}
@@ -155,7 +177,7 @@ func (b *Built) Start(stdio Stdio, cgroupFD int) (int, error) {
 	pid, pidfd, err := p.Start(0, cgroupFD)
 	if err != nil {
 		var verr *vfork.Error
-		if errors.As(err, &verr) && verr.What == "exec "+b.prog {
+		if errors.As(err, &verr) && verr.Exec {
 			return 0, &commandError{err: fmt.Errorf("exec %q: %w", b.cfg.Args[0], verr.Errno), program: true}
 		}
 		return 0, err
@@ -203,7 +225,7 @@ func (b *Built) mountProc(p *vfork.Program) {
 	proc := m.calls(p)
 	p.Call(m.what("move_mount"), unix.SYS_MOVE_MOUNT, proc, vfork.Val(p.Str("")), vfork.Val(uintptr(b.procDir)), vfork.Val(p.Str("")),
 		vfork.Val(unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH))
-	for _, e := range b.proc.masked {
+	for _, e := range b.host.proc.masked {
 		name := "/proc/" + e.name
 		fd := p.Call("open "+name, unix.SYS_OPENAT, proc, vfork.Val(p.Str(e.name)), vfork.Val(unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC))
 		if e.dir {
@@ -216,7 +238,7 @@ func (b *Built) mountProc(p *vfork.Program) {
 			vfork.Val(unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH))
 		attachCall(p, what+": move_mount", tree, fd)
 	}
-	for _, name := range b.proc.readonly {
+	for _, name := range b.host.proc.readonly {
 		path := "/proc/" + name
 		fd := p.Call("open "+path, unix.SYS_OPENAT, proc, vfork.Val(p.Str(name)), vfork.Val(unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC))
 		what := (&mountError{source: path, target: path, flags: words(unix.MOUNT_ATTR_RDONLY, true, true)}).prefix()
@@ -259,7 +281,7 @@ func (b *Built) execCalls(p *vfork.Program) error {
 	cp := &b.cfg.Process
 	p.Call("mark descriptors close-on-exec", unix.SYS_CLOSE_RANGE, vfork.Val(3), vfork.Val(^uintptr(0)), vfork.Val(closeRangeCloexec))
 	p.CallTolerating("join a new session keyring", unix.ENOSYS, unix.SYS_KEYCTL, vfork.Val(unix.KEYCTL_JOIN_SESSION_KEYRING), vfork.Val(0))
-	for c := 0; c <= b.lastCap; c++ {
+	for c := 0; c <= b.host.lastCap; c++ {
 		if cp.Caps&(1<<c) == 0 {
 			p.Call(fmt.Sprintf("drop capability %d from the bounding set", c), unix.SYS_PRCTL, vfork.Val(unix.PR_CAPBSET_DROP), vfork.Val(uintptr(c)))
 		}
@@ -277,7 +299,7 @@ func (b *Built) execCalls(p *vfork.Program) error {
 	p.Call(fmt.Sprintf("set user %d", b.id.uid), unix.SYS_SETRESUID, vfork.Val(uintptr(b.id.uid)), vfork.Val(uintptr(b.id.uid)), vfork.Val(uintptr(b.id.uid)))
 	// What capget would read after setresuid: a uid other than 0 has lost
 	// its permitted and effective sets; uid 0 keeps the thread's.
-	keep := b.permitted & cp.Caps
+	keep := b.host.permitted & cp.Caps
 	if b.id.uid != 0 {
 		keep = 0
 	}
@@ -295,15 +317,12 @@ func (b *Built) execCalls(p *vfork.Program) error {
 		// Changing credentials cleared it.
 		p.Call("set parent-death signal", unix.SYS_PRCTL, vfork.Val(unix.PR_SET_PDEATHSIG), vfork.Val(uintptr(sig)))
 	}
-	// openFilesLimit's: the child has the supervisor's limits.
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("get the open files limit: %w", err)
+	limit, err := programOpenFilesLimit()
+	if err != nil {
+		return err
 	}
-	lim.Cur = lim.Max
-	limit := &lim
 	p.Keep(limit)
-	p.Call(fmt.Sprintf("set the open files limit to %d", lim.Max), unix.SYS_PRLIMIT64, vfork.Val(0), vfork.Val(unix.RLIMIT_NOFILE),
+	p.Call(fmt.Sprintf("set the open files limit to %d", limit.Max), unix.SYS_PRLIMIT64, vfork.Val(0), vfork.Val(unix.RLIMIT_NOFILE),
 		vfork.Val(uintptr(unsafe.Pointer(limit))), vfork.Val(0))
 	p.Call("umask", unix.SYS_UMASK, vfork.Val(0o022))
 	if cp.Seccomp != nil {
