@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ func builtInThread(spec *Spec, cfg *containerinit.Config) bool {
 		return false
 	}
 	for _, m := range cfg.Mounts {
-		if t := cleanTarget(m.Target); t == "/proc" || strings.HasPrefix(t, "/proc/") {
+		if t := filepath.Clean("/" + m.Target); t == "/proc" || strings.HasPrefix(t, "/proc/") {
 			return false
 		}
 	}
@@ -48,11 +49,6 @@ func builtInThread(spec *Spec, cfg *containerinit.Config) bool {
 		return true
 	}
 	return false
-}
-
-// cleanTarget is a mount target as the rootfs resolves it.
-func cleanTarget(t string) string {
-	return strings.TrimSuffix(strings.ReplaceAll("/"+t, "//", "/"), "/")
 }
 
 // startInThread builds and starts the container on one of the builder
@@ -97,15 +93,12 @@ func startInThread(spec *Spec, cfg *containerinit.Config, unshare uintptr) (*Con
 	if err != nil {
 		return nil, err
 	}
-	type started struct {
-		pid int
-		err error
-	}
-	var r started
+	var pid int
+	var buildErr error
 	if err := builders.do(func() {
-		r.pid, r.err = buildInThread(spec, cfg, unshare, stdio, cgroupFD)
+		pid, buildErr = buildInThread(spec, cfg, unshare, stdio, cgroupFD)
 	}); err != nil {
-		r.err = err
+		buildErr = err
 	}
 	// The parent's ends go now, the pipes' write ends among them, so
 	// that the copies end when the container's last writer has.
@@ -114,15 +107,15 @@ func startInThread(spec *Spec, cfg *containerinit.Config, unshare uintptr) (*Con
 	}
 	files = nil
 	copied := copyOut()
-	if r.err != nil {
+	if buildErr != nil {
 		<-copied
-		return nil, r.err
+		return nil, buildErr
 	}
-	proc, err := os.FindProcess(r.pid)
+	proc, err := os.FindProcess(pid)
 	if err != nil {
 		// Not reached on Linux, where FindProcess always succeeds; the
 		// child is this process's and unreaped, so its pid is its own.
-		unix.Kill(r.pid, unix.SIGKILL)
+		unix.Kill(pid, unix.SIGKILL)
 		return nil, fmt.Errorf("hold the container's process: %w", err)
 	}
 	c := &Container{child: child{proc: proc, copied: copied, what: fmt.Sprintf("container %q", spec.Name), done: make(chan struct{})},
@@ -230,7 +223,7 @@ func buildInThread(spec *Spec, cfg *containerinit.Config, unshare uintptr, stdio
 		linkErr = attachAt(spec.Interface, tid)
 		return linkErr
 	}
-	b, err := containerinit.BuildInThread(cfg, unshare&^unix.CLONE_NEWUSER, linked)
+	b, err := containerinit.BuildInThread(cfg, unshare, linked)
 	if err == nil {
 		var pid int
 		if pid, err = b.Start(stdio, cgroupFD); err == nil {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,9 +31,13 @@ func TestBuiltInThreadRunsNoInitProgram(t *testing.T) {
 	spec = newSpec(t, rootfs, "true")
 	spec.Init = broken
 	spec.Namespaces = append(spec.Namespaces, "user")
-	if c, err := Start(spec); err == nil {
+	c, err := Start(spec)
+	if err == nil {
 		c.Cleanup()
 		t.Fatal("a container with a user namespace started with an init program that cannot run")
+	}
+	if !errors.Is(err, syscall.ENOEXEC) {
+		t.Fatalf("a container with a user namespace failed for another reason than its init program: %v", err)
 	}
 }
 
