@@ -162,6 +162,7 @@ func (h *harness) benchLogs(ctx context.Context, res *results) {
 				if ctx.Err() != nil {
 					return
 				}
+				settle(ctx)
 				var d time.Duration
 				var err error
 				switch which {

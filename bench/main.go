@@ -122,6 +122,8 @@ func (h *harness) measure(ctx context.Context, res *results) {
 	}{{"start", h.benchStart}, {"logs", h.benchLogs}, {"oom", h.benchOOM}, {"footprint", h.benchFootprint}}
 	for _, sec := range sections {
 		if h.cfg.wants(sec.name) {
+			waited, idle := settle(ctx)
+			res.settled[sec.name] = settled{waited, idle}
 			before := loadAverage()
 			sec.run(ctx, res)
 			res.load[sec.name] = [2]float64{before, loadAverage()}

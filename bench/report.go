@@ -150,7 +150,7 @@ type target struct {
 
 func renderTargets(b *strings.Builder, r *results) {
 	ts := r.targets()
-	fmt.Fprintf(b, "## Targets\n\nIssue 18's goals, as ratios to the floor measured in the same run; load average (one minute, at the start and the end of each section): start %s, logs %s, footprint %s.\n\n", r.loadOf("start"), r.loadOf("logs"), r.loadOf("footprint"))
+	fmt.Fprintf(b, "## Targets\n\nIssue 18's goals, as ratios to the floor measured in the same run; load average (one minute, at the start and the end of each section): start %s, logs %s, footprint %s. Before each section, and before each logs measurement, the harness waits until the CPUs are idle (idle at least %.0f%% of %d windows of %s in a row, at most %s; the kernel tears down the namespaces of the last rounds meanwhile); the sections waited: start %s, logs %s, OOM %s, footprint %s.\n\n", r.loadOf("start"), r.loadOf("logs"), r.loadOf("footprint"), settleIdle*100, settleQuiet, settleWindow, settleMax, r.settledOf("start"), r.settledOf("logs"), r.settledOf("oom"), r.settledOf("footprint"))
 	fmt.Fprintf(b, "| target | measured | met |\n|---|---|---|\n")
 	for _, t := range ts {
 		fmt.Fprintf(b, "| %s | %s | %s |\n", t.goal, t.measured, t.met)

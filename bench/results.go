@@ -38,6 +38,9 @@ type results struct {
 	// load is the load average (one minute) at the start and the end of
 	// each section: on a shared machine, what a number is worth.
 	load map[string][2]float64
+	// settled is how long each section waited for the CPUs to go idle
+	// before it started (settle).
+	settled map[string]settled
 	// plot is the start plot's file beside the report; empty: none.
 	plot string
 	// problems are failures outside any cell (a section that could not
@@ -46,7 +49,7 @@ type results struct {
 }
 
 func newResults(cfg config) *results {
-	return &results{cfg: cfg, samples: map[cell][]time.Duration{}, failures: map[cell]string{}, load: map[string][2]float64{}}
+	return &results{cfg: cfg, samples: map[cell][]time.Duration{}, failures: map[cell]string{}, load: map[string][2]float64{}, settled: map[string]settled{}}
 }
 
 func (r *results) add(c cell, d time.Duration, err error) {
@@ -115,6 +118,24 @@ func (r *results) loadOf(section string) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.1f → %.1f", l[0], l[1])
+}
+
+// settled is one wait for the CPUs to go idle.
+type settled struct {
+	waited time.Duration
+	idle   bool // false: settleMax passed first
+}
+
+// settledOf says how long a section waited for the CPUs to go idle.
+func (r *results) settledOf(section string) string {
+	s, ok := r.settled[section]
+	switch {
+	case !ok:
+		return "–"
+	case !s.idle:
+		return fmt.Sprintf("%.1f s, not idle yet", s.waited.Seconds())
+	}
+	return fmt.Sprintf("%.1f s", s.waited.Seconds())
 }
 
 // loadAverage is the host's one-minute load average; 0 if unreadable.
