@@ -65,12 +65,14 @@
 //     stack can move when its goroutine grows it. The Go collector does not
 //     move heap objects, and Start keeps the Program reachable until the
 //     child has executed its program.
-//   - While the child runs, the parent's thread is in a raw system call
-//     that holds its P and holds off a stop-the-world for the collector:
-//     keep the list short (tens to a hundred calls, about a millisecond),
-//     and make no call that can wait on another process (a read of a pipe,
-//     a lock): until the child executes or exits, a collection that needs
-//     to stop the world waits for it.
+//   - While the child runs, the parent's thread is in a system call the
+//     runtime knows of (entersyscall, as syscall.Syscall makes): its P goes
+//     to other goroutines, and a stop-the-world of the collector does not
+//     wait for the child. The child's frames lie below the stack pointer
+//     the runtime saved, which is where the collector's scan of the
+//     parent's stack begins, and they hold plain integers only. Still,
+//     keep the list short (tens to a hundred calls, about a millisecond):
+//     the calling thread is the child's until it executes or exits.
 //   - The child shares the parent's memory until execve, so nothing
 //     untrusted may ptrace it: the caller makes the process non-dumpable
 //     (prctl(PR_SET_DUMPABLE, 0)) before starting children into namespaces

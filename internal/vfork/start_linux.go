@@ -202,6 +202,16 @@ func (p *Program) failedWhat(c *child) string {
 	return fmt.Sprintf("step %d of the child", c.failed)
 }
 
+// entersyscall and exitsyscall are the runtime's, as syscall.Syscall uses
+// them: entersyscall saves its caller's stack pointer, so it is called
+// straight from startChild, without a wrapper.
+//
+//go:linkname entersyscall runtime.entersyscall
+func entersyscall()
+
+//go:linkname exitsyscall runtime.exitsyscall
+func exitsyscall()
+
 // rawClone3 makes the clone3 system call with the return address kept in
 // a register: clone3_*.s. It returns the child's pid in the parent and 0 in
 // the child, or errno.
@@ -219,8 +229,17 @@ func rawClone3(args *cloneArgs, size uintptr) (pid, errno uintptr)
 //go:nocheckptr
 //go:noinline
 func startChild(c *child) (pid uintptr, errno unix.Errno) {
+	// The clone3 blocks this thread until the child executes, about a
+	// millisecond; entering it as a system call lets the runtime give the
+	// P to other goroutines meanwhile. A raw call kept it, so with two
+	// children in flight on two CPUs no goroutine of the caller could run
+	// while the children waited (for a grace period in umount, say), and
+	// the CPUs went idle. entersyscall also forbids stack growth until
+	// exitsyscall, which the nosplit chain of the child never asks for.
+	entersyscall()
 	r, e := rawClone3(&c.args, unsafe.Sizeof(c.args))
 	if r != 0 || e != 0 {
+		exitsyscall()
 		return r, unix.Errno(e)
 	}
 	runChild(c)

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -554,4 +556,50 @@ func startWithLocals(t *testing.T, depth int) error {
 		return fmt.Errorf("frame %d: locals changed: %q %d %d %v", depth, name, a, b, c)
 	}
 	return err
+}
+
+func TestStartGivesUpItsP(t *testing.T) {
+	testenv.RequireRoot(t)
+	// With one P, a goroutine runs while a child sleeps before its
+	// execve only if Start lets the runtime hand that P on. (A raw
+	// clone3 kept it for the child's whole run: the goroutine could not
+	// run until Start returned.)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var inStart, ranDuring atomic.Bool
+	stop := make(chan struct{})
+	var other sync.WaitGroup
+	other.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if inStart.Load() {
+				ranDuring.Store(true)
+			}
+		}
+	})
+	var p Program
+	// A second in the child, a thousand times the goroutine's period.
+	sleep := unix.Timespec{Sec: 1}
+	p.Keep(&sleep)
+	p.Call("nanosleep", unix.SYS_NANOSLEEP, Val(uintptr(unsafe.Pointer(&sleep))), Val(0))
+	p.Exec("/bin/true", []string{"true"}, nil)
+	runtime.LockOSThread()
+	inStart.Store(true)
+	_, pidfd, err := p.Start(0, -1)
+	inStart.Store(false)
+	runtime.UnlockOSThread()
+	close(stop)
+	other.Wait()
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if e := wait(t, pidfd); e != (exit{cldExited, 0}) {
+		t.Errorf("child: %v", e)
+	}
+	if !ranDuring.Load() {
+		t.Error("no other goroutine ran while the child slept: Start held the only P")
+	}
 }
