@@ -427,15 +427,32 @@ func TestDescriptorsClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Cleanup()
-	checkOnlyStdio(t, c.Pid())
+	checkOnlyStdio(t, c.Pid(), "sleep")
 	if err := c.Cleanup(); err != nil {
 		t.Fatal(err)
 	}
 }
 
-// checkOnlyStdio checks that the process pid has only 0, 1 and 2 open.
-func checkOnlyStdio(t *testing.T, pid int) {
+// checkOnlyStdio checks that the process pid, once it runs program, has
+// only 0, 1 and 2 open. A starter's wait for a vfork child ends when the
+// kernel gives the child its new memory, and the kernel closes the
+// close-on-exec descriptors a moment later, before it names the task
+// after the program: so the check waits for that name first.
+func checkOnlyStdio(t *testing.T, pid int, program string) {
 	t.Helper()
+	comm := fmt.Sprintf("/proc/%d/comm", pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		name, err := os.ReadFile(comm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(string(name)) == program {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d is still %q, not %q", pid, strings.TrimSpace(string(name)), program)
+		}
+	}
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
 		t.Fatal(err)

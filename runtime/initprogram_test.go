@@ -108,7 +108,7 @@ func TestEmbeddedInitRunsContainers(t *testing.T) {
 	spec.Init = p
 	spec.Hostname = "embedded"
 	c := startContainer(t, spec)
-	checkOnlyStdio(t, c.Pid())
+	checkOnlyStdio(t, c.Pid(), "sleep")
 	out, st, err := execIn(t, c, ExecSpec{Init: p, Args: []string{"sh", "-c", "hostname; ls /proc/self/fd; cat /proc/1/cmdline"}})
 	if err != nil || st.Code != 0 {
 		t.Fatalf("exec: %v, %+v:\n%s", err, st, out)
