@@ -564,3 +564,31 @@ func TestBusyStreamsOutput(t *testing.T) {
 		}
 	}
 }
+
+func TestNewOpensEveryFileOrNone(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	names := make([]string, 20)
+	for i := range names {
+		names[i] = fmt.Sprintf("c%d", i)
+	}
+	a := newAggregator(t, Config{Dir: dir, Names: names})
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(dir, name+".log")); err != nil {
+			t.Errorf("after New: %v", err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// One file that cannot be opened fails New, naming its container,
+	// and leaves none of the others open (checkLeaks).
+	bad := t.TempDir()
+	if err := os.Mkdir(filepath.Join(bad, "c7.log"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Dir: bad, Names: names}); err == nil || !strings.Contains(err.Error(), `"c7"`) {
+		t.Errorf("New with c7.log a directory: %v, want an error naming c7", err)
+	}
+}
