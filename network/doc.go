@@ -19,8 +19,8 @@
 //     each start (by the runtime, once the container's namespace exists):
 //     the host end on the bridge, the other end made right in the
 //     container's network namespace, and configured there as eth0 from
-//     outside, through a netlink socket made in the namespace (ConfigureIn,
-//     by the runtime, before the container's init may go on). The container end's MAC is
+//     outside, through a netlink socket made in the namespace, all before
+//     the container's init may go on. The container end's MAC is
 //     derived from its address, so that a container restarted with the same
 //     address is reached at once, without waiting for stale neighbour
 //     entries of the others to expire.

@@ -28,6 +28,9 @@ type Network struct {
 	Bridge  string       `json:"bridge"`
 	Subnet  netip.Prefix `json:"subnet"`
 	Gateway netip.Addr   `json:"gateway"`
+	// bridgeIndex is the bridge's ifindex when Create made it, so that
+	// no attach has to look it up again; 0 when unknown.
+	bridgeIndex int
 }
 
 // ID is the network ID of the stack whose state lives in stateDir.
@@ -97,6 +100,7 @@ func (n *Network) makeBridge() error {
 	if err := netlink.LinkAdd(br); err != nil {
 		return fmt.Errorf("create bridge %s: %w", n.Bridge, err)
 	}
+	n.bridgeIndex = br.Attrs().Index
 	addr := &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(n.Gateway, n.Subnet.Bits()))}
 	if err := netlink.AddrAdd(br, addr); err != nil {
 		return fmt.Errorf("bridge %s: add address %s: %w", n.Bridge, addr.IPNet, err)
@@ -153,56 +157,86 @@ func Remove(id string) error {
 
 // Interface is a container's place on the network: the veth pair that
 // AttachInto makes for one start of it, and what its end becomes inside
-// its network namespace (ConfigureIn).
+// its network namespace.
 type Interface struct {
 	// Bridge is the stack's bridge, which HostLink joins.
-	Bridge   string
-	HostLink string
-	Address  netip.Prefix
-	Gateway  netip.Addr
+	Bridge string
+	// bridgeIndex is Bridge's ifindex, 0 when unknown.
+	bridgeIndex int
+	HostLink    string
+	Address     netip.Prefix
+	Gateway     netip.Addr
 }
 
 // Interface is the interface of the container with address addr. A pair
-// left by an earlier start of the same container is deleted.
+// left by an earlier start of the same container is deleted when
+// AttachInto finds it.
 func (n *Network) Interface(addr netip.Addr) (*Interface, error) {
 	if !n.Subnet.Contains(addr) {
 		return nil, fmt.Errorf("interface for %s: not in subnet %s", addr, n.Subnet)
 	}
 	octet := addr.As4()[3]
 	iface := &Interface{
-		Bridge:   n.Bridge,
-		HostLink: fmt.Sprintf("%s%sv%d", devicePrefix, n.ID, octet),
-		Address:  netip.PrefixFrom(addr, n.Subnet.Bits()),
-		Gateway:  n.Gateway,
-	}
-	// The previous pair goes with its container's namespace, but the
-	// kernel tears namespaces down in the background.
-	if err := deleteLink(iface.HostLink); err != nil {
-		return nil, fmt.Errorf("interface for %s: %w", addr, err)
+		Bridge:      n.Bridge,
+		bridgeIndex: n.bridgeIndex,
+		HostLink:    fmt.Sprintf("%s%sv%d", devicePrefix, n.ID, octet),
+		Address:     netip.PrefixFrom(addr, n.Subnet.Bits()),
+		Gateway:     n.Gateway,
 	}
 	return iface, nil
 }
 
 // AttachInto makes iface's veth pair: the host end on the bridge, up; the
-// container's end, eth0, made right inside the network namespace of pid.
-// Made there rather than moved there, it skips a namespace change of the
-// device, which costs the kernel a wait for RCU readers per move (tens of
-// milliseconds on a busy machine, against a few for the creation), and
-// its final name is free there, so no rename follows. It is one
-// RTM_NEWLINK that also names the master and sets the host end up: the
-// netlink package's LinkAdd sends the master as a request of its own and
-// looks the new link up again, and up would be a fourth.
+// container's end, eth0, made right inside the network namespace of pid,
+// up, with its address and a default route through the gateway, and
+// without IPv6 (disableIPv6). The program never runs without it.
+//
+// Each request waits its turn for the kernel's lock of the network's
+// configuration, which a start of many containers at once queues on, so
+// there are few, and none that waits while it holds the lock. The
+// container's end is made right in its namespace rather than moved there,
+// which skips a namespace change of the device (a wait for RCU readers
+// per move), and its final name is free there, so no rename follows.
+// Both ends are made with the one queue each that a veth keeps anyway:
+// one made with a queue per CPU, the default, is cut down to one right
+// away, and the cut waits for RCU readers, lock held, for each end. The
+// creation is one RTM_NEWLINK that also names the master (whose index
+// the Network knows) and sets the host end up, where the netlink
+// package's LinkAdd sends the master as a request of its own and looks
+// the new link up again; eth0's address, up and route go in one write.
+// The pair of an earlier start of the container, which the kernel may
+// not have torn down with its namespace yet, is looked for only when the
+// creation finds its name taken.
 func AttachInto(iface *Interface, pid int) error {
-	br, err := netlink.LinkByName(iface.Bridge)
+	fd, err := socketIn(pid, disableIPv6)
 	if err != nil {
-		return fmt.Errorf("attach %s: bridge %s: %w", iface.Address.Addr(), iface.Bridge, err)
+		return fmt.Errorf("attach %s: %w", iface.Address.Addr(), err)
+	}
+	defer unix.Close(fd)
+	if err := makeVeth(iface, pid); err != nil {
+		return err
+	}
+	return configure(fd, iface)
+}
+
+// makeVeth makes iface's veth pair, eth0 in the namespace of pid.
+func makeVeth(iface *Interface, pid int) error {
+	bridge := iface.bridgeIndex
+	if bridge == 0 {
+		br, err := netlink.LinkByName(iface.Bridge)
+		if err != nil {
+			return fmt.Errorf("attach %s: bridge %s: %w", iface.Address.Addr(), iface.Bridge, err)
+		}
+		bridge = br.Attrs().Index
 	}
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
 	req.AddData(msg)
 	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(iface.HostLink)))
-	req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(br.Attrs().Index))))
+	req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(bridge))))
+	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1)))
+	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_RX_QUEUES, nl.Uint32Attr(1)))
 	info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
 	info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("veth"))
 	peer := info.AddRtAttr(nl.IFLA_INFO_DATA, nil).AddRtAttr(nl.VETH_INFO_PEER, nil)
@@ -210,13 +244,77 @@ func AttachInto(iface *Interface, pid int) error {
 	peer.AddRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(ContainerLink))
 	peer.AddRtAttr(unix.IFLA_ADDRESS, []byte(macOf(iface.Address.Addr())))
 	peer.AddRtAttr(unix.IFLA_NET_NS_PID, nl.Uint32Attr(uint32(pid)))
+	peer.AddRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1))
+	peer.AddRtAttr(unix.IFLA_NUM_RX_QUEUES, nl.Uint32Attr(1))
 	req.AddData(info)
 	// The kernel makes the pair whole or not at all: a failed master or
 	// up unregisters what it made.
-	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil {
+	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	if errors.Is(err, unix.EEXIST) {
+		// The previous pair goes with its container's namespace, but
+		// the kernel tears namespaces down in the background.
+		if err = deleteLink(iface.HostLink); err == nil {
+			_, err = req.Execute(unix.NETLINK_ROUTE, 0)
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("attach %s: create veth %s into the namespace of pid %d: %w", iface.Address.Addr(), iface.HostLink, pid, err)
 	}
 	return nil
+}
+
+// configure gives eth0, through fd, a netlink socket in its namespace,
+// its address, up and the default route, all in one write: the kernel
+// takes them in order. (The creation cannot set it up: a veth end does
+// not open before its peer is registered, which comes after.)
+func configure(fd int, iface *Interface) error {
+	index, err := linkIndex(fd, ContainerLink)
+	if err != nil {
+		return fmt.Errorf("configure %s: %w", ContainerLink, err)
+	}
+	addr := nl.NewNetlinkRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	amsg := nl.NewIfAddrmsg(unix.AF_INET)
+	amsg.Prefixlen, amsg.Index = uint8(iface.Address.Bits()), uint32(index)
+	addr.AddData(amsg)
+	local := iface.Address.Addr().AsSlice()
+	addr.AddData(nl.NewRtAttr(unix.IFA_LOCAL, local))
+	addr.AddData(nl.NewRtAttr(unix.IFA_ADDRESS, local))
+	addr.AddData(nl.NewRtAttr(unix.IFA_BROADCAST, broadcast(iface.Address)))
+	up := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+	umsg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	umsg.Index, umsg.Flags, umsg.Change = int32(index), unix.IFF_UP, unix.IFF_UP
+	up.AddData(umsg)
+	route := nl.NewNetlinkRequest(unix.RTM_NEWROUTE, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	rmsg := nl.NewRtMsg()
+	rmsg.Family = unix.AF_INET
+	route.AddData(rmsg)
+	route.AddData(nl.NewRtAttr(unix.RTA_GATEWAY, iface.Gateway.AsSlice()))
+	route.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(index))))
+	errs, err := requests(fd, addr, up, route)
+	if err != nil {
+		return fmt.Errorf("configure %s: %w", ContainerLink, err)
+	}
+	if errs[0] != nil {
+		return fmt.Errorf("%s: add address %s: %w", ContainerLink, iface.Address, errs[0])
+	}
+	if errs[1] != nil {
+		return fmt.Errorf("%s: set up: %w", ContainerLink, errs[1])
+	}
+	if errs[2] != nil {
+		return fmt.Errorf("%s: default route via %s: %w", ContainerLink, iface.Gateway, errs[2])
+	}
+	return nil
+}
+
+// broadcast is the broadcast address of p, as `ip addr add ... brd +`
+// and the netlink package give it.
+func broadcast(p netip.Prefix) []byte {
+	b := p.Addr().As4()
+	mask := net.CIDRMask(p.Bits(), 32)
+	for i := range b {
+		b[i] |= ^mask[i]
+	}
+	return b[:]
 }
 
 // Detach deletes the veth pair of a container whose start failed; the
@@ -242,45 +340,20 @@ func deleteLink(name string) error {
 // ContainerLink is the name the container sees its interface by.
 const ContainerLink = "eth0"
 
-// ConfigureIn makes iface the container's eth0, with its address and a
-// default route through the gateway and without IPv6 (disableIPv6), in
-// the network namespace of pid, after AttachInto. It works from outside
-// the namespace, through a netlink socket made inside it: the container's
-// init links none of this package.
-func ConfigureIn(iface *Interface, pid int) error {
-	h, err := handleIn(pid, disableIPv6)
-	if err != nil {
-		return fmt.Errorf("configure %s: %w", ContainerLink, err)
-	}
-	defer h.Close()
-	l, err := h.LinkByName(ContainerLink)
-	if err != nil {
-		return fmt.Errorf("configure %s: %w", ContainerLink, err)
-	}
-	if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(iface.Address)}); err != nil {
-		return fmt.Errorf("%s: add address %s: %w", ContainerLink, iface.Address, err)
-	}
-	if err := h.LinkSetUp(l); err != nil {
-		return fmt.Errorf("%s: set up: %w", ContainerLink, err)
-	}
-	gw := net.IP(iface.Gateway.AsSlice())
-	if err := h.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw}); err != nil {
-		return fmt.Errorf("%s: default route via %s: %w", ContainerLink, gw, err)
-	}
-	return nil
-}
-
-// disableIPv6 turns IPv6 off on the container's eth0, as Docker does on a
-// network without IPv6: the stack's network is IPv4 alone, and an eth0
-// left to IPv6 would take a link-local address, check it for duplicates
-// and report its multicast groups on the bridge, all of it work of the
-// kernel's in the background while the containers start, for an address
-// nothing uses. The loopback keeps ::1. It runs on a thread inside the
-// container's network namespace, before eth0 is up: /proc/sys/net shows
-// the namespace of the thread that opens it. A kernel without IPv6 has
-// nothing to turn off.
+// disableIPv6 turns IPv6 off for the devices made from now on in the
+// network namespace of the calling thread, eth0 among them, as Docker
+// does on a network without IPv6: the stack's network is IPv4 alone, and
+// an eth0 left to IPv6 would take a link-local address, check it for
+// duplicates and report its multicast groups on the bridge, all of it
+// work of the kernel's in the background while the containers start, for
+// an address nothing uses. It is the namespace's default that is written,
+// before eth0 exists: eth0 is made with it, and the write of the
+// default, unlike that of a device's own, does not take the kernel's
+// lock of the network's configuration. The loopback, there already,
+// keeps ::1. /proc/sys/net shows the namespace of the thread that opens
+// it. A kernel without IPv6 has nothing to turn off.
 func disableIPv6() error {
-	p := "/proc/sys/net/ipv6/conf/" + ContainerLink + "/disable_ipv6"
+	p := "/proc/sys/net/ipv6/conf/default/disable_ipv6"
 	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
@@ -290,30 +363,30 @@ func disableIPv6() error {
 		unix.Close(fd)
 	}
 	if err != nil {
-		return fmt.Errorf("disable IPv6 on %s: write %s: %w", ContainerLink, p, err)
+		return fmt.Errorf("disable IPv6: write %s: %w", p, err)
 	}
 	return nil
 }
 
-// handleIn returns a netlink handle whose socket lives in the network
-// namespace of pid, after running there, first, what needs a thread in
-// the namespace (inside): a socket stays in the namespace it was made in,
-// so only its creation needs a thread in there. That thread is locked while
+// socketIn returns a netlink socket that lives in the network namespace
+// of pid, after running there, first, what needs a thread in the
+// namespace (inside): a socket stays in the namespace it was made in, so
+// only its creation needs a thread in there. That thread is locked while
 // it is, and given back as it was found (netlink's NewHandleAt would
 // unlock a thread it could not bring back); should the kernel refuse to
 // undo its own setns, the thread is parked for the rest of the process's
 // life instead of running other goroutines in the container's namespace,
 // and instead of ending, which would fire the parent-death signal of a
 // container's init that it may have forked.
-func handleIn(pid int, inside func() error) (*netlink.Handle, error) {
+func socketIn(pid int, inside func() error) (int, error) {
 	theirs := fmt.Sprintf("/proc/%d/ns/net", pid)
 	target, err := unix.Open(theirs, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", theirs, err)
+		return -1, fmt.Errorf("open %s: %w", theirs, err)
 	}
 	defer unix.Close(target)
 	type result struct {
-		h   *netlink.Handle
+		fd  int
 		err error
 	}
 	done := make(chan result, 1)
@@ -322,37 +395,37 @@ func handleIn(pid int, inside func() error) (*netlink.Handle, error) {
 		own, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("open the own network namespace: %w", err)}
+			done <- result{-1, fmt.Errorf("open the own network namespace: %w", err)}
 			return
 		}
 		defer unix.Close(own)
 		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("enter %s: %w", theirs, err)}
+			done <- result{-1, fmt.Errorf("enter %s: %w", theirs, err)}
 			return
 		}
-		var h *netlink.Handle
-		herr := inside()
-		if herr == nil {
-			if h, herr = netlink.NewHandle(unix.NETLINK_ROUTE); herr != nil {
-				herr = fmt.Errorf("netlink socket: %w", herr)
+		fd := -1
+		ferr := inside()
+		if ferr == nil {
+			if fd, ferr = rtnlSocket(); ferr != nil {
+				ferr = fmt.Errorf("netlink socket: %w", ferr)
 			}
 		}
 		if err := unix.Setns(own, unix.CLONE_NEWNET); err != nil {
-			if h != nil {
-				h.Close()
+			if fd >= 0 {
+				unix.Close(fd)
 			}
-			done <- result{err: fmt.Errorf("leave %s: %w", theirs, err)}
+			done <- result{-1, fmt.Errorf("leave %s: %w", theirs, err)}
 			select {}
 		}
 		runtime.UnlockOSThread()
-		if herr != nil {
-			herr = fmt.Errorf("in %s: %w", theirs, herr)
+		if ferr != nil {
+			ferr = fmt.Errorf("in %s: %w", theirs, ferr)
 		}
-		done <- result{h, herr}
+		done <- result{fd, ferr}
 	}()
 	r := <-done
-	return r.h, r.err
+	return r.fd, r.err
 }
 
 // macOf is the locally administered MAC Docker also derives from an

@@ -17,6 +17,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 
 	"github.com/stack-containers/stack/internal/testenv"
 )
@@ -233,17 +235,17 @@ type container struct {
 
 func startContainer(t *testing.T, n *Network, addr string) *container {
 	t.Helper()
-	return startNetns(t, netip.MustParseAddr(addr), func(a netip.Addr, pid int) (*Interface, error) {
+	return startNetns(t, netip.MustParseAddr(addr), func(a netip.Addr, pid int) error {
 		iface, err := n.Interface(a)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return iface, AttachInto(iface, pid)
+		return AttachInto(iface, pid)
 	})
 }
 
 // startNetns starts a container stand-in whose interface attach gives it.
-func startNetns(t *testing.T, addr netip.Addr, attach func(a netip.Addr, pid int) (*Interface, error)) *container {
+func startNetns(t *testing.T, addr netip.Addr, attach func(a netip.Addr, pid int) error) *container {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -268,11 +270,7 @@ func startNetns(t *testing.T, addr netip.Addr, attach func(a netip.Addr, pid int
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	iface, err := attach(c.addr, cmd.Process.Pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ConfigureIn(iface, cmd.Process.Pid); err != nil {
+	if err := attach(c.addr, cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.ask(t, "serve"); got != "ok" {
@@ -446,19 +444,34 @@ func TestPublish(t *testing.T) {
 	}
 	// From another machine: a namespace on a link of the host's own,
 	// whose connections the DNAT rule sends to the container.
-	outside := startNetns(t, netip.MustParseAddr("192.0.2.2"), func(a netip.Addr, pid int) (*Interface, error) {
+	outside := startNetns(t, netip.MustParseAddr("192.0.2.2"), func(a netip.Addr, pid int) error {
 		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "outside0"}, PeerName: ContainerLink, PeerNamespace: netlink.NsPid(pid)}
 		if err := netlink.LinkAdd(veth); err != nil {
-			return nil, err
+			return err
 		}
 		t.Cleanup(func() { netlink.LinkDel(veth) })
 		if err := netlink.AddrAdd(veth, &netlink.Addr{IPNet: ipNet(netip.MustParsePrefix("192.0.2.1/24"))}); err != nil {
-			return nil, err
+			return err
 		}
 		if err := netlink.LinkSetUp(veth); err != nil {
-			return nil, err
+			return err
 		}
-		return &Interface{Address: netip.PrefixFrom(a, 24), Gateway: netip.MustParseAddr("192.0.2.1")}, nil
+		// The far end, as AttachInto would leave it: up, addressed,
+		// routed through 192.0.2.1.
+		fd, err := socketIn(pid, func() error { return nil })
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		up := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+		msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
+		up.AddData(msg)
+		up.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(ContainerLink)))
+		if errs, err := requests(fd, up); err != nil || errs[0] != nil {
+			return fmt.Errorf("set %s up: %v, %v", ContainerLink, err, errs)
+		}
+		return configure(fd, &Interface{Address: netip.PrefixFrom(a, 24), Gateway: netip.MustParseAddr("192.0.2.1")})
 	})
 	if got := outside.ask(t, "dial 192.0.2.1:8080"); got != "192.0.2.2 says hello" {
 		t.Errorf("from outside to 192.0.2.1:8080: %q", got)

@@ -251,9 +251,6 @@ func attachInterface(pipe, pid int, iface *network.Interface) error {
 	if err := network.AttachInto(iface, pid); err != nil {
 		return err
 	}
-	if err := network.ConfigureIn(iface, pid); err != nil {
-		return err
-	}
 	if err := containerinit.Send(pipe, containerinit.MsgLinked, nil); err != nil {
 		return fmt.Errorf("tell init the interface is there: %w", err)
 	}

@@ -15,7 +15,7 @@
 //     program's steps 3 to 6 below, with the same code. Meanwhile, for a
 //     container on a network, another goroutine makes its veth pair and
 //     configures eth0 in the thread's new network namespace from outside
-//     (network.ConfigureIn); the build waits for it.
+//     (network.AttachInto); the build waits for it.
 //  3. clone and exec: the thread clones the container's PID 1 sharing its
 //     memory (internal/vfork), which mounts /proc, joins the cgroup (v1:
 //     tasks files; v2: the clone puts it there) and takes step 5 below as
@@ -37,7 +37,7 @@
 //     the rootfs inside the container's own mount namespace, pivot_root,
 //     hostname, workdir, PATH lookup. Meanwhile, for a container on a
 //     network, the parent makes its veth pair and configures eth0 in the
-//     new network namespace from outside (network.ConfigureIn), then sends
+//     new network namespace from outside (network.AttachInto), then sends
 //     MsgLinked, which the init waits for before it goes on.
 //  4. placement: the init joins the container's cgroup (v1: by itself,
 //     through tasks files the parent opened; v2: it reports ready and the

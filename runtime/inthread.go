@@ -240,8 +240,5 @@ func buildInThread(spec *Spec, cfg *containerinit.Config, unshare uintptr, stdio
 // in the network namespace of thread tid (the one building the
 // container): the program never runs without its eth0.
 func attachAt(iface *network.Interface, tid int) error {
-	if err := network.AttachInto(iface, tid); err != nil {
-		return err
-	}
-	return network.ConfigureIn(iface, tid)
+	return network.AttachInto(iface, tid)
 }
