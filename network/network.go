@@ -201,9 +201,10 @@ func (n *Network) Interface(addr netip.Addr) (*Interface, error) {
 // one made with a queue per CPU, the default, is cut down to one right
 // away, and the cut waits for RCU readers, lock held, for each end. The
 // creation is one RTM_NEWLINK that also names the master (whose index
-// the Network knows) and sets the host end up, where the netlink
-// package's LinkAdd sends the master as a request of its own and looks
-// the new link up again; eth0's address, up and route go in one write.
+// the Network knows), where the netlink package's LinkAdd sends the
+// master as a request of its own and looks the new link up again; the
+// host end's up goes in the same write, and eth0's address, up and route
+// in one write of their own.
 // The pair of an earlier start of the container, which the kernel may
 // not have torn down with its namespace yet, is looked for only when the
 // creation finds its name taken.
@@ -230,9 +231,7 @@ func makeVeth(iface *Interface, pid int) error {
 		bridge = br.Attrs().Index
 	}
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
-	req.AddData(msg)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(iface.HostLink)))
 	req.AddData(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(bridge))))
 	req.AddData(nl.NewRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1)))
@@ -247,18 +246,42 @@ func makeVeth(iface *Interface, pid int) error {
 	peer.AddRtAttr(unix.IFLA_NUM_TX_QUEUES, nl.Uint32Attr(1))
 	peer.AddRtAttr(unix.IFLA_NUM_RX_QUEUES, nl.Uint32Attr(1))
 	req.AddData(info)
-	// The kernel makes the pair whole or not at all: a failed master or
-	// up unregisters what it made.
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
-	if errors.Is(err, unix.EEXIST) {
+	// The host end is a port of the bridge and nothing else: it gets no
+	// IPv6 link-local address, which would cost the kernel the address,
+	// its routes and its duplicate check, lock held, as eth0 comes up.
+	// The creation cannot say so (the end has no IPv6 state before it
+	// is registered): the change follows in the same write, and sets
+	// the end up.
+	up := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
+	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
+	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
+	up.AddData(msg)
+	up.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(iface.HostLink)))
+	spec := nl.NewRtAttr(unix.IFLA_AF_SPEC, nil)
+	spec.AddRtAttr(unix.AF_INET6, nil).AddRtAttr(unix.IFLA_INET6_ADDR_GEN_MODE, []byte{nl.IN6_ADDR_GEN_MODE_NONE})
+	up.AddData(spec)
+	fd, err := rtnlSocket()
+	if err != nil {
+		return fmt.Errorf("attach %s: netlink socket: %w", iface.Address.Addr(), err)
+	}
+	defer unix.Close(fd)
+	errs, err := requests(fd, req, up)
+	if err == nil && errors.Is(errs[0], unix.EEXIST) {
 		// The previous pair goes with its container's namespace, but
 		// the kernel tears namespaces down in the background.
 		if err = deleteLink(iface.HostLink); err == nil {
-			_, err = req.Execute(unix.NETLINK_ROUTE, 0)
+			errs, err = requests(fd, req, up)
 		}
+	}
+	if err == nil {
+		err = errs[0]
 	}
 	if err != nil {
 		return fmt.Errorf("attach %s: create veth %s into the namespace of pid %d: %w", iface.Address.Addr(), iface.HostLink, pid, err)
+	}
+	if errs[1] != nil {
+		// A container whose start fails has its pair deleted.
+		return fmt.Errorf("attach %s: set veth %s up: %w", iface.Address.Addr(), iface.HostLink, errs[1])
 	}
 	return nil
 }
