@@ -82,9 +82,13 @@ func Spawn(argv []string) *Background {
 	}
 	cmd := exec.Command("/proc/self/exe", argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.ExtraFiles = []*os.File{cfgR, repW}
+	var spare *os.File
+	cmd.ExtraFiles, spare = spareExtraFiles([]*os.File{cfgR, repW})
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
+	if spare != nil {
+		spare.Close()
+	}
 	// Only the supervisor may hold these ends: with ours open, its report
 	// pipe would never reach end of file should it die, nor its stack
 	// pipe should we.
@@ -183,6 +187,7 @@ func describeExit(err error) string {
 // A config that ends before a stack begins is an up -d that failed
 // without one (Abandon): ServeDetached returns nil and reports nothing.
 func ServeDetached(ctx context.Context, config io.Reader, out io.WriteCloser, signals <-chan os.Signal, setup func(*manifest.Stack) (Config, error)) error {
+	closeSpareDescriptor()
 	send := func(err error) error {
 		var r report
 		if err != nil {

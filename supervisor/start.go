@@ -48,7 +48,8 @@ func Start(ctx context.Context, st *manifest.Stack, cfg Config) (*Supervisor, er
 	}
 	// A running container holds some six descriptors here; the table
 	// grows once, now, not three times during the start of fifty. Too
-	// few only costs that time.
+	// few only costs that time. Under up -d it has room already: it was
+	// grown before the supervisor's execve (fdtable.go).
 	_ = linux.ReserveDescriptors(64 + descriptorsPerContainer*len(st.Containers))
 	if cfg.Clock == nil {
 		cfg.Clock = realClock{}
