@@ -403,10 +403,39 @@ func TestV2OOMEventsWithGroupKill(t *testing.T) {
 
 func TestV2KillWritesCgroupKill(t *testing.T) {
 	d, root := fakeV2(t, "x", "", "")
+	dir := filepath.Join(root, "x")
+	events := filepath.Join(dir, "cgroup.events")
+	if err := os.WriteFile(events, []byte("populated 1\nfrozen 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan error, 1)
+	go func() { killed <- d.Load("x").Kill() }()
+	// Kill waits for the cgroup to empty after its write: the fake's
+	// processes "die" once cgroup.kill says 1.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.kill")); string(b) == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Kill of a populated cgroup never wrote cgroup.kill")
+		}
+	}
+	if err := os.WriteFile(events, []byte("populated 0\nfrozen 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-killed; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestV2KillLeavesAnEmptyCgroupAlone(t *testing.T) {
+	d, root := fakeV2(t, "x", "", "")
 	if err := d.Load("x").Kill(); err != nil {
 		t.Fatal(err)
 	}
-	wantFiles(t, filepath.Join(root, "x"), map[string]string{"cgroup.kill": "1"})
+	// No write at all: some kernels kill every child later cloned into a
+	// cgroup that was once killed (see v2Cgroup.Kill).
+	wantFiles(t, filepath.Join(root, "x"), map[string]string{"cgroup.kill": ""})
 }
 
 // TestV2OOMEventsFake drives the inotify watcher through a fake

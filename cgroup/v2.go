@@ -426,6 +426,16 @@ func (c *v2Cgroup) Kill() error {
 		// A cgroup that is not there holds nothing.
 		return nil
 	}
+	// An empty cgroup is left alone: the usual case, a container whose
+	// PID 1 took its pid namespace with it. Besides sparing the write,
+	// that keeps restarts working on kernels where, once a cgroup has
+	// been killed through cgroup.kill, every child later cloned into it
+	// (CLONE_INTO_CGROUP) gets SIGKILL at birth: seen on Debian's
+	// 6.1.0-48 cloud kernel, whose fork checks the cgroup's kill count
+	// against the one it noted for the clone, apparently the parent's.
+	if populated, err := c.populated(); err == nil && !populated {
+		return nil
+	}
 	// cgroup.kill (Linux 5.14) kills the whole subtree in the kernel,
 	// atomically with respect to forks.
 	if exists(c.file("cgroup.kill")) {
@@ -435,6 +445,24 @@ func (c *v2Cgroup) Kill() error {
 		return c.waitEvent("populated", 0)
 	}
 	return c.killBySignals()
+}
+
+// populated reads whether the cgroup or one below it holds a process.
+func (c *v2Cgroup) populated() (bool, error) {
+	file := c.file("cgroup.events")
+	data, err := readFile(file)
+	if err != nil {
+		return false, err
+	}
+	m, err := parseKeyed(file, data)
+	if err != nil {
+		return false, err
+	}
+	n, ok := m["populated"]
+	if !ok {
+		return false, fmt.Errorf("cgroup: %s has no \"populated\" line", file)
+	}
+	return n != 0, nil
 }
 
 // killBySignals is Kill for kernels without cgroup.kill.
