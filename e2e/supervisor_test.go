@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -789,4 +790,44 @@ containers:
 	}
 	t.Logf("down of a stuck supervisor took %v", down.Took)
 	e.AssertNothingLeft()
+}
+
+// TestE2EDetachedSupervisorStartsWithItsTableGrown checks that up -d
+// hands its supervisor a descriptor table grown before the execve (so its
+// start never waits for the kernel to grow it) and that the supervisor
+// has closed the spare descriptor that grew it.
+func TestE2EDetachedSupervisorStartsWithItsTableGrown(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: table
+containers:
+  one:
+    rootfs: {{rootfs}}
+    command: sleep 1000
+`)
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	// As supervisor/fdtable.go: the last of 1024, or of the limit.
+	spare := int(min(1024, lim.Cur)) - 1
+	if spare < 64 {
+		t.Skipf("an open files limit of %d leaves no room for a spare descriptor", lim.Cur)
+	}
+	e.MustRun("up", "-d")
+	pid := e.supervisorPid("table")
+	var size int
+	for _, l := range strings.Split(string(mustRead(t, fmt.Sprintf("/proc/%d/status", pid))), "\n") {
+		if v, ok := strings.CutPrefix(l, "FDSize:"); ok {
+			size, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	// One container alone would grow the table to 128 at most.
+	if size <= spare {
+		t.Errorf("the supervisor's table holds %d descriptors, want more than %d", size, spare)
+	}
+	if _, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%d", pid, spare)); err == nil {
+		t.Errorf("the supervisor still holds the spare descriptor %d", spare)
+	}
+	e.MustRun("down")
 }

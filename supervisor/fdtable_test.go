@@ -61,32 +61,28 @@ func TestCloseSpareDescriptor(t *testing.T) {
 	if open() {
 		t.Fatalf("descriptor %d is already open in the test", fd)
 	}
+	// placeAt opens path and puts a copy of it at fd.
+	placeAt := func(path string) {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.Dup3(int(f.Fd()), fd, unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer unix.Close(fd)
+
 	// Anything but /dev/null there is not up -d's, and stays.
-	tmp, err := os.CreateTemp(t.TempDir(), "other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tmp.Close()
-	if err := unix.Dup3(int(tmp.Fd()), fd, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
+	placeAt(t.TempDir())
 	closeSpareDescriptor()
 	if !open() {
 		t.Fatal("closeSpareDescriptor closed a descriptor that is not /dev/null")
 	}
-	unix.Close(fd)
-
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer null.Close()
-	if err := unix.Dup3(int(null.Fd()), fd, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
+	placeAt(os.DevNull)
 	closeSpareDescriptor()
 	if open() {
-		unix.Close(fd)
 		t.Error("closeSpareDescriptor left up -d's /dev/null open")
 	}
 }
