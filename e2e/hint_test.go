@@ -57,7 +57,7 @@ func TestNotRootHint(t *testing.T) {
 		{[]string{"up", "-d"}, `stack "demo": create state directory \S+/demo: mkdir \S+: permission denied`},
 		{[]string{"down"}, `stack "demo": create state directory \S+/demo: mkdir \S+: permission denied`},
 		{[]string{"ps"}, `read state: open \S+/demo/state.json: permission denied`},
-		{[]string{"logs"}, `read logs: open \S+/demo/logs: permission denied`},
+		{[]string{"logs"}, `read logs: open \S+/demo/containers: permission denied`},
 	} {
 		asNobody.run(t, tc.args...).expect(t, 1, "stderr", "^stack: error: "+tc.err+"$", "stderr", hint, "!stdout", ".")
 	}

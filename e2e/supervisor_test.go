@@ -88,11 +88,14 @@ func countContaining(lines []string, text string) int {
 	return n
 }
 
-// TestE2ELayersDirIsTopDir checks that the containers' layers directory
-// carries ext4's top-directory mark (chattr +T), so that each container's
-// directories go to block groups of their own, and that its layers do
-// not; on a state directory elsewhere than ext2/3/4 no mark is possible.
-func TestE2ELayersDirIsTopDir(t *testing.T) {
+// TestE2EContainerDirsSpreadOverExt4 checks the containers' directories:
+// each holds its layer, the overlay's work directory and its log; their
+// parent carries ext4's top-directory mark (chattr +T), so that each goes
+// to a block group of ext4's choosing, and they do not; and a second up
+// names them anew, so that ext4 does not choose the groups the first
+// one's freed. On a state directory elsewhere than ext2/3/4 no mark is
+// possible.
+func TestE2EContainerDirsSpreadOverExt4(t *testing.T) {
 	e := newEnv(t)
 	e.manifest(`
 name: top
@@ -101,26 +104,42 @@ containers:
     rootfs: {{rootfs}}
     command: [sleep, "1000"]
 `)
-	e.MustRun("up", "-d")
-	t.Cleanup(func() { e.Run("down") })
 	var st unix.Statfs_t
 	if err := unix.Statfs(e.StateDir, &st); err != nil {
 		t.Fatal(err)
 	}
 	const ext4SuperMagic, topDirFlag = 0xef53, 0x00020000 // linux/magic.h, linux/fs.h
-	layers := filepath.Join(e.StateDir, "top", "layers")
-	for dir, want := range map[string]bool{layers: st.Type == ext4SuperMagic, filepath.Join(layers, "c"): false} {
-		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
+	containers := filepath.Join(e.StateDir, "top", "containers")
+	var seen []string
+	for range 2 {
+		e.MustRun("up", "-d")
+		matches, err := filepath.Glob(filepath.Join(containers, "c.*"))
+		if err != nil || len(matches) != 1 {
+			t.Fatalf("directories of container c: %v (%v), want one", matches, err)
 		}
-		flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-		unix.Close(fd)
-		if got := err == nil && flags&topDirFlag != 0; got != want {
-			t.Errorf("%s: top-directory mark %v, want %v (flags %#x, %v)", dir, got, want, flags, err)
+		dir := matches[0]
+		if slices.Contains(seen, dir) {
+			t.Errorf("a second up named container c's directory %s again", dir)
 		}
+		seen = append(seen, dir)
+		for _, name := range []string{"layer", "work", "c.log"} {
+			if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
+				t.Errorf("container c's directory: %v", err)
+			}
+		}
+		for dir, want := range map[string]bool{containers: st.Type == ext4SuperMagic, dir: false} {
+			fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+			unix.Close(fd)
+			if got := err == nil && flags&topDirFlag != 0; got != want {
+				t.Errorf("%s: top-directory mark %v, want %v (flags %#x, %v)", dir, got, want, flags, err)
+			}
+		}
+		e.DownLeavingNothing()
 	}
-	e.DownLeavingNothing()
 }
 
 func TestE2ELogsKeepEveryLineOnce(t *testing.T) {

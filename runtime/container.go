@@ -483,7 +483,8 @@ func resolveRootfs(spec *Spec) (string, error) {
 // made is an inode the state's filesystem allocates at each start and
 // frees at each down; a filesystem without a journal (ext4's nojournal
 // mode) then searches past every inode freed in the last seconds at each
-// allocation, so their number counts twice. The layer dir is 0755 for a
+// allocation, so their number counts twice. The parent, the container's
+// own directory, is made too if missing. The layer dir is 0755 for a
 // writable root, since overlayfs gives the container's / the upper
 // directory's mode. A layer left by an earlier run of the same container
 // is kept, as Docker keeps a restarted container's changes.

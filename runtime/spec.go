@@ -55,7 +55,9 @@ type Spec struct {
 	Mounts   []Mount
 	// LayerDir is a directory of the container's own under the state dir
 	// (created if needed): it holds the writable overlay layer and is
-	// removed by Cleanup.
+	// removed by Cleanup. Its parent must be the container's own too: the
+	// overlay's work directory is made there beside it, as "work"
+	// (containerinit.WorkDir), and removed with it.
 	LayerDir string
 	// Cgroup, when not nil, receives the user's program before it runs, so
 	// that its memory is charged there and the init's is not.

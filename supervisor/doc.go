@@ -87,10 +87,12 @@
 // # State
 //
 // STACK_STATE_DIR/<stack>/ holds lock, state.json (replaced atomically by
-// rename), logs/, layers/<container>/ (the writable layer) with
-// layers/<container>.work/ (overlayfs's work directory) and, for up -d,
-// supervisor.log. layers/ is marked as the top of unrelated trees for
-// ext4's inode allocator (linux.MarkTopDir).
+// rename), containers/ and, for up -d, supervisor.log. containers/ holds a
+// directory per container, <container>.<random hex>, named anew at each
+// up: its log (<container>.log and its rotated elders), its writable
+// layer (layer/) and overlayfs's work directory (work/). containers/ is
+// marked as the top of unrelated trees for ext4's inode allocator
+// (linux.MarkTopDir); containerdir.go says why, and why the random part.
 // Processes are recorded with their start time (field 22 of
 // /proc/PID/stat), so that a pid reused by another process is never taken
 // for a container or the supervisor, let alone signalled.

@@ -26,7 +26,7 @@ func (oomCgroup) Stats() (cgroup.Stats, error) {
 // each, as with v2's group kill.
 func TestOOMKillsCountRunsNotProcesses(t *testing.T) {
 	dir := t.TempDir()
-	agg, err := logs.New(logs.Config{Dir: filepath.Join(dir, "logs"), Names: []string{"mem"}})
+	agg, err := logs.New(logs.Config{Dirs: map[string]string{"mem": filepath.Join(dir, "mem")}, Names: []string{"mem"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func (c *slowStatsCgroup) Stats() (cgroup.Stats, error) {
 // the kill's event must come first all the same.
 func TestOOMEventBeforeTheRunsEnd(t *testing.T) {
 	dir := t.TempDir()
-	agg, err := logs.New(logs.Config{Dir: dir, Names: []string{"c0"}})
+	agg, err := logs.New(logs.Config{Dirs: map[string]string{"c0": dir}, Names: []string{"c0"}})
 	if err != nil {
 		t.Fatal(err)
 	}

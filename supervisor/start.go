@@ -174,10 +174,15 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	state.Network = s.netPlan
 	for _, name := range names {
 		def := s.stack.Containers[name]
+		dir, err := newContainerDir(s.paths, name)
+		if err != nil {
+			return err
+		}
 		s.ctrs[name] = &container{
 			def:       def,
 			restarter: NewRestarter(def.Restart, s.cfg.Clock),
-			layer:     s.paths.Layer(name),
+			dir:       dir,
+			layer:     layerDir(dir),
 			done:      make(chan struct{}),
 			stop:      make(chan struct{}),
 			changed:   make(chan struct{}),
@@ -194,7 +199,8 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 			Name:         name,
 			State:        StateCreated,
 			Cgroup:       state.Cgroup + "/" + name,
-			LayerDir:     s.paths.Layer(name),
+			Dir:          s.ctrs[name].dir,
+			LayerDir:     s.ctrs[name].layer,
 			MemoryLimit:  def.Memory,
 			StopSignal:   def.StopSignal,
 			StopTimeout:  def.StopTimeout,
@@ -212,7 +218,14 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	if err := s.state.flush(); err != nil {
 		return err
 	}
-	agg, err := logs.New(logs.Config{Dir: s.paths.Logs(), Names: names, Output: s.cfg.Output, Color: s.cfg.Color, Warn: s.warn})
+	if err := makeContainersDir(s.paths); err != nil {
+		return err
+	}
+	dirs := make(map[string]string, len(names))
+	for _, name := range names {
+		dirs[name] = s.ctrs[name].dir
+	}
+	agg, err := logs.New(logs.Config{Dirs: dirs, Names: names, Output: s.cfg.Output, Color: s.cfg.Color, Warn: s.warn})
 	if err != nil {
 		return err
 	}
@@ -221,9 +234,6 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 		if s.ctrs[name].log, err = agg.Container(name); err != nil {
 			return err
 		}
-	}
-	if err := makeLayersDir(s.paths.Layers()); err != nil {
-		return err
 	}
 	// Before any container: a taken port fails the start with nothing
 	// started, and every address is known for the name files.
@@ -234,19 +244,6 @@ func (s *Supervisor) prepare(ctx context.Context) error {
 	}
 	s.watchCtx, s.unwatch = context.WithCancel(context.WithoutCancel(ctx))
 	return nil
-}
-
-// makeLayersDir makes the directory of the containers' layers, marked
-// as the top of unrelated trees (linux.MarkTopDir): each container's
-// layer and work directories, and the files overlayfs makes in them at
-// every mount, then go to block groups of their own on ext4 rather than
-// all into one, where every up searched past all that the last down
-// freed.
-func makeLayersDir(dir string) error {
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("make the layers directory: %w", err)
-	}
-	return linux.MarkTopDir(dir)
 }
 
 // abort undoes a start that failed: it stops what runs and removes every

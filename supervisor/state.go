@@ -55,8 +55,10 @@ type ContainerState struct {
 	OOMKills uint64  `json:"oom_kills"`
 	// ExitCode is the last run's exit code (128+signal), nil while running
 	// or before the first run ended.
-	ExitCode    *int           `json:"exit_code"`
-	Cgroup      string         `json:"cgroup"`
+	ExitCode *int   `json:"exit_code"`
+	Cgroup   string `json:"cgroup"`
+	// Dir is the container's own directory (see newContainerDir).
+	Dir         string         `json:"dir"`
 	LayerDir    string         `json:"layer_dir"`
 	MemoryLimit int64          `json:"memory_limit"`
 	StopSignal  syscall.Signal `json:"stop_signal"`
@@ -133,14 +135,9 @@ func (p Paths) NetSharedHosts() string { return filepath.Join(p.Dir, "net", "hos
 // container on the stack's network: they all get the same, read-only.
 func (p Paths) NetResolvConf() string { return filepath.Join(p.Dir, "net", "resolv.conf") }
 
-// Logs is the directory of the persisted container logs.
-func (p Paths) Logs() string { return filepath.Join(p.Dir, "logs") }
-
-// Layers is the directory of the containers' writable layers.
-func (p Paths) Layers() string { return filepath.Join(p.Dir, "layers") }
-
-// Layer is the directory of a container's writable layer.
-func (p Paths) Layer(container string) string { return filepath.Join(p.Layers(), container) }
+// Containers is the directory of the containers' own directories (see
+// newContainerDir).
+func (p Paths) Containers() string { return filepath.Join(p.Dir, "containers") }
 
 // SupervisorLog receives a background supervisor's own output. It is
 // opened before the supervisor clears the stack's previous run, so that

@@ -118,7 +118,10 @@ type container struct {
 	cg        cgroup.Cgroup
 	log       *logs.Log
 	restarter *Restarter
-	layer     string
+	// dir is the container's own directory, and layer its writable
+	// layer in it (containerdir.go).
+	dir   string
+	layer string
 	// layers are the root filesystem, bottom first: the rootfs directory,
 	// an archive's unpacked in the image store, or an image's layers;
 	// set by resolveRoots before any start, which also sets def's

@@ -37,12 +37,16 @@ They stay readable after the stack has ended, until down.`,
 				if err != nil {
 					return err
 				}
-				if _, err := os.Stat(paths.Logs()); errors.Is(err, os.ErrNotExist) {
+				dirs, err := supervisor.ContainerDirs(paths)
+				if errors.Is(err, os.ErrNotExist) {
 					return &exitError{code: 1, err: fmt.Errorf("stack %q has no logs", name), hint: "logs are kept from up until down"}
+				}
+				if err != nil {
+					return err
 				}
 				ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 				defer stop()
-				return logs.Print(ctx, a.stdout, paths.Logs(), logs.PrintOptions{
+				return logs.Print(ctx, a.stdout, dirs, logs.PrintOptions{
 					Containers: args,
 					Tail:       *tail,
 					Timestamps: *stamps,

@@ -127,10 +127,10 @@ func buildRoot(cfg *Config, proc func(root, null int) error) error {
 }
 
 // WorkDir is the overlay's work directory for the layer dir layer, a
-// writable root's upper directory: beside it, since overlayfs needs the
-// two on one filesystem and neither inside the other. Container names
-// have no '.', so no container's layer dir is another's work dir.
-func WorkDir(layer string) string { return layer + ".work" }
+// writable root's upper directory: "work" beside it, in the directory
+// that is the container's own, since overlayfs needs the two on one
+// filesystem and neither inside the other.
+func WorkDir(layer string) string { return filepath.Join(filepath.Dir(layer), "work") }
 
 // ClearVolatileMark removes, from the work dir of the layer dir layer, the
 // mark that the overlay's volatile option leaves there while it is

@@ -80,7 +80,7 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 				// Like `stack up > /dev/null`: every line formatted and
 				// written to an output nobody reads.
-				a, err := New(Config{Dir: b.TempDir(), Names: names, Output: null})
+				a, err := New(Config{Dirs: inDir(b.TempDir(), names), Names: names, Output: null})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -189,7 +189,7 @@ func BenchmarkIdleStack(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		a, err := New(Config{Dir: b.TempDir(), Names: names, Output: io.Discard})
+		a, err := New(Config{Dirs: inDir(b.TempDir(), names), Names: names, Output: io.Discard})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -41,10 +41,11 @@ const (
 
 // Config sets up an Aggregator.
 type Config struct {
-	// Dir holds the log files, <container>.log and its rotated
-	// predecessors <container>.log.1 (newest) to .log.<Keep>. It is
-	// created if missing.
-	Dir string
+	// Dirs is, for each of Names, the directory of its log files:
+	// <container>.log and its rotated predecessors <container>.log.1
+	// (newest) to .log.<Keep>. One is created if missing, though not its
+	// parent: the caller places the containers' directories.
+	Dirs map[string]string
 	// Names lists every container of the stack: the names are padded to
 	// the longest and colored in turn.
 	Names []string
@@ -88,25 +89,25 @@ func New(cfg Config) (*Aggregator, error) {
 	if cfg.OutputBuffer <= 0 {
 		cfg.OutputBuffer = DefaultOutputBuffer
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create log directory: %w", err)
-	}
 	a := &Aggregator{logs: make(map[string]*Log, len(cfg.Names))}
 	f := newFormatter(cfg.Names, cfg.Names, cfg.Color)
 	for _, name := range cfg.Names {
 		if err := checkName(name); err != nil {
 			return nil, err
 		}
+		if cfg.Dirs[name] == "" {
+			return nil, fmt.Errorf("log of container %q: no directory for it", name)
+		}
 		if a.logs[name] == nil {
 			a.logs[name] = newLog(cfg, f, name)
 		}
 	}
-	// The files are opened a few at once, one per CPU: the stack's first
-	// container starts only after all are, and making a file can take
-	// long. On an ext4 without a journal, the allocator passes over each
-	// inode freed in the last minutes (more while its block is dirty)
-	// before it takes one, about half a millisecond a file in the bench's
-	// rounds of up and down; one at a time, that kept a core idle.
+	// The files (and their directories) are made a few at once, one per
+	// CPU: the stack's first container starts only after all are, and
+	// making an inode can take long. On an ext4 without a journal, the
+	// allocator passes over each inode freed in the last minutes (more
+	// while its block is dirty) before it takes one; one at a time, that
+	// kept a core idle.
 	var eg errgroup.Group
 	eg.SetLimit(runtime.GOMAXPROCS(0))
 	for _, l := range a.logs {
@@ -210,7 +211,7 @@ type Log struct {
 func newLog(cfg Config, f formatter, name string) *Log {
 	return &Log{
 		name:        name,
-		path:        filepath.Join(cfg.Dir, name+".log"),
+		path:        filepath.Join(cfg.Dirs[name], name+".log"),
 		maxSize:     cfg.MaxSize,
 		keep:        cfg.Keep,
 		fmt:         f,
@@ -220,10 +221,14 @@ func newLog(cfg Config, f formatter, name string) *Log {
 	}
 }
 
-// openFirst opens the log's file before anything is written to it.
+// openFirst makes the log's directory if missing and opens its file,
+// before anything is written to it.
 func (l *Log) openFirst() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if err := os.Mkdir(filepath.Dir(l.path), 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("log of container %q: %w", l.name, err)
+	}
 	return l.open()
 }
 

@@ -86,7 +86,7 @@ func TestCaptureAndEvents(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
 	var out bytes.Buffer
-	a := newAggregator(t, Config{Dir: dir, Names: []string{"web", "database"}, Output: &out})
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web", "database"}), Names: []string{"web", "database"}, Output: &out})
 	web, err := a.Container("web")
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +207,7 @@ func numberedLog(t *testing.T, maxSize int64, n int) (dir string, a *Aggregator,
 	t.Helper()
 	checkLeaks(t)
 	dir = t.TempDir()
-	a = newAggregator(t, Config{Dir: dir, Names: []string{"web"}, MaxSize: maxSize, Keep: 2})
+	a = newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}, MaxSize: maxSize, Keep: 2})
 	web, _ = a.Container("web")
 	var b strings.Builder
 	for i := range n {
@@ -277,7 +277,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, Output: &out})
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}, Output: &out})
 	web, _ := a.Container("web")
 	const n = 100
 	web.Capture(Stdout, strings.NewReader(strings.Repeat("x\n", n)))
@@ -306,7 +306,7 @@ func TestFullDiskSaysSoAtOnce(t *testing.T) {
 	}
 	var out bytes.Buffer
 	var warnings []error
-	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, Output: &out, Warn: func(err error) { warnings = append(warnings, err) }})
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}, Output: &out, Warn: func(err error) { warnings = append(warnings, err) }})
 	web, _ := a.Container("web")
 	web.Capture(Stdout, strings.NewReader(strings.Repeat("x\n", 50)))
 	web.Wait()
@@ -325,7 +325,7 @@ func TestFullDiskSaysSoAtOnce(t *testing.T) {
 func TestRecordPerRead(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
-	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}})
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}})
 	web, _ := a.Container("web")
 	web.Capture(Stdout, strings.NewReader("one\ntwo \"2\" \\n\n\nthree\n"))
 	if err := web.Wait(); err != nil {
@@ -461,10 +461,10 @@ func TestReserveAndTrim(t *testing.T) {
 func TestWriteGivesWholeRuns(t *testing.T) {
 	checkLeaks(t)
 	w := newLineWriter()
-	a := newAggregator(t, Config{Dir: t.TempDir(), Names: []string{"web", "db"}, Output: w})
+	a := newAggregator(t, Config{Dirs: inDir(t.TempDir(), []string{"web", "db"}), Names: []string{"web", "db"}, Output: w})
 	web, _ := a.Container("web")
 	db, _ := a.Container("db")
-	quiet := newAggregator(t, Config{Dir: t.TempDir(), Names: []string{"web"}})
+	quiet := newAggregator(t, Config{Dirs: inDir(t.TempDir(), []string{"web"}), Names: []string{"web"}})
 	alone, _ := quiet.Container("web")
 	lines := func(n, width int) string {
 		var b strings.Builder
@@ -535,7 +535,7 @@ func TestBusyStreamsOutput(t *testing.T) {
 	names := []string{"a", "bb", "ccc", "d", "e", "f", "g", "h"}
 	dir := t.TempDir()
 	w := newLineWriter()
-	a := newAggregator(t, Config{Dir: dir, Names: names, Output: w, OutputBuffer: 1 << 30, MaxSize: 1 << 30})
+	a := newAggregator(t, Config{Dirs: inDir(dir, names), Names: names, Output: w, OutputBuffer: 1 << 30, MaxSize: 1 << 30})
 	want := map[string][]string{}
 	streams := map[string]string{}
 	for i, name := range names {
@@ -572,7 +572,7 @@ func TestNewOpensEveryFileOrNone(t *testing.T) {
 	for i := range names {
 		names[i] = fmt.Sprintf("c%d", i)
 	}
-	a := newAggregator(t, Config{Dir: dir, Names: names})
+	a := newAggregator(t, Config{Dirs: inDir(dir, names), Names: names})
 	for _, name := range names {
 		if _, err := os.Stat(filepath.Join(dir, name+".log")); err != nil {
 			t.Errorf("after New: %v", err)
@@ -588,7 +588,7 @@ func TestNewOpensEveryFileOrNone(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(bad, "c7.log"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := New(Config{Dir: bad, Names: names}); err == nil || !strings.Contains(err.Error(), `"c7"`) {
+	if _, err := New(Config{Dirs: inDir(bad, names), Names: names}); err == nil || !strings.Contains(err.Error(), `"c7"`) {
 		t.Errorf("New with c7.log a directory: %v, want an error naming c7", err)
 	}
 }

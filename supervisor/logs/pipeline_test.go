@@ -85,7 +85,7 @@ func TestPipesIntoOneOutput(t *testing.T) {
 		names = append(names, fmt.Sprintf("c%d", i))
 	}
 	out := newLineWriter()
-	a := newAggregator(t, Config{Dir: dir, Names: names, Output: out, MaxSize: 64 << 10, Keep: 100})
+	a := newAggregator(t, Config{Dirs: inDir(dir, names), Names: names, Output: out, MaxSize: 64 << 10, Keep: 100})
 	captureThroughPipes(t, a, names, func(i int, name string, w io.Writer) {
 		for j := range perWriter {
 			text := fmt.Sprintf("%s line %05d %s", name, j, strings.Repeat("x", (i*j)%300))
@@ -125,7 +125,7 @@ func TestPipesIntoOneOutput(t *testing.T) {
 	check("output", byContainer(t, out.lines(), names))
 
 	var back bytes.Buffer
-	if err := Print(context.Background(), &back, dir, PrintOptions{Tail: TailAll, Timestamps: true}); err != nil {
+	if err := Print(context.Background(), &back, logDirs(t, dir), PrintOptions{Tail: TailAll, Timestamps: true}); err != nil {
 		t.Fatal(err)
 	}
 	var last time.Time
@@ -164,7 +164,7 @@ func TestSlowOutput(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
 	out := &blockingWriter{release: make(chan struct{}), lineWriter: newLineWriter()}
-	a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, Output: out, OutputBuffer: 4 << 10})
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}, Output: out, OutputBuffer: 4 << 10})
 	web, _ := a.Container("web")
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -222,7 +222,7 @@ func TestSlowOutput(t *testing.T) {
 func TestFollow(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
-	a := newAggregator(t, Config{Dir: dir, Names: []string{"web", "db"}, MaxSize: 1024, Keep: 3})
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web", "db"}), Names: []string{"web", "db"}, MaxSize: 1024, Keep: 3})
 	web, _ := a.Container("web")
 	db, _ := a.Container("db")
 	db.Event("started")
@@ -233,7 +233,7 @@ func TestFollow(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- Print(ctx, out, dir, PrintOptions{Tail: TailAll, Follow: true, Stopped: ended.Load, Poll: time.Millisecond})
+		done <- Print(ctx, out, logDirs(t, dir), PrintOptions{Tail: TailAll, Follow: true, Stopped: ended.Load, Poll: time.Millisecond})
 	}()
 
 	var want []string
@@ -310,7 +310,7 @@ func TestFollowStopsOnContext(t *testing.T) {
 	out := newLineWriter()
 	done := make(chan error, 1)
 	go func() {
-		done <- Print(ctx, out, dir, PrintOptions{Tail: TailAll, Follow: true, Poll: time.Millisecond})
+		done <- Print(ctx, out, logDirs(t, dir), PrintOptions{Tail: TailAll, Follow: true, Poll: time.Millisecond})
 	}()
 	out.waitFor(t, "web | hello")
 	cancel()

@@ -45,15 +45,16 @@ type PrintOptions struct {
 	Poll time.Duration
 }
 
-// Print prints the logs in dir as `NAME | LINE`, merged in time order
-// across containers (lines of equal time in the order of the names), and
-// follows them if asked. It returns nil when it has printed everything,
-// when the stack has ended, or when ctx is done.
-func Print(ctx context.Context, w io.Writer, dir string, opts PrintOptions) error {
+// Print prints the logs of the containers of dirs (by name, the
+// directory of each one's log files, as Config.Dirs) as `NAME | LINE`,
+// merged in time order across containers (lines of equal time in the
+// order of the names), and follows them if asked. It returns nil when it
+// has printed everything, when the stack has ended, or when ctx is done.
+func Print(ctx context.Context, w io.Writer, dirs map[string]string, opts PrintOptions) error {
 	if opts.Poll <= 0 {
 		opts.Poll = DefaultPoll
 	}
-	all, err := listLogs(dir)
+	all, err := listLogs(dirs)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func Print(ctx context.Context, w io.Writer, dir string, opts PrintOptions) erro
 	}
 	for _, name := range shown {
 		if !slices.Contains(all, name) {
-			return fmt.Errorf("logs of container %q: no such container in %s", name, dir)
+			return fmt.Errorf("logs of container %q: no such container with a log", name)
 		}
 	}
 	p := &printer{
@@ -74,7 +75,7 @@ func Print(ctx context.Context, w io.Writer, dir string, opts PrintOptions) erro
 	// Each container's position breaks ties between lines of equal time.
 	readers := make([]*fileReader, len(shown))
 	for i, name := range slices.Sorted(slices.Values(shown)) {
-		readers[i] = &fileReader{path: filepath.Join(dir, name+".log"), name: name, order: i}
+		readers[i] = &fileReader{path: filepath.Join(dirs[name], name+".log"), name: name, order: i}
 		if opts.Tail >= 0 {
 			if err := readers[i].skipToTail(opts.Tail); err != nil {
 				return closeAll(readers, err)
@@ -116,26 +117,39 @@ func closeAll(readers []*fileReader, err error) error {
 	return errors.Join(errs...)
 }
 
-// listLogs returns the names of the containers that have a log in dir.
-func listLogs(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("read logs: %w", err)
-	}
+// listLogs returns, sorted, the names of dirs whose directory holds
+// their log.
+func listLogs(dirs map[string]string) ([]string, error) {
 	var names []string
-	for _, e := range entries {
-		// name.log may be missing for a moment while it is rotated, so
-		// name.log.1 and its elders count too.
-		base := e.Name()
-		if i := strings.LastIndex(base, ".log."); i >= 0 && isDigits(base[i+len(".log."):]) {
-			base = base[:i+len(".log")]
+	for name, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
 		}
-		if name, ok := strings.CutSuffix(base, ".log"); ok && name != "" && e.Type().IsRegular() {
+		if err != nil {
+			return nil, fmt.Errorf("read logs: %w", err)
+		}
+		if slices.ContainsFunc(entries, func(e os.DirEntry) bool { return e.Type().IsRegular() && isLogOf(name, e.Name()) }) {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
-	return slices.Compact(names), nil
+	return names, nil
+}
+
+// isLogOf reports whether file is name.log or, since name.log may be
+// missing for a moment while it is rotated, one of its elders
+// name.log.1, name.log.2 and so on.
+func isLogOf(name, file string) bool {
+	rest, ok := strings.CutPrefix(file, name+".log")
+	if !ok {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	n, ok := strings.CutPrefix(rest, ".")
+	return ok && isDigits(n)
 }
 
 func isDigits(s string) bool {

@@ -50,10 +50,36 @@ func writeLogAppend(t *testing.T, path string, lines ...line) {
 	}
 }
 
+// logDirs maps every container with a log file in dir to dir, for
+// Print.
+func logDirs(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := map[string]string{}
+	for _, e := range entries {
+		if name, _, ok := strings.Cut(e.Name(), ".log"); ok {
+			dirs[name] = dir
+		}
+	}
+	return dirs
+}
+
+// inDir maps every name to dir, for Config.Dirs.
+func inDir(dir string, names []string) map[string]string {
+	dirs := make(map[string]string, len(names))
+	for _, name := range names {
+		dirs[name] = dir
+	}
+	return dirs
+}
+
 func printLogs(t *testing.T, dir string, opts PrintOptions) string {
 	t.Helper()
 	var out bytes.Buffer
-	if err := Print(context.Background(), &out, dir, opts); err != nil {
+	if err := Print(context.Background(), &out, logDirs(t, dir), opts); err != nil {
 		t.Fatal(err)
 	}
 	return out.String()
@@ -143,7 +169,7 @@ web  | 2026-05-01T12:00:09.000000000Z w9
 	f.Close()
 	writeLogAppend(t, filepath.Join(torn, "web.log"), line{3, Stdout, "after"})
 	var out bytes.Buffer
-	err = Print(context.Background(), &out, torn, PrintOptions{Tail: TailAll})
+	err = Print(context.Background(), &out, logDirs(t, torn), PrintOptions{Tail: TailAll})
 	if got, want := out.String(), "web | before\nweb | after\n"; got != want {
 		t.Errorf("torn record: got %q, want %q", got, want)
 	}
@@ -152,13 +178,19 @@ web  | 2026-05-01T12:00:09.000000000Z w9
 	}
 
 	out.Reset()
-	err = Print(context.Background(), &out, dir, PrintOptions{Containers: []string{"nope"}})
+	err = Print(context.Background(), &out, logDirs(t, dir), PrintOptions{Containers: []string{"nope"}})
 	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Errorf("unknown container: got error %v", err)
 	}
-	err = Print(context.Background(), &out, filepath.Join(dir, "missing"), PrintOptions{})
-	if err == nil {
-		t.Errorf("missing directory: got no error")
+	// A container whose directory is missing has no log; one that
+	// cannot be read is an error.
+	err = Print(context.Background(), &out, map[string]string{"web": filepath.Join(dir, "missing")}, PrintOptions{Containers: []string{"web"}})
+	if err == nil || !strings.Contains(err.Error(), `"web": no such container with a log`) {
+		t.Errorf("missing directory: got error %v", err)
+	}
+	err = Print(context.Background(), &out, map[string]string{"web": filepath.Join(dir, "web.log")}, PrintOptions{})
+	if err == nil || !strings.Contains(err.Error(), "read logs") {
+		t.Errorf("a file for a directory: got error %v", err)
 	}
 }
 
@@ -175,7 +207,7 @@ func TestFollowAfterRemoval(t *testing.T) {
 	out := &lockedWriter{}
 	done := make(chan error, 1)
 	go func() {
-		done <- Print(ctx, out, dir, PrintOptions{Tail: TailAll, Follow: true, Poll: time.Millisecond})
+		done <- Print(ctx, out, logDirs(t, dir), PrintOptions{Tail: TailAll, Follow: true, Poll: time.Millisecond})
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "w1") {
@@ -269,5 +301,50 @@ func TestCountLines(t *testing.T) {
 				t.Errorf("countLines = %d, %v; want %d", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDirectoryOfItsOwn gives each container its own directory, as the
+// supervisor does: New makes each (not their parent), each file lands in
+// its container's, and Print merges them back; a name without a directory
+// fails New.
+func TestDirectoryOfItsOwn(t *testing.T) {
+	checkLeaks(t)
+	parent := t.TempDir()
+	dirs := map[string]string{"web": filepath.Join(parent, "web.1a"), "db": filepath.Join(parent, "db.2b")}
+	a := newAggregator(t, Config{Dirs: dirs, Names: []string{"web", "db"}})
+	for _, name := range []string{"web", "db"} {
+		l, err := a.Container(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Capture(Stdout, strings.NewReader("hello from "+name+"\n"))
+		if err := l.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, dir := range dirs {
+		if recs := readFile(t, filepath.Join(dir, name+".log")); len(recs) != 1 || recs[0].Log != "hello from "+name {
+			t.Errorf("%s: got %+v, want its one line", name, recs)
+		}
+	}
+	var out bytes.Buffer
+	if err := Print(context.Background(), &out, dirs, PrintOptions{Tail: TailAll}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"web | hello from web\n", "db  | hello from db\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("Print: got %q, want %q in it", out.String(), want)
+		}
+	}
+
+	if _, err := New(Config{Dirs: map[string]string{"web": parent}, Names: []string{"web", "db"}}); err == nil || !strings.Contains(err.Error(), `"db": no directory`) {
+		t.Errorf("New without db's directory: %v, want an error naming db", err)
+	}
+	if _, err := New(Config{Dirs: map[string]string{"web": filepath.Join(parent, "missing", "web.3c")}, Names: []string{"web"}}); err == nil || !strings.Contains(err.Error(), `"web"`) {
+		t.Errorf("New under a missing parent: %v, want an error naming web", err)
 	}
 }

@@ -174,7 +174,7 @@ func TestFileAsReference(t *testing.T) {
 	for _, chunk := range []int{1 << 20, 4096, 100, 33} {
 		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
 			dir := t.TempDir()
-			a := newAggregator(t, Config{Dir: dir, Names: []string{"web"}, MaxSize: 64 << 20})
+			a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}, MaxSize: 64 << 20})
 			web, _ := a.Container("web")
 			web.Capture(Stdout, &chunkReader{bytes.NewReader(stream), chunk})
 			if err := a.Close(); err != nil {
