@@ -56,12 +56,14 @@ type Cgroup interface {
 	// in the cgroup. The channel is closed when ctx ends or the cgroup is
 	// removed.
 	OOMEvents(ctx context.Context) (<-chan struct{}, error)
-	// Kill SIGKILLs every process in the cgroup and returns once it is empty.
+	// Kill SIGKILLs every process in the cgroup and returns once it is
+	// empty. The cgroup stays fit for new processes (a restart's).
 	Kill() error
 	// Destroy removes the cgroup and its descendants; a missing cgroup is
 	// not an error.
 	Destroy() error
-	// Remove is Kill, then Destroy. A cgroup that is already empty, as a
+	// Remove is Kill, then Destroy, by the quickest means of the version:
+	// no process joins the cgroup again. A cgroup that is already empty, as a
 	// container's is once its PID 1 has been reaped, is removed at once,
 	// with no listing and no signal: rmdir(2) removes only a cgroup with
 	// no process and no child, and nothing can join one that is gone.

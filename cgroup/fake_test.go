@@ -401,7 +401,7 @@ func TestV2OOMEventsWithGroupKill(t *testing.T) {
 	}
 }
 
-func TestV2KillWritesCgroupKill(t *testing.T) {
+func TestV2KillForRemovalWritesCgroupKill(t *testing.T) {
 	d, root := fakeV2(t, "x", "", "")
 	dir := filepath.Join(root, "x")
 	events := filepath.Join(dir, "cgroup.events")
@@ -409,15 +409,15 @@ func TestV2KillWritesCgroupKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := make(chan error, 1)
-	go func() { killed <- d.Load("x").Kill() }()
-	// Kill waits for the cgroup to empty after its write: the fake's
+	go func() { killed <- d.Load("x").(*v2Cgroup).killForRemoval() }()
+	// It waits for the cgroup to empty after its write: the fake's
 	// processes "die" once cgroup.kill says 1.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
 		if b, _ := os.ReadFile(filepath.Join(dir, "cgroup.kill")); string(b) == "1" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("Kill of a populated cgroup never wrote cgroup.kill")
+			t.Fatal("killForRemoval of a populated cgroup never wrote cgroup.kill")
 		}
 	}
 	if err := os.WriteFile(events, []byte("populated 0\nfrozen 0\n"), 0o644); err != nil {
@@ -428,13 +428,28 @@ func TestV2KillWritesCgroupKill(t *testing.T) {
 	}
 }
 
+// TestV2KillNeverWritesCgroupKill kills a populated cgroup that a
+// restart will use again: by signals, never through cgroup.kill (see
+// v2Cgroup.Kill). The fake lists no process, so there is none to signal.
+func TestV2KillNeverWritesCgroupKill(t *testing.T) {
+	d, root := fakeV2(t, "x", "", "")
+	dir := filepath.Join(root, "x")
+	if err := os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte("populated 1\nfrozen 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Load("x").Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wantFiles(t, dir, map[string]string{"cgroup.kill": ""})
+}
+
 func TestV2KillLeavesAnEmptyCgroupAlone(t *testing.T) {
 	d, root := fakeV2(t, "x", "", "")
 	if err := d.Load("x").Kill(); err != nil {
 		t.Fatal(err)
 	}
-	// No write at all: some kernels kill every child later cloned into a
-	// cgroup that was once killed (see v2Cgroup.Kill).
+	// No write at all, not even the freezer's: an empty cgroup needs no
+	// kill.
 	wantFiles(t, filepath.Join(root, "x"), map[string]string{"cgroup.kill": ""})
 }
 

@@ -458,10 +458,30 @@ func TestKillFiftyProcesses(t *testing.T) {
 		}
 		killFifty(t, rd.name+" Kill", cg.Kill, fillFifty(t, cg, r.Pids > 0))
 		if v2, ok := cg.(*v2Cgroup); ok {
-			// Once more, the way of kernels without cgroup.kill.
-			killFifty(t, rd.name+" freeze, SIGKILL, thaw", v2.killBySignals, fillFifty(t, cg, false))
+			// A restart clones its next run into the cgroup that Kill
+			// emptied: it must live (see v2Cgroup.Kill).
+			bornAlive(t, v2)
+			// Once more, the way of a cgroup about to be removed.
+			killFifty(t, rd.name+" cgroup.kill", v2.killForRemoval, fillFifty(t, cg, false))
 		}
 	})
+}
+
+// bornAlive clones a child into cg (CLONE_INTO_CGROUP) and checks that it
+// runs to its own exit.
+func bornAlive(t *testing.T, cg Cgroup) {
+	t.Helper()
+	fd, err := cg.OpenFD()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	cmd := exec.Command("/bin/busybox", "sh", "-c", "exit 7")
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(fd.Fd())}
+	var exit *exec.ExitError
+	if err := cmd.Run(); !errors.As(err, &exit) || exit.ExitCode() != 7 {
+		t.Errorf("a child cloned into %s after its Kill: %v, want exit status 7", cg.Path(), err)
+	}
 }
 
 // fillFifty runs a busybox shell in cg that forks sleeps in a loop, 60

@@ -427,24 +427,32 @@ func (c *v2Cgroup) Kill() error {
 		return nil
 	}
 	// An empty cgroup is left alone: the usual case, a container whose
-	// PID 1 took its pid namespace with it. Besides sparing the write,
-	// that keeps restarts working on kernels where, once a cgroup has
-	// been killed through cgroup.kill, every child later cloned into it
-	// (CLONE_INTO_CGROUP) gets SIGKILL at birth: seen on Debian's
-	// 6.1.0-48 cloud kernel, whose fork checks the cgroup's kill count
-	// against the one it noted for the clone, apparently the parent's.
+	// PID 1 took its pid namespace with it.
 	if populated, err := c.populated(); err == nil && !populated {
 		return nil
 	}
-	// cgroup.kill (Linux 5.14) kills the whole subtree in the kernel,
-	// atomically with respect to forks.
-	if exists(c.file("cgroup.kill")) {
-		if err := writeFile(c.file("cgroup.kill"), "1"); err != nil {
-			return err
-		}
-		return c.waitEvent("populated", 0)
-	}
+	// Not cgroup.kill: the cgroup stays in use (a restart clones its next
+	// run into it), and on some kernels every child cloned into a cgroup
+	// (CLONE_INTO_CGROUP) after a write to its cgroup.kill gets SIGKILL at
+	// birth: seen on Debian's 6.1.0-48 cloud kernel, whose fork seems to
+	// compare the cgroup's kill count with the one it noted for the
+	// clone, apparently the parent's. Frozen, nothing in it can fork
+	// while it is signalled either.
 	return c.killBySignals()
+}
+
+// killForRemoval empties a cgroup that is about to be removed: through
+// cgroup.kill (Linux 5.14), which kills the whole subtree in the kernel,
+// atomically with respect to forks, since nothing is cloned into it
+// again; by signals where it is missing.
+func (c *v2Cgroup) killForRemoval() error {
+	if !exists(c.file("cgroup.kill")) {
+		return c.killBySignals()
+	}
+	if err := writeFile(c.file("cgroup.kill"), "1"); err != nil {
+		return err
+	}
+	return c.waitEvent("populated", 0)
 }
 
 // populated reads whether the cgroup or one below it holds a process.
@@ -497,5 +505,5 @@ func (c *v2Cgroup) Remove() error {
 	if gone, err := rmdirIfEmpty(c.dir); gone || err != nil {
 		return err
 	}
-	return errors.Join(c.Kill(), c.Destroy())
+	return errors.Join(c.killForRemoval(), c.Destroy())
 }

@@ -850,3 +850,35 @@ containers:
 	}
 	e.MustRun("down")
 }
+
+// TestE2ERestartAfterItsStragglersWereKilled restarts a container without
+// a pid namespace whose runs leave a process behind, so that the end of
+// each run must kill what is left in its cgroup. Every run must still
+// run: on some kernels (Debian's 6.1 cloud kernel), once a cgroup v2 has
+// been killed through cgroup.kill, each child later cloned into it is
+// killed at birth, and the restarts died of SIGKILL before their first
+// line.
+func TestE2ERestartAfterItsStragglersWereKilled(t *testing.T) {
+	e := newEnv(t)
+	e.manifest(`
+name: stragglers
+containers:
+  leaver:
+    rootfs: {{rootfs}}
+    namespaces: [mount, uts, ipc, net]
+    command: ["sh", "-c", "sleep 1000 & echo run; exit 3"]
+    restart: {policy: on-failure, max_retries: 2, backoff: 100ms}
+`)
+	up := e.Run("up")
+	if up.Code != 1 {
+		t.Fatalf("up: exit %d, want 1\n%s%s", up.Code, up.Stdout, up.Stderr)
+	}
+	out, events := outputLines(strings.Split(up.Stdout, "\n"))
+	if got := out["leaver"]; len(got) != 3 {
+		t.Errorf("leaver printed %d times, want once in each of its 3 runs: %q\n%s", len(got), got, strings.Join(events["leaver"], "\n"))
+	}
+	if n := countContaining(events["leaver"], "exited with status 3"); n != 3 {
+		t.Errorf("leaver: %d runs exited with status 3, want 3:\n%s", n, strings.Join(events["leaver"], "\n"))
+	}
+	e.DownLeavingNothing()
+}
