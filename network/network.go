@@ -14,6 +14,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,29 +132,51 @@ func enableForwarding() error {
 
 // Remove deletes the nftables table and every device of the stack with
 // the given ID; what is already gone is not an error.
+//
+// All of them go at once. The kernel ends each link's deletion waiting
+// for every pending RCU callback (rcu_barrier), and a bridge's twice more
+// before (its multicast state and its port), each tens of milliseconds
+// on a small VM, and the table's deletion waits for a flush of work: one
+// after another, a network of ten containers took 130 to 220 ms to
+// remove (the bridge, and the veth pairs whose containers' namespaces
+// the kernel had not torn down yet, each alone), 80 to 120 ms at once.
 func Remove(id string) error {
-	var errs []error
-	if err := deleteTable(id); err != nil {
-		errs = append(errs, err)
-	}
 	links, err := consistentDump(netlink.LinkList)
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("list links: %w", err))...)
+		return errors.Join(fmt.Errorf("list links: %w", err), deleteTable(id))
 	}
 	prefix := devicePrefix + id
+	var mine []netlink.Link
 	for _, l := range links {
-		name := l.Attrs().Name
-		if !strings.HasPrefix(name, prefix) {
-			continue
-		}
-		// Deleting one end of a veth pair deletes the other: a link
-		// listed may be gone by the time it is deleted.
-		if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
-			errs = append(errs, fmt.Errorf("delete link %s: %w", name, err))
+		if strings.HasPrefix(l.Attrs().Name, prefix) {
+			mine = append(mine, l)
 		}
 	}
+	errs := make([]error, 1+len(mine))
+	var g errgroup.Group
+	g.SetLimit(maxParallelDeletes)
+	g.Go(func() error {
+		errs[0] = deleteTable(id)
+		return nil
+	})
+	for i, l := range mine {
+		g.Go(func() error {
+			// Deleting one end of a veth pair deletes the other, and a
+			// container's namespace takes its pair when it goes: a link
+			// listed may be gone by the time it is deleted.
+			if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+				errs[1+i] = fmt.Errorf("delete link %s: %w", l.Attrs().Name, err)
+			}
+			return nil
+		})
+	}
+	g.Wait()
 	return errors.Join(errs...)
 }
+
+// maxParallelDeletes bounds the links Remove deletes at once, each on a
+// netlink socket and a thread of its own while it waits.
+const maxParallelDeletes = 16
 
 // Interface is a container's place on the network: the veth pair that
 // AttachInto makes for one start of it, and what its end becomes inside
