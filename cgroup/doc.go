@@ -47,14 +47,17 @@
 //     cgroup.event_control (it fires on OOM situations; the count confirms a
 //     kill), v2 through inotify on memory.events. Sends never block: a slow
 //     reader sees notifications coalesce, never a stuck watcher.
-//  6. Kill empties the cgroup: v2's cgroup.kill where present, otherwise
-//     rounds of freeze, SIGKILL every process, thaw, until none is left.
+//  6. Kill empties the cgroup and leaves it fit for new processes: rounds
+//     of freeze, SIGKILL every process, thaw, until none is left. Not v2's
+//     cgroup.kill: on some kernels every child later cloned into a cgroup
+//     killed that way gets SIGKILL at birth (v2Cgroup.Kill).
 //  7. Destroy removes the tree deepest first, retrying while the kernel
 //     still reports it busy; a missing cgroup is not an error. Remove is
 //     Kill and Destroy in one: it tries rmdir first (v1: the freezer's
 //     hierarchy last), which the kernel refuses for a cgroup with a
 //     process or a child, so an empty cgroup goes without being listed,
-//     and a busy one is killed and destroyed as before.
+//     and a busy one is killed (v2: through cgroup.kill where present,
+//     since nothing joins it again) and destroyed as before.
 //
 // Every error names the file, and for a write the value written, e.g.
 //
