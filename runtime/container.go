@@ -478,8 +478,8 @@ func resolveRootfs(spec *Spec) (string, error) {
 
 // makeLayer creates the layer dir, the mount point of the container's
 // root. For a writable root it is also the overlay's upper directory, and
-// its work directory is made beside it (WorkDir): two directories, where a
-// layer dir holding an upper and a work dir took three. Every directory
+// its work directory is made beside it (WorkDir), rather than an upper
+// directory of its own under the mount point. Every directory
 // made is an inode the state's filesystem allocates at each start and
 // frees at each down; a filesystem without a journal (ext4's nojournal
 // mode) then searches past every inode freed in the last seconds at each

@@ -103,7 +103,7 @@ func (s *Supervisor) releaseContainers() error {
 		if c.cg != nil {
 			err = c.cg.Remove()
 		}
-		return wrapName(names[i], errors.Join(err, runtime.RemoveLayer(c.layer)))
+		return wrapName(names[i], errors.Join(err, runtime.RemoveLayer(layerDir(c.dir))))
 	})
 }
 

@@ -64,7 +64,7 @@ func (s *Supervisor) spec(c *container) (*runtime.Spec, error) {
 		Join:       join,
 		ReadOnly:   d.ReadOnly,
 		Mounts:     mounts,
-		LayerDir:   c.layer,
+		LayerDir:   layerDir(c.dir),
 		Cgroup:     c.cg,
 		// See doc.go, "When the supervisor dies".
 		ParentDeathSignal: syscall.SIGKILL,

@@ -55,10 +55,8 @@ type ContainerState struct {
 	OOMKills uint64  `json:"oom_kills"`
 	// ExitCode is the last run's exit code (128+signal), nil while running
 	// or before the first run ended.
-	ExitCode *int   `json:"exit_code"`
-	Cgroup   string `json:"cgroup"`
-	// Dir is the container's own directory (see newContainerDir).
-	Dir         string         `json:"dir"`
+	ExitCode    *int           `json:"exit_code"`
+	Cgroup      string         `json:"cgroup"`
 	LayerDir    string         `json:"layer_dir"`
 	MemoryLimit int64          `json:"memory_limit"`
 	StopSignal  syscall.Signal `json:"stop_signal"`

@@ -118,10 +118,9 @@ type container struct {
 	cg        cgroup.Cgroup
 	log       *logs.Log
 	restarter *Restarter
-	// dir is the container's own directory, and layer its writable
-	// layer in it (containerdir.go).
-	dir   string
-	layer string
+	// dir is the container's own directory, which holds its log and its
+	// writable layer (containerdir.go).
+	dir string
 	// layers are the root filesystem, bottom first: the rootfs directory,
 	// an archive's unpacked in the image store, or an image's layers;
 	// set by resolveRoots before any start, which also sets def's
