@@ -9,7 +9,7 @@ import (
 
 // dumpAttempts bounds how often a netlink dump is made again when the
 // kernel interrupted it, and firstDumpRetry, doubling up to
-// lastDumpRetry, is the wait before each new attempt: about a third of a
+// lastDumpRetry, is the wait before each new attempt: a quarter of a
 // second in all.
 const (
 	dumpAttempts   = 10
