@@ -278,7 +278,7 @@ func RemoveTree(dir string) error { return removeTree(dir, defaultBackoff()) }
 // whose last process has exited can stay busy for a moment while the kernel
 // finishes tearing the task down, so EBUSY is retried; ENOENT means someone
 // else removed it, which is what we wanted.
-func removeTree(dir string, wait backoff) error {
+func removeTree(dir string, wait linux.Backoff) error {
 	// Most cgroups are empty leaves by the time they go: one rmdir, with
 	// no stat or listing before it.
 	if gone, err := rmdirIfEmpty(dir); gone || err != nil {
@@ -308,7 +308,7 @@ func removeTree(dir string, wait backoff) error {
 		}
 	}
 	var last error
-	done, err := wait.poll(func() (bool, error) {
+	done, err := wait.Poll(func() (bool, error) {
 		last = unix.Rmdir(dir)
 		switch {
 		case last == nil, errors.Is(last, unix.ENOENT):
@@ -322,7 +322,7 @@ func removeTree(dir string, wait backoff) error {
 		return err
 	}
 	if !done {
-		return fmt.Errorf("cgroup: remove %s: still %w after %v", dir, last, wait.total)
+		return fmt.Errorf("cgroup: remove %s: still %w after %v", dir, last, wait.Total)
 	}
 	return nil
 }
@@ -342,35 +342,11 @@ func rmdirIfEmpty(dir string) (bool, error) {
 	return false, fmt.Errorf("cgroup: remove %s: %w", dir, err)
 }
 
-// backoff bounds a polling loop: the first pause, the longest pause, and
-// the total time after which the loop gives up.
-type backoff struct {
-	first, max, total time.Duration
-}
-
 // defaultBackoff gives the kernel up to ten seconds, polling fast at first:
 // most waits (a killed task leaving its cgroup, a freeze completing) end in
 // well under a millisecond.
-func defaultBackoff() backoff {
-	return backoff{first: 100 * time.Microsecond, max: 50 * time.Millisecond, total: 10 * time.Second}
-}
-
-// poll calls fn until it reports done or fails, pausing between calls. It
-// reports done=false if the total time ran out first.
-func (b backoff) poll(fn func() (bool, error)) (bool, error) {
-	deadline := time.Now().Add(b.total)
-	pause := b.first
-	for {
-		done, err := fn()
-		if done || err != nil {
-			return done, err
-		}
-		if time.Now().After(deadline) {
-			return false, nil
-		}
-		time.Sleep(pause)
-		pause = min(2*pause, b.max)
-	}
+func defaultBackoff() linux.Backoff {
+	return linux.Backoff{First: 100 * time.Microsecond, Max: 50 * time.Millisecond, Total: 10 * time.Second}
 }
 
 // cleanPath checks a cgroup path given by a caller: relative to the

@@ -31,9 +31,9 @@ import (
 // a round that leaves processes listed (one forked without a freezer, or a
 // kernel that lists a task a moment after its exit) is followed by a
 // pause, growing as wait says.
-func killAll(dir string, procs func() ([]int, error), freeze, thaw func() error, wait backoff) error {
-	deadline := time.Now().Add(wait.total)
-	done, err := wait.poll(func() (bool, error) {
+func killAll(dir string, procs func() ([]int, error), freeze, thaw func() error, wait linux.Backoff) error {
+	deadline := time.Now().Add(wait.Total)
+	done, err := wait.Poll(func() (bool, error) {
 		pids, err := procs()
 		if err != nil || len(pids) == 0 {
 			return err == nil, err
@@ -61,7 +61,7 @@ func killAll(dir string, procs func() ([]int, error), freeze, thaw func() error,
 		return err
 	}
 	if !done {
-		return fmt.Errorf("cgroup: kill %s: processes remain after %v", dir, wait.total)
+		return fmt.Errorf("cgroup: kill %s: processes remain after %v", dir, wait.Total)
 	}
 	return nil
 }
@@ -142,14 +142,14 @@ func closeAll(held []*linux.Pidfd) {
 
 // waitEvent waits until cgroup.events reports key at want: populated 0
 // once a killed cgroup is empty, frozen 1 or 0 once a freeze or thaw is
-// complete, for at most c.wait.total. The kernel wakes a poll(2) of the
+// complete, for at most c.wait.Total. The kernel wakes a poll(2) of the
 // file for POLLPRI whenever its values change, so the wait reads the file
 // again only then. It is poll and not inotify: kernfs wakes pollers at
 // the change itself and sends inotify's notices later, from a workqueue,
 // which on a busy machine costs milliseconds. A read records which change
 // the descriptor has seen, and poll compares with the latest, so a change
 // between the read and the poll is never missed. Each poll is bounded by
-// c.wait.max all the same, for a file that never notifies (a fake
+// c.wait.Max all the same, for a file that never notifies (a fake
 // cgroupfs in a test: an ordinary file never reports POLLPRI).
 func (c *v2Cgroup) waitEvent(key string, want uint64) error {
 	file := c.file("cgroup.events")
@@ -158,7 +158,7 @@ func (c *v2Cgroup) waitEvent(key string, want uint64) error {
 		return fmt.Errorf("cgroup: open %s: %w", file, cause(err))
 	}
 	defer f.Close()
-	deadline := time.Now().Add(c.wait.total)
+	deadline := time.Now().Add(c.wait.Total)
 	buf := make([]byte, 256)
 	for {
 		n, err := f.ReadAt(buf, 0)
@@ -178,9 +178,9 @@ func (c *v2Cgroup) waitEvent(key string, want uint64) error {
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return fmt.Errorf("cgroup: %s: %q stays %d after %v, want %d", file, key, got, c.wait.total, want)
+			return fmt.Errorf("cgroup: %s: %q stays %d after %v, want %d", file, key, got, c.wait.Total, want)
 		}
-		if err := pollPri(f, min(left, c.wait.max)); err != nil {
+		if err := pollPri(f, min(left, c.wait.Max)); err != nil {
 			return fmt.Errorf("cgroup: wait for a change of %s: %w", file, err)
 		}
 	}

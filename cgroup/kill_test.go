@@ -132,7 +132,7 @@ func TestKillAllGivesUp(t *testing.T) {
 	cmd.Process.Kill()
 	cmd.Wait()
 	procs := func() ([]int, error) { return []int{pid}, nil }
-	err := killAll("fake", procs, nil, nil, backoff{first: time.Millisecond, max: time.Millisecond, total: 20 * time.Millisecond})
+	err := killAll("fake", procs, nil, nil, linux.Backoff{First: time.Millisecond, Max: time.Millisecond, Total: 20 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "processes remain") {
 		t.Errorf("killAll of a cgroup that never empties: %v, want processes remain", err)
 	}
@@ -224,7 +224,7 @@ func TestV2WaitEventWakesOnChange(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("waitEvent: %v", err)
 	}
-	c.wait = backoff{first: time.Millisecond, max: time.Millisecond, total: 20 * time.Millisecond}
+	c.wait = linux.Backoff{First: time.Millisecond, Max: time.Millisecond, Total: 20 * time.Millisecond}
 	if err := c.waitEvent("frozen", 1); err == nil || !strings.Contains(err.Error(), `"frozen" stays 0`) {
 		t.Errorf("waitEvent for a value that never comes: %v, want an error saying frozen stays 0", err)
 	}

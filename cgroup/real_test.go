@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stack-containers/stack/internal/linux"
 	"github.com/stack-containers/stack/internal/testenv"
 )
 
@@ -264,7 +265,7 @@ func TestDestroyBusy(t *testing.T) {
 		if err := cg.AddProc(ch.cmd.Process.Pid); err != nil {
 			t.Fatal(err)
 		}
-		setWait := func(b backoff) {
+		setWait := func(b linux.Backoff) {
 			switch c := cg.(type) {
 			case *v1Cgroup:
 				c.wait = b
@@ -275,7 +276,7 @@ func TestDestroyBusy(t *testing.T) {
 		// A short wait for the Destroy that must fail; Kill then gets the
 		// usual one, since on a busy machine the kernel may take longer
 		// than the short one to empty the cgroup.
-		setWait(backoff{first: time.Millisecond, max: 10 * time.Millisecond, total: 100 * time.Millisecond})
+		setWait(linux.Backoff{First: time.Millisecond, Max: 10 * time.Millisecond, Total: 100 * time.Millisecond})
 		err = cg.Destroy()
 		if !errors.Is(err, unix.EBUSY) {
 			t.Fatalf("Destroy of a cgroup in use: %v, want EBUSY", err)

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 // cfsPeriod is the CFS period in microseconds (the kernel's default);
@@ -22,7 +24,7 @@ const cfsPeriod = 100000
 
 type v1Driver struct {
 	mounts map[string]string
-	wait   backoff
+	wait   linux.Backoff
 }
 
 // NewV1 returns a driver for cgroup v1, given the mount point of each
@@ -89,7 +91,7 @@ type v1Cgroup struct {
 	// dirs maps each mounted controller to the cgroup's directory in it;
 	// controllers mounted together share a directory.
 	dirs map[string]string
-	wait backoff
+	wait linux.Backoff
 }
 
 func (c *v1Cgroup) Path() string { return c.path }
@@ -417,13 +419,13 @@ func (c *v1Cgroup) setFreezer(file, state string) error {
 		return err
 	}
 	var got string
-	done, err := c.wait.poll(func() (bool, error) {
+	done, err := c.wait.Poll(func() (bool, error) {
 		b, err := readFile(file)
 		got = strings.TrimSpace(string(b))
 		return got == state, err
 	})
 	if err == nil && !done {
-		err = fmt.Errorf("cgroup: %s stays %s after %v, want %s", file, got, c.wait.total, state)
+		err = fmt.Errorf("cgroup: %s stays %s after %v, want %s", file, got, c.wait.Total, state)
 	}
 	return err
 }

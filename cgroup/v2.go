@@ -16,11 +16,13 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/stack-containers/stack/internal/linux"
 )
 
 type v2Driver struct {
 	root string
-	wait backoff
+	wait linux.Backoff
 	// devices holds the device programs loaded for the driver's cgroups.
 	devices *devicePrograms
 	// shape serialises making cgroups and enabling controllers in
@@ -74,7 +76,7 @@ type v2Cgroup struct {
 	// err is set when Load was given an invalid path; every method
 	// returns it rather than touch the hierarchy's root.
 	err     error
-	wait    backoff
+	wait    linux.Backoff
 	devices *devicePrograms
 	shape   *sync.Mutex
 }

@@ -1,6 +1,7 @@
 // Package linux holds the syscall and /proc helpers that several packages
-// need: retrying on EINTR (eintr.go), /proc/PID/stat (proc.go) and the
-// mount table (mountinfo.go). Their errors name the file they read.
+// need: retrying on EINTR (eintr.go), polling the kernel with growing
+// pauses (backoff.go), /proc/PID/stat (proc.go) and the mount table
+// (mountinfo.go). Their errors name the file they read.
 package linux
 
 import (
