@@ -95,17 +95,18 @@ func TestLogDataRoundTrip(t *testing.T) {
 // logs.DefaultMaxSize): 32 MiB is no product of those defaults, so it is
 // kept as a number and checked here against them.
 func TestLogDataSizeFits(t *testing.T) {
-	// A record as the capture writes it, without its text.
-	const record = `{"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","log":""}` + "\n"
+	// A record's head as the capture writes it, with the longest
+	// length a read brings.
+	const record = `{"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","bytes":262144}` + "\n"
 	// The smallest read assumed, a page: cat writes far more at a time,
 	// and a read's lines are one record.
 	const read = 4 << 10
 	lines := int64(logDataSize / logLineLen)
 	perRecord := int64(read / logLineLen)
 	records := (lines + perRecord - 1) / perRecord
-	// Each line is a byte longer in its record: its newline is written \n
-	// (the record's last is its end of line instead, one byte less).
-	size := records*int64(len(record)) + lines*(logLineLen+1)
+	// The lines follow the head as they are, each with its newline (the
+	// record's last is the newline that ends it).
+	size := records*int64(len(record)) + lines*logLineLen
 	// Each rotation may leave a file short of its size by up to one
 	// line's record.
 	size += logs.DefaultKeep * int64(len(record)+logLineLen)

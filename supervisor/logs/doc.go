@@ -22,28 +22,31 @@
 //     stream is the pieces joined, with a newline after each one not
 //     partial. No byte is dropped or reordered.
 //
-//  2. Persist. What one read brings is one batch, encoded and written to
+//  2. Persist. What one read brings is one batch, written to
 //     <dir>/<container>.log with one write, under the container's lock so
 //     that stdout, stderr and events land in time order (times are taken
 //     under the lock and never go back). The lines of a batch share their
-//     time and stream, so a run of them is one record, a JSON line whose
-//     log holds the lines joined by newlines:
+//     time and stream, so a run of them is one record: a head, a JSON
+//     object on a line of its own that says how many bytes follow, then
+//     the lines as the container wrote them, joined by newlines, and a
+//     newline:
 //
-//     {"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","log":"one\ntwo"}
+//     {"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","bytes":7}
+//     one
+//     two
 //
 //     stream is stdout, stderr or event; "partial":true marks the last
-//     line of a record as a piece (the others are whole); a line that is
-//     not valid UTF-8 is a record of its own, stored as "log_base64"
-//     instead of "log", since a JSON string cannot hold it unchanged.
-//     Readers split either field at its newlines, so a file written one
-//     record per line, as before, reads the same. A record per run rather
-//     than per line is what lets the capture keep up with a pipe: a
-//     100-byte line costs 101 bytes in the file instead of 168, and one
-//     step of the encoder instead of one per line. The encoder takes 32
-//     bytes a step where the CPU has AVX2 (scan_amd64.s): one SIMD kernel
-//     copies plain text and writes each newline \n, and stops for any
-//     other byte to escape, which Go code writes; the same code does all
-//     of it elsewhere (or built with -tags purego). Before a record would
+//     line of a record as a piece (the others are whole). The text is
+//     stored as it is, whatever its bytes (a JSON string would need every
+//     byte looked at and escaped, and text that is not UTF-8 in base64),
+//     and written from the buffer it was read into (writev: the head, the
+//     run, which ends in the newline that ends the record): the capture
+//     copies a byte only into the kernel, and looks at it only to find
+//     the last newline of a read. A reader finds each head from the one
+//     before, never by looking in the text, so a container cannot write
+//     a record; what is not a record (a damaged file) ends what can be
+//     read of its file, and a torn record left by a crash is cut off
+//     before the file is written again (Log.open). Before a record would
 //     take the file past Config.MaxSize, it is cut between two lines and
 //     the file rotated: .log.k becomes .log.k+1 (up to Config.Keep), .log
 //     becomes .log.1; only a line whose record alone is larger has a
@@ -89,7 +92,7 @@
 // that round's read began, and a crash loses at most what came after the
 // start of the last round that completed: the batch of the round in
 // progress and what still waits in the pipe, at most 256 KiB each. D is
-// so two rounds, each the read, encoding and write of at most 256 KiB:
+// so two rounds, each the read and write of at most 256 KiB:
 // a fraction of a millisecond for a capture that has a core (0.2 ms the
 // median, 2 ms the 99th percentile, for one busy stream on a 2-core
 // machine), longer while it waits for one (eight busy streams on two
@@ -105,8 +108,8 @@
 // Print reads the files of the containers asked for, oldest rotated file
 // first, and merges them by time (equal times in name order) with a heap of
 // each file's next record; -n counts lines back from the newest file
-// (a record holds one for each newline escaped in it, and one more),
-// decoding only the records it shows.
+// (a record holds one for each newline in its text, and one more),
+// keeping only the records it shows.
 // Following, it polls for records written since, in rounds, each round
 // sorted by time. A reader knows a file by its inode: when the current file
 // has been renamed away, it reads it to its end (the writer closed it
@@ -116,7 +119,8 @@
 // the stack has ended, after one more round for what was written before.
 // The containers are those with a log when Print starts (New creates every
 // container's file at once). An unreadable record is passed over and
-// reported after the rest, so that one torn line does not hide a log.
+// reported after the rest: a torn record at the end of a file does not
+// hide the files after it.
 //
 // # Ownership
 //

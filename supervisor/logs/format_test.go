@@ -1,6 +1,9 @@
 package logs
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -39,63 +42,78 @@ func TestFormat(t *testing.T) {
 	}
 }
 
-func TestRecordEncoding(t *testing.T) {
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+func TestRecordFormat(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	ts := appendTimeStream(nil, at, Stdout)
 	tests := []struct {
 		name    string
 		text    string
 		partial bool
 		want    string
 	}{
-		{"plain", "hello", false, `{"time":"2026-01-02T03:04:05.000000000Z","stream":"stdout","log":"hello"}` + "\n"},
-		{"partial", "he", true, `{"time":"2026-01-02T03:04:05.000000000Z","stream":"stdout","log":"he","partial":true}` + "\n"},
-		{"escapes", "\"\\\t\r\n\x00\x1f<é>", false, `{"time":"2026-01-02T03:04:05.000000000Z","stream":"stdout","log":"\"\\\t\r\n\u0000\u001f<é>"}` + "\n"},
-		{"not UTF-8", "\xff\x00", false, `{"time":"2026-01-02T03:04:05.000000000Z","stream":"stdout","log_base64":"/wA="}` + "\n"},
+		{"plain", "hello", false, `{"time":"2026-01-02T03:04:05.000000006Z","stream":"stdout","bytes":5}` + "\nhello\n"},
+		{"partial", "he", true, `{"time":"2026-01-02T03:04:05.000000006Z","stream":"stdout","bytes":2,"partial":true}` + "\nhe\n"},
+		{"empty", "", false, `{"time":"2026-01-02T03:04:05.000000006Z","stream":"stdout","bytes":0}` + "\n\n"},
+		{"any bytes", "\"\\\t\r\n\x00\xff}\n{", false, `{"time":"2026-01-02T03:04:05.000000006Z","stream":"stdout","bytes":10}` + "\n\"\\\t\r\n\x00\xff}\n{\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			head := appendRecordHead(nil, at, Stdout)
-			got := appendRecord(nil, head, []byte(tt.text), tt.partial)
+			got := appendRecord(nil, ts, []byte(tt.text), tt.partial)
 			if string(got) != tt.want {
-				t.Fatalf("got %s want %s", got, tt.want)
+				t.Fatalf("got %q want %q", got, tt.want)
 			}
-			r, err := parseRecord(got)
+			if n := recordLen(ts, len(tt.text), tt.partial); n != len(got) {
+				t.Errorf("recordLen = %d, the record has %d bytes", n, len(got))
+			}
+			head := got[:bytes.IndexByte(got, '\n')+1]
+			h, err := parseHead(head)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(r.text()) != tt.text || r.Partial != tt.partial || !r.Time.Equal(at) || r.Stream != Stdout {
-				t.Errorf("read back %+v", r)
+			if h.size != len(tt.text) || h.partial != tt.partial || !h.time.Equal(at) || h.stream != Stdout {
+				t.Errorf("read back %+v", h)
+			}
+			var back map[string]any
+			if err := json.Unmarshal(head, &back); err != nil {
+				t.Errorf("the head is no JSON: %v", err)
 			}
 		})
 	}
 }
 
-// TestPlainRun checks the eight-bytes-at-a-time scan against the table,
-// with the byte to escape at every position of a word and around it.
-func TestPlainRun(t *testing.T) {
-	slow := func(s []byte) int {
-		for i, c := range s {
-			if !plain[c] {
-				return i
-			}
-		}
-		return len(s)
+// TestParseHeadRefuses checks that what the writer does not write is no
+// head: the reader must never take a line of text for one.
+func TestParseHeadRefuses(t *testing.T) {
+	good := `{"time":"2026-01-02T03:04:05.000000000Z","stream":"stdout","bytes":12}` + "\n"
+	if _, err := parseHead([]byte(good)); err != nil {
+		t.Fatalf("%q: %v", good, err)
 	}
-	fill := []byte("abcdefghijklmnopqrstuvwxyz\x7f\x80\xff\x21\x5b\x5d")
-	for _, special := range []byte{0, 0x1f, '"', '\\', '\n', 0x20, 0x21, 0x7f, 0xff} {
-		for n := 0; n < 24; n++ {
-			for at := -1; at < n; at++ {
-				s := make([]byte, n)
-				for i := range s {
-					s[i] = fill[(i*7+n)%len(fill)]
-				}
-				if at >= 0 {
-					s[at] = special
-				}
-				if got, want := plainRun(s), slow(s); got != want {
-					t.Fatalf("plainRun(%q) = %d, want %d", s, got, want)
-				}
-			}
+	for _, bad := range []string{
+		"",
+		"hello\n",
+		strings.TrimSuffix(good, "\n"),
+		strings.Replace(good, "stdout", "stdin", 1),
+		strings.Replace(good, "2026-01-02", "2026-13-02", 1),
+		strings.Replace(good, ":12", ":012", 1),
+		strings.Replace(good, ":12", ":", 1),
+		strings.Replace(good, ":12", ":-1", 1),
+		strings.Replace(good, ":12", ":4194305", 1),
+		strings.Replace(good, ":12", ":999999999999999999999", 1),
+		strings.Replace(good, "}", `,"partial":false}`, 1),
+		strings.Replace(good, "}", "} ", 1),
+		strings.Replace(good, `"bytes"`, `"log"`, 1),
+		`{"time":"2026-01-02T03:04:05.000000000Z","stream":"stdout","log":"hello"}` + "\n",
+	} {
+		if h, err := parseHead([]byte(bad)); err == nil {
+			t.Errorf("parseHead(%q) = %+v, want an error", bad, h)
 		}
+	}
+}
+
+// TestRecordFitsReadBuffer checks that the longest run a splitter yields
+// makes a record that readers take (maxBody).
+func TestRecordFitsReadBuffer(t *testing.T) {
+	if longest := max(MaxLine+readSize, pipeSize); longest > maxBody {
+		t.Errorf("a splitter's buffer holds up to %d bytes, more than the %d of a record readers accept", longest, maxBody)
 	}
 }

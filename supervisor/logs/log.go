@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
@@ -192,12 +191,16 @@ type Log struct {
 	alloc   int64     // the file has space up to here (see reserve)
 	noAlloc bool      // the file cannot reserve space: not tried again
 	last    time.Time // of the last record; time never goes back in a file
-	batch   []byte    // records not yet written to file
-	term    *[]byte   // lines not yet handed to out (see show)
-	errs    []error   // write errors and read errors of ended captures
-	lost    int       // records not written since errors were last taken
-	lostErr error     // why the first of them was not
-	closed  bool      // by Aggregator.Close: no file is opened again
+	// The batch: the records not yet written to file (see queue).
+	recs     []pendingRecord
+	heads    []byte
+	batchLen int      // bytes of the batch's records
+	iov      [][]byte // of flush
+	term     *[]byte  // lines not yet handed to out (see show)
+	errs     []error  // write errors and read errors of ended captures
+	lost     int      // records not written since errors were last taken
+	lostErr  error    // why the first of them was not
+	closed   bool     // by Aggregator.Close: no file is opened again
 
 	warn func(error) // Config.Warn
 	// losing is set from a write that failed to the next that does not;
@@ -234,7 +237,7 @@ func (l *Log) openFirst() error {
 
 // open opens the current log file for appending.
 func (l *Log) open() error {
-	file, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	file, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o640)
 	if err != nil {
 		return fmt.Errorf("open log of container %q: %w", l.name, err)
 	}
@@ -243,7 +246,22 @@ func (l *Log) open() error {
 		file.Close()
 		return fmt.Errorf("open log of container %q: %w", l.name, err)
 	}
-	l.file, l.size, l.alloc, l.noAlloc = file, st.Size(), st.Size(), false
+	size := st.Size()
+	if size > 0 {
+		// Appending to the file of an earlier run: one cut short by a
+		// crash ends in a torn record, which no record written after
+		// it must follow (a reader could not find their heads).
+		_, end, err := walkRecords(io.NewSectionReader(file, 0, size))
+		if err == nil && end < size {
+			err = file.Truncate(end)
+			size = end
+		}
+		if err != nil {
+			file.Close()
+			return fmt.Errorf("open log of container %q: cut torn record: %w", l.name, err)
+		}
+	}
+	l.file, l.size, l.alloc, l.noAlloc = file, size, size, false
 	return nil
 }
 
@@ -338,17 +356,11 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool], sp *splitter) {
 	}
 	l.last = now
 	var head [64]byte
-	h := appendRecordHead(head[:0], now, s)
+	ts := appendTimeStream(head[:0], now, s)
 	var whole []byte // the first run, if it may go to the output as it is
 	yields := 0
-	for text, partial := range runs {
-		run := text
-		if !partial {
-			// The run's last newline ends its record; the others join
-			// its lines in it.
-			text = text[:len(text)-1]
-		}
-		l.put(h, text, partial)
+	for run, partial := range runs {
+		l.add(ts, run, partial)
 		yields++
 		switch {
 		case l.term == nil:
@@ -360,14 +372,14 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool], sp *splitter) {
 				l.show(s, now, whole[:len(whole)-1])
 				whole = nil
 			}
-			l.show(s, now, text)
+			l.show(s, now, bytes.TrimSuffix(run, newline))
 		}
 	}
-	l.flush(l.batch)
-	l.batch = l.batch[:0]
+	l.flush()
 	if whole != nil {
-		// The splitter is done with the runs (its iterator has
-		// returned); it moves its pending bytes out of the buffer first.
+		// The file has the runs, and the splitter is done with them (its
+		// iterator has returned); it moves its pending bytes out of the
+		// buffer first.
 		sp.give(l.out.readBuffer(len(sp.buf)))
 		if !l.out.putRead(&whole, l.linePrefix) {
 			l.out.reads.Put(&whole) // dropped: no one else has it
@@ -379,7 +391,8 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool], sp *splitter) {
 		l.notice = ""
 		if !l.losing {
 			// Written again: the file says where its lines went missing.
-			l.flush(appendRecord(l.batch, appendRecordHead(head[:0], now, Event), []byte(msg), false))
+			l.queue(appendTimeStream(head[:0], now, Event), []byte(msg+"\n"), false)
+			l.flush()
 		}
 		if l.term != nil {
 			l.show(Event, now, []byte(msg))
@@ -390,6 +403,10 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool], sp *splitter) {
 		}
 	}
 }
+
+// newline ends every record, and is the last byte of a run of whole
+// lines.
+var newline = []byte{'\n'}
 
 // hand gives the output what show gathered of stream s, if anything.
 func (l *Log) hand(s Stream) {
@@ -407,79 +424,53 @@ func (l *Log) hand(s Stream) {
 	}
 }
 
-// put adds text, lines joined by newlines (all whole but the last, which
-// is partial if partial), to the batch: as one record, since the lines of
-// one read share their time and stream, unless the text is not valid
-// UTF-8. Then each line is a record of its own, so that only those that
-// are not UTF-8 go in base64, where they are unreadable to a person.
-func (l *Log) put(h, text []byte, partial bool) {
-	if utf8.Valid(text) {
-		// Checked once here: its records need no second check.
-		l.add(h, text, partial, appendTextRecord)
-		return
-	}
-	for {
-		i := bytes.IndexByte(text, '\n')
-		if i < 0 {
-			l.add(h, text, partial, appendRecord)
+// add adds run, lines joined by newlines, each with its newline but the
+// last when partial, to the batch as one record: the lines of one read
+// share their time and stream (ts, from appendTimeStream). Before the
+// record would take the file past maxSize, what fits is written (whole
+// lines of the run, cut after a newline), the file is rotated and the
+// rest goes to the next file. Only a line whose record alone is larger
+// than maxSize takes a file past it, and has that file to itself.
+func (l *Log) add(ts, run []byte, partial bool) {
+	for len(run) > 0 {
+		// A run of whole lines is its record's text and the newline that
+		// ends the record.
+		size := len(run) - 1
+		if partial {
+			size = len(run)
+		}
+		used := l.size + int64(l.batchLen)
+		if used+int64(recordLen(ts, size, partial)) <= l.maxSize {
+			l.queue(ts, run, partial)
 			return
 		}
-		l.add(h, text[:i], false, appendRecord)
-		text = text[i+1:]
-	}
-}
-
-// add appends the record of text to the batch. Before a record would
-// take the file past maxSize, what fits is written (whole lines of the
-// text, cut at a newline), the file is rotated and the rest goes to the
-// next file. Only a line whose record alone is larger than maxSize takes
-// a file past it, and has that file to itself. appendRec makes the
-// records: appendTextRecord for text put has found valid UTF-8, else
-// appendRecord.
-func (l *Log) add(h, text []byte, partial bool, appendRec func(dst, head, text []byte, partial bool) []byte) {
-	for {
-		mark := len(l.batch)
-		l.batch = appendRec(l.batch, h, text, partial)
-		if l.size+int64(len(l.batch)) <= l.maxSize {
-			return
-		}
-		l.batch = l.batch[:mark]
-		n := fitting(h, text, l.maxSize-l.size-int64(mark))
-		if n == 0 && l.size+int64(mark) == 0 {
+		n := fitting(ts, run, l.maxSize-used)
+		if n == 0 && used == 0 {
 			// Not even the first line fits in an empty file.
-			n = bytes.IndexByte(text, '\n') + 1
-			if n == 0 {
-				l.batch = appendRec(l.batch, h, text, partial)
+			n = bytes.IndexByte(run, '\n') + 1
+			if n == 0 || n == len(run) {
+				l.queue(ts, run, partial)
 				return
 			}
 		}
 		if n > 0 {
-			l.batch = appendRec(l.batch, h, text[:n-1], false)
-			text = text[n:]
+			l.queue(ts, run[:n], false)
+			run = run[n:]
 		}
-		l.flush(l.batch)
-		l.batch = l.batch[:0]
+		l.flush()
 		l.rotate()
 	}
 }
 
-// fitting is how much of text, whole lines each through its newline, makes
-// a record of at most room bytes; 0 if not even the first line does. The
-// text is valid UTF-8.
-func fitting(head, text []byte, room int64) int {
-	n := int64(recordLen(head, nil)) - int64(len(`\n`)) // no newline before the first line
-	fit := 0
-	for {
-		i := bytes.IndexByte(text[fit:], '\n')
-		if i < 0 {
-			return fit
-		}
-		n += int64(len(`\n`) + escapedLen(text[fit:fit+i]))
-		if n > room {
-			return fit
-		}
-		fit += i + 1
+// fitting is how much of run, whole lines each through its newline, makes
+// a record of at most room bytes; 0 if not even the first line does.
+func fitting(ts, run []byte, room int64) int {
+	// The head's length depends on the text's, at most room.
+	text := room - int64(headLen(ts, int(min(max(room, 0), maxBody)), false)) - 1
+	if text < 0 {
+		return 0
 	}
+	return bytes.LastIndexByte(run[:min(int64(len(run)), text+1)], '\n') + 1
 }
 
 // show gathers text, lines joined by newlines, for the output: a
@@ -501,13 +492,41 @@ func (l *Log) show(s Stream, t time.Time, text []byte) {
 	*l.term = l.fmt.appendLine(*l.term, l.linePrefix, l.eventPrefix, s, t, text, false)
 }
 
-// flush writes b, whole records, to the file. A failed write is undone
-// (the file is cut back to its size before it), so that a later record does
-// not continue a torn one, and its records are counted as lost.
-func (l *Log) flush(b []byte) {
-	if len(b) == 0 {
+// queue adds the record of run (as add takes it) to the batch, to be
+// written by flush from where it is: a run of whole lines ends in the
+// newline that ends the record too; a piece is followed by one.
+func (l *Log) queue(ts, run []byte, partial bool) {
+	size := len(run)
+	if !partial {
+		size--
+	}
+	start := len(l.heads)
+	l.heads = appendHead(l.heads, ts, size, partial)
+	l.recs = append(l.recs, pendingRecord{head: [2]int{start, len(l.heads)}, text: run, end: partial})
+	l.batchLen += len(l.heads) - start + size + 1
+}
+
+// pendingRecord is a record of the batch: its head is l.heads[head[0]:
+// head[1]], its text is where it was read, and end says whether a
+// newline must follow the text to end it.
+type pendingRecord struct {
+	head [2]int
+	text []byte
+	end  bool
+}
+
+// flush writes the batch, whole records, to the file in one write. A
+// failed write is undone (the file is cut back to its size before it),
+// so that a later record does not continue a torn one, and its records
+// are counted as lost.
+func (l *Log) flush() {
+	if len(l.recs) == 0 {
 		return
 	}
+	defer func() {
+		clear(l.recs) // let go of the texts: they are the splitter's
+		l.recs, l.heads, l.batchLen = l.recs[:0], l.heads[:0], 0
+	}()
 	if l.file == nil {
 		err := os.ErrClosed
 		if !l.closed {
@@ -515,12 +534,19 @@ func (l *Log) flush(b []byte) {
 			err = l.open()
 		}
 		if err != nil {
-			l.lose(b, err)
+			l.lose(err)
 			return
 		}
 	}
-	l.reserve(len(b))
-	n, err := l.file.Write(b)
+	l.reserve(l.batchLen)
+	l.iov = l.iov[:0]
+	for _, r := range l.recs {
+		l.iov = append(l.iov, l.heads[r.head[0]:r.head[1]], r.text)
+		if r.end {
+			l.iov = append(l.iov, newline)
+		}
+	}
+	n, err := writeAll(l.file, l.iov)
 	if err == nil {
 		l.size += int64(n)
 		if l.losing {
@@ -538,8 +564,54 @@ func (l *Log) flush(b []byte) {
 		}
 		l.alloc = l.size
 	}
-	l.lose(b, err)
+	l.lose(err)
 }
+
+// writeAll writes the buffers to f, in order, with as few writev(2) as
+// the kernel lets it (one, unless a write comes out short), and says how
+// many bytes it wrote.
+func writeAll(f *os.File, iov [][]byte) (int, error) {
+	c, err := f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	var werr error
+	cerr := c.Write(func(fd uintptr) bool {
+		for len(iov) > 0 {
+			n, err := linux.IgnoringEINTRN(func() (int, error) {
+				return unix.Writev(int(fd), iov[:min(len(iov), maxIOV)])
+			})
+			total += n
+			if err != nil {
+				werr = err
+				return true
+			}
+			if n == 0 {
+				werr = io.ErrShortWrite
+				return true
+			}
+			for n > 0 && n >= len(iov[0]) {
+				n -= len(iov[0])
+				iov = iov[1:]
+			}
+			if n > 0 {
+				iov[0] = iov[0][n:]
+			}
+			for len(iov) > 0 && len(iov[0]) == 0 {
+				iov = iov[1:]
+			}
+		}
+		return true
+	})
+	if cerr != nil {
+		return total, cerr
+	}
+	return total, werr
+}
+
+// maxIOV is the most buffers one writev(2) takes (IOV_MAX).
+const maxIOV = 1024
 
 // reserve gives the file disk space for a write of n bytes and allocAhead
 // more, when n is a busy stream's write and the space is not there yet.
@@ -594,14 +666,20 @@ func (l *Log) trim() {
 	l.alloc = l.size
 }
 
-// lose counts the lines of b as not written because of err. A full disk
-// fails every write: one error with a count says it better than thousands.
-func (l *Log) lose(b []byte, err error) {
+// lose counts the lines of the batch as not written because of err. A
+// full disk fails every write: one error with a count says it better
+// than thousands.
+func (l *Log) lose(err error) {
 	if l.lost == 0 {
 		l.lostErr = err
 	}
-	joins, _ := countJoins(b)
-	n := bytes.Count(b, []byte{'\n'}) + joins
+	n := 0
+	for _, r := range l.recs {
+		n += bytes.Count(r.text, newline)
+		if r.end {
+			n++ // the last line, which has no newline of its own
+		}
+	}
 	l.lost += n
 	l.streak += n
 	if !l.losing {

@@ -1,8 +1,8 @@
 package logs
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,33 +21,35 @@ import (
 )
 
 // readFile returns the lines of one log file, a record for each, whether
-// the writer put them one per record or several in one.
+// the writer put them one per record or several in one. It reads the
+// file strictly: every byte must belong to a whole record.
 func readFile(t *testing.T, path string) []record {
 	t.Helper()
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var recs []record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 8<<20)
-	for sc.Scan() {
-		r, err := parseRecord(sc.Bytes())
-		if err != nil {
-			t.Fatalf("%s: record %d: %v: %q", path, len(recs)+1, err, sc.Bytes())
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			t.Fatalf("%s: record %d: a head without its newline: %q", path, len(recs)+1, b)
 		}
+		h, err := parseHead(b[:i+1])
+		if err != nil {
+			t.Fatalf("%s: record %d: %v: %q", path, len(recs)+1, err, b[:i+1])
+		}
+		b = b[i+1:]
+		if len(b) < h.size+1 || b[h.size] != '\n' {
+			t.Fatalf("%s: record %d: no text of %d bytes and a newline: %q", path, len(recs)+1, h.size, b)
+		}
+		r := record{Time: h.time, Stream: h.stream, Text: b[:h.size], Partial: h.partial}
+		b = b[h.size+1:]
 		for text, partial := range r.lines() {
 			line := r
-			line.Log, line.LogBase64, line.Partial = string(text), nil, partial
-			if r.LogBase64 != nil {
-				line.Log, line.LogBase64 = "", text
-			}
+			line.Text, line.Partial = text, partial
 			recs = append(recs, line)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return recs
 }
@@ -106,12 +108,12 @@ func TestCaptureAndEvents(t *testing.T) {
 	}
 
 	want := []record{
-		{Stream: Event, Log: "started"},
-		{Stream: Stdout, Log: "hello"},
-		{Stream: Stdout, LogBase64: []byte("\x00bin\xff")},
-		{Stream: Stdout, Log: "last", Partial: true},
-		{Stream: Stderr, Log: "oops \"quoted\" \\ \t\r"},
-		{Stream: Event, Log: "exited with status 1"},
+		{Stream: Event, Text: []byte("started")},
+		{Stream: Stdout, Text: []byte("hello")},
+		{Stream: Stdout, Text: []byte("\x00bin\xff")},
+		{Stream: Stdout, Text: []byte("last"), Partial: true},
+		{Stream: Stderr, Text: []byte("oops \"quoted\" \\ \t\r")},
+		{Stream: Event, Text: []byte("exited with status 1")},
 	}
 	got := readFile(t, filepath.Join(dir, "web.log"))
 	if len(got) != len(want) {
@@ -178,20 +180,20 @@ func TestRotation(t *testing.T) {
 	if len(all) < 3 {
 		t.Fatalf("only %d records kept", len(all))
 	}
-	if got := all[len(all)-2].Log; got != huge {
+	if got := string(all[len(all)-2].Text); got != huge {
 		t.Errorf("second to last record has %d bytes, want the huge line of %d", len(got), len(huge))
 	}
-	if got := all[len(all)-1].Log; got != "after" {
+	if got := string(all[len(all)-1].Text); got != "after" {
 		t.Errorf("last record %q, want after", got)
 	}
 	numbered := all[:len(all)-2]
-	first, err := strconv.Atoi(strings.TrimPrefix(numbered[0].Log, "line "))
+	first, err := strconv.Atoi(strings.TrimPrefix(string(numbered[0].Text), "line "))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, r := range numbered {
-		if want := fmt.Sprintf("line %04d", first+i); r.Log != want {
-			t.Fatalf("record %d: %q, want %q", i, r.Log, want)
+		if want := fmt.Sprintf("line %04d", first+i); string(r.Text) != want {
+			t.Fatalf("record %d: %q, want %q", i, r.Text, want)
 		}
 	}
 	if last := first + len(numbered) - 1; last != n-1 {
@@ -232,7 +234,7 @@ func TestRotationInsideRun(t *testing.T) {
 		t.Errorf("web.log.2: want the run in two files, stat says %v", err)
 	}
 	// The longest record of one line that the file could not take.
-	line := recordLen(appendRecordHead(nil, time.Now(), Stdout), []byte("line 0000"))
+	line := recordLen(appendTimeStream(nil, time.Now(), Stdout), len("line 0000"), false)
 	if st, err := os.Stat(filepath.Join(dir, "web.log.1")); err != nil {
 		t.Fatal(err)
 	} else if st.Size() > maxSize || st.Size() <= maxSize-int64(line) {
@@ -321,7 +323,7 @@ func TestFullDiskSaysSoAtOnce(t *testing.T) {
 }
 
 // TestRecordPerRead checks that the lines one read brings are one record,
-// except those that are not UTF-8, which are records of their own.
+// whatever bytes they hold.
 func TestRecordPerRead(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
@@ -339,18 +341,18 @@ func TestRecordPerRead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := bytes.Count(raw, []byte{'\n'}); n != 5 {
-		t.Errorf("%d records, want 5 (the first read's, then x, the base64 line, z and w):\n%s", n, raw)
+	if n := bytes.Count(raw, []byte(`{"time":`)); n != 2 {
+		t.Errorf("%d records, want 2 (one for each read):\n%s", n, raw)
 	}
 	want := []record{
-		{Stream: Stdout, Log: "one"},
-		{Stream: Stdout, Log: `two "2" \n`},
-		{Stream: Stdout, Log: ""},
-		{Stream: Stdout, Log: "three"},
-		{Stream: Stderr, Log: "x"},
-		{Stream: Stderr, LogBase64: []byte("\xffy")},
-		{Stream: Stderr, Log: "z"},
-		{Stream: Stderr, Log: "w"},
+		{Stream: Stdout, Text: []byte("one")},
+		{Stream: Stdout, Text: []byte(`two "2" \n`)},
+		{Stream: Stdout, Text: []byte("")},
+		{Stream: Stdout, Text: []byte("three")},
+		{Stream: Stderr, Text: []byte("x")},
+		{Stream: Stderr, Text: []byte("\xffy")},
+		{Stream: Stderr, Text: []byte("z")},
+		{Stream: Stderr, Text: []byte("w")},
 	}
 	if got := readFile(t, filepath.Join(dir, "web.log")); !slices.EqualFunc(got, want, sameLine) {
 		t.Errorf("got lines %+v, want %+v", got, want)
@@ -359,7 +361,7 @@ func TestRecordPerRead(t *testing.T) {
 
 // sameLine compares what two records say, their times aside.
 func sameLine(a, b record) bool {
-	return a.Stream == b.Stream && a.Log == b.Log && bytes.Equal(a.LogBase64, b.LogBase64) && a.Partial == b.Partial
+	return a.Stream == b.Stream && bytes.Equal(a.Text, b.Text) && a.Partial == b.Partial
 }
 
 // gateReader yields r in reads of at most n bytes; once r is drained it
@@ -444,7 +446,7 @@ func TestReserveAndTrim(t *testing.T) {
 			t.Errorf("%s after close: %d bytes of disk for %d bytes, want no more than %d", name, blocks, size, round)
 		}
 		for _, r := range readFile(t, path) {
-			got.WriteString(r.Log + "\n")
+			got.WriteString(string(r.Text) + "\n")
 		}
 	}
 	if got.String() != in {
@@ -557,7 +559,7 @@ func TestBusyStreamsOutput(t *testing.T) {
 		}
 		var file []string
 		for _, r := range readFile(t, filepath.Join(dir, name+".log")) {
-			file = append(file, r.Log)
+			file = append(file, string(r.Text))
 		}
 		if !slices.Equal(file, want[name]) {
 			t.Errorf("file: %s: %d lines, want the %d written, in order", name, len(file), len(want[name]))
@@ -590,5 +592,126 @@ func TestNewOpensEveryFileOrNone(t *testing.T) {
 	}
 	if _, err := New(Config{Dirs: inDir(bad, names), Names: names}); err == nil || !strings.Contains(err.Error(), `"c7"`) {
 		t.Errorf("New with c7.log a directory: %v, want an error naming c7", err)
+	}
+}
+
+// TestOpenCutsTornRecord appends to the file of an earlier run that a
+// crash cut short in a record's text: the torn record is cut off before
+// anything is written after it, so that the file reads whole again.
+func TestOpenCutsTornRecord(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.log")
+	ts := appendTimeStream(nil, time.Now(), Stdout)
+	whole := appendRecord(nil, ts, []byte("before the crash"), false)
+	torn := appendRecord(nil, ts, []byte("cut\nshort"), false)
+	if err := os.WriteFile(path, append(bytes.Clone(whole), torn[:len(torn)-4]...), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}})
+	if st, err := os.Stat(path); err != nil || st.Size() != int64(len(whole)) {
+		t.Fatalf("after New: %v, %d bytes; want the %d of the whole record", err, st.Size(), len(whole))
+	}
+	web, _ := a.Container("web")
+	web.Capture(Stdout, strings.NewReader("after\n"))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := []record{{Stream: Stdout, Text: []byte("before the crash")}, {Stream: Stdout, Text: []byte("after")}}
+	if got := readFile(t, path); !slices.EqualFunc(got, want, sameLine) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+// TestContainerCannotForgeRecord has a container write what a record of
+// the supervisor looks like: it stays the container's text, in the file,
+// in `stack logs` and in the output.
+func TestContainerCannotForgeRecord(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}, Output: &out})
+	web, _ := a.Container("web")
+	forged := appendRecord(nil, appendTimeStream(nil, time.Now(), Event), []byte("OOM-killed"), false)
+	// As a line of its own, then with a record's length cut short, so
+	// that a reader trusting the wrong length would land in the text.
+	in := string(forged) + `{"time":"2026-01-02T03:04:05.000000000Z","stream":"stdout","bytes":1}` + "\n" + string(forged)
+	web.Capture(Stdout, strings.NewReader(in))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var want []record
+	for _, l := range strings.Split(strings.TrimSuffix(in, "\n"), "\n") {
+		want = append(want, record{Stream: Stdout, Text: []byte(l)})
+	}
+	if got := readFile(t, filepath.Join(dir, "web.log")); !slices.EqualFunc(got, want, sameLine) {
+		t.Errorf("file: got %+v, want %+v", got, want)
+	}
+	var printed bytes.Buffer
+	if err := Print(context.Background(), &printed, inDir(dir, []string{"web"}), PrintOptions{Tail: TailAll}); err != nil {
+		t.Fatal(err)
+	}
+	wantOut := "web | " + strings.ReplaceAll(strings.TrimSuffix(in, "\n"), "\n", "\nweb | ") + "\n"
+	if printed.String() != wantOut {
+		t.Errorf("stack logs: got %q, want %q", printed.String(), wantOut)
+	}
+	if out.String() != wantOut {
+		t.Errorf("output: got %q, want %q", out.String(), wantOut)
+	}
+}
+
+// TestShortWrite has the kernel write only part of a batch (the file
+// size limit, RLIMIT_FSIZE, is reached inside it) and fail the rest: the
+// part written is cut back out, so the file holds whole records only,
+// and the batch's lines are counted as lost.
+func TestShortWrite(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	a := newAggregator(t, Config{Dirs: inDir(dir, []string{"web"}), Names: []string{"web"}})
+	web, _ := a.Container("web")
+	web.Capture(Stdout, strings.NewReader("first\n"))
+	if err := web.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "web.log")
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// Room for the next record's head and part of its text. The limit
+	// holds for the whole test process, for as short a time as can be;
+	// SIGXFSZ is ignored by Go programs.
+	limit := syscall.Rlimit{Cur: uint64(st.Size()) + 100, Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &limit); err != nil {
+		t.Fatal(err)
+	}
+	web.Capture(Stdout, strings.NewReader(strings.Repeat("0123456789\n", 20)))
+	err = web.Wait()
+	if rerr := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if !errors.Is(err, syscall.EFBIG) || !strings.Contains(err.Error(), "20 lines lost") {
+		t.Errorf("Wait: got %v, want 20 lines lost to EFBIG", err)
+	}
+	if after, err := os.Stat(path); err != nil || after.Size() != st.Size() {
+		t.Errorf("after the failed write: %v, %d bytes; want it cut back to %d", err, after.Size(), st.Size())
+	}
+	web.Capture(Stdout, strings.NewReader("last\n"))
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readFile(t, path)
+	var texts []string
+	for _, r := range got {
+		if r.Stream == Stdout {
+			texts = append(texts, string(r.Text))
+		}
+	}
+	if !slices.Equal(texts, []string{"first", "last"}) {
+		t.Errorf("the file holds %q, want the lines before and after the failed write", texts)
 	}
 }

@@ -188,8 +188,8 @@ func TestSlowOutput(t *testing.T) {
 		t.Fatalf("file: %d records, want %d", len(recs), n)
 	}
 	for i, rec := range recs {
-		if want := fmt.Sprintf("line %d", i); rec.Log != want {
-			t.Fatalf("file: record %d is %q, want %q", i, rec.Log, want)
+		if want := fmt.Sprintf("line %d", i); string(rec.Text) != want {
+			t.Fatalf("file: record %d is %q, want %q", i, rec.Text, want)
 		}
 	}
 

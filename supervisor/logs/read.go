@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -281,10 +282,14 @@ type fileReader struct {
 	file    *os.File
 	ino     uint64
 	br      *bufio.Reader
-	pending []byte // the start of a record whose end is not written yet
-	skip    int    // lines to pass over before the first returned
-	bad     error  // about the first unreadable record
-	bads    int    // unreadable records passed over
+	pending []byte     // the start of a head whose end is not written yet
+	head    recordHead // of the record whose text is being read
+	text    []byte     // what is read of its text and newline; nil between records
+	skipped []byte     // the buffer of texts that skip passes over
+	broken  bool       // the file holds no more records: passed over to its end
+	skip    int        // lines to pass over before the first returned
+	bad     error      // about the first unreadable record
+	bads    int        // unreadable records passed over
 
 	prefixes [2][]byte // line and event prefix, made on first use
 }
@@ -329,63 +334,25 @@ func (r *fileReader) skipToTail(n int) error {
 	}
 }
 
-// countLines counts the lines of the records in f from its start (see
-// recordLines), leaving its offset where it was.
+// countLines counts the lines of the whole records in f from its start,
+// leaving its offset where it was.
 func countLines(f *os.File) (int, error) {
-	buf := make([]byte, 64<<10)
-	c := 0
-	escaped := false // the chunk before ended in the backslash of an escape
-	for off := int64(0); ; {
-		n, err := f.ReadAt(buf, off)
-		b := buf[:n]
-		if escaped && len(b) > 0 {
-			if b[0] == 'n' {
-				c++
-			}
-			b, escaped = b[1:], false
-		}
-		var joins int
-		joins, escaped = countJoins(b)
-		c += bytes.Count(b, []byte{'\n'}) + joins
-		off += int64(n)
-		if err == io.EOF {
-			return c, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("count lines of %s: %w", f.Name(), err)
-		}
+	lines, _, err := walkRecords(io.NewSectionReader(f, 0, math.MaxInt64))
+	if err != nil {
+		return 0, fmt.Errorf("count lines of %s: %w", f.Name(), err)
 	}
-}
-
-// recordLines is how many lines the record line (one line of a log file)
-// holds, without decoding it: one, and one more for each newline that
-// joins two lines, written as the escape \n.
-func recordLines(line []byte) int {
-	joins, _ := countJoins(line)
-	return 1 + joins
-}
-
-// countJoins counts the escapes \n in b, and reports whether b ends in a
-// backslash that starts an escape. Outside a record's text there is no
-// backslash, so a backslash always starts an escape and the byte after it
-// says which.
-func countJoins(b []byte) (joins int, open bool) {
-	for {
-		i := bytes.IndexByte(b, '\\')
-		if i < 0 {
-			return joins, false
-		}
-		if i+1 == len(b) {
-			return joins, true
-		}
-		if b[i+1] == 'n' {
-			joins++
-		}
-		b = b[i+2:]
-	}
+	return lines, nil
 }
 
 // next returns the next record, or ok false when there is none yet.
+//
+// A record is found from the one before it: its head is read, and then
+// as many bytes as the head says. Anything else is unreadable, and so is
+// the rest of its file, since no head can be found after it without
+// looking in texts, which hold what containers wrote: the reader passes
+// over it all (the writer never continues such a file; see Log.open). A
+// record not yet whole at the end of the file is waited for, unless the
+// file is finished (rotated away): then it is torn, and passed over.
 func (r *fileReader) next() (rec record, ok bool, err error) {
 	for {
 		if r.file == nil {
@@ -393,48 +360,123 @@ func (r *fileReader) next() (rec record, ok bool, err error) {
 				return rec, false, err
 			}
 		}
-		line, err := r.br.ReadSlice('\n')
+		var err error
 		switch {
-		case err == nil:
+		case r.broken:
+			_, err = r.br.Discard(r.br.Buffered())
+			if err == nil {
+				_, err = io.Copy(io.Discard, r.br)
+				if err == nil {
+					err = io.EOF
+				}
+			}
+		case r.text == nil:
+			var line []byte
+			line, err = r.br.ReadSlice('\n')
+			if err != nil {
+				r.pending = append(r.pending, line...)
+				if len(r.pending) > maxHead {
+					r.unreadable(r.pending, errHead)
+					continue
+				}
+				if err == bufio.ErrBufferFull {
+					continue
+				}
+				break
+			}
 			if len(r.pending) > 0 {
 				line = append(r.pending, line...)
 				r.pending = r.pending[:0]
 			}
-			if r.skip > 0 {
-				// Counted, not read: a tail of a long file reads only
-				// the records it shows.
-				if n := recordLines(line); r.skip >= n {
-					r.skip -= n
-					continue
-				}
-			}
-			rec, perr := parseRecord(line)
+			h, perr := parseHead(line)
 			if perr != nil {
-				// One unreadable record (a file edited by hand, a write
-				// cut short by a crash) must not hide the others.
-				if r.bad == nil {
-					r.bad = fmt.Errorf("%s: unreadable record %.100q: %w", r.file.Name(), line, perr)
-				}
-				r.bads++
+				r.unreadable(line, perr)
 				continue
 			}
-			if r.skip > 0 {
-				rec.dropLines(r.skip)
-				r.skip = 0
+			r.head = h
+			r.text = r.textBuffer(h.size + 1)
+			continue
+		default:
+			var whole bool
+			if whole, err = r.readText(); err == nil && whole {
+				rec, ok = r.record()
+				if ok {
+					return rec, true, nil
+				}
+				continue
 			}
-			return rec, true, nil
-		case errors.Is(err, bufio.ErrBufferFull):
-			r.pending = append(r.pending, line...)
+		}
+		switch {
 		case err == io.EOF:
-			r.pending = append(r.pending, line...)
 			moved, err := r.successor()
 			if err != nil || !moved {
 				return rec, false, err
 			}
-		default:
+		case err != nil:
 			return rec, false, fmt.Errorf("read log %s: %w", r.file.Name(), err)
 		}
 	}
+}
+
+// textBuffer is room for n bytes of a record's text: a buffer of its own
+// for a record that will be returned, whose text the caller keeps; the
+// reader's for one that is skipped.
+func (r *fileReader) textBuffer(n int) []byte {
+	if r.skip == 0 {
+		return make([]byte, 0, n)
+	}
+	if cap(r.skipped) < n {
+		r.skipped = make([]byte, 0, n)
+	}
+	return r.skipped[:0:n]
+}
+
+// readText reads what the file holds of the current record's text and
+// newline, and reports whether it is whole; the error is io.EOF if not.
+func (r *fileReader) readText() (bool, error) {
+	for len(r.text) < cap(r.text) {
+		n, err := r.br.Read(r.text[len(r.text):cap(r.text)])
+		r.text = r.text[:len(r.text)+n]
+		if err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// record makes the record of the head and text just read, or reports
+// false when the text is passed over: it is unreadable, or its lines are
+// among those skipToTail skips.
+func (r *fileReader) record() (record, bool) {
+	text := r.text
+	r.text = nil
+	if text[len(text)-1] != '\n' {
+		r.unreadable(text[max(len(text)-100, 0):], fmt.Errorf("no newline after its %d bytes", r.head.size))
+		return record{}, false
+	}
+	rec := record{Time: r.head.time, Stream: r.head.stream, Text: text[:len(text)-1], Partial: r.head.partial}
+	if r.skip > 0 {
+		// Skipped lines are counted, not printed.
+		n := bytes.Count(text, newline)
+		if r.skip >= n {
+			r.skip -= n
+			return record{}, false
+		}
+		rec.dropLines(r.skip)
+		rec.Text = bytes.Clone(rec.Text) // not the reader's buffer
+		r.skip = 0
+	}
+	return rec, true
+}
+
+// unreadable passes over the rest of the current file, from b on, which
+// is not a record (see next).
+func (r *fileReader) unreadable(b []byte, err error) {
+	if r.bad == nil {
+		r.bad = fmt.Errorf("%s: unreadable record %.100q: %w; the rest of the file is passed over", r.file.Name(), b, err)
+	}
+	r.bads++
+	r.broken, r.pending, r.text = true, r.pending[:0], nil
 }
 
 // openOldest opens the oldest file of the log, if there is one yet. A
@@ -494,6 +536,7 @@ func (r *fileReader) use(f *os.File) error {
 		return err
 	}
 	r.file, r.ino = f, inode(st)
+	r.pending, r.text, r.broken = r.pending[:0], nil, false
 	if r.br == nil {
 		r.br = bufio.NewReaderSize(f, 64<<10)
 	} else {
@@ -531,7 +574,7 @@ func (r *fileReader) successor() (bool, error) {
 	}
 	// A torn record at the end of a finished file cannot be completed by
 	// the next file.
-	r.pending = r.pending[:0]
+	r.pending, r.text = r.pending[:0], nil
 	st, err = r.file.Stat()
 	if err != nil {
 		return false, fmt.Errorf("read log %s: %w", r.file.Name(), err)

@@ -5,8 +5,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -25,8 +27,8 @@ func writeLog(t *testing.T, path string, lines ...line) {
 	t.Helper()
 	var b []byte
 	for _, l := range lines {
-		head := appendRecordHead(nil, base.Add(time.Duration(l.sec)*time.Second), l.stream)
-		b = appendRecord(b, head, []byte(l.text), false)
+		ts := appendTimeStream(nil, base.Add(time.Duration(l.sec)*time.Second), l.stream)
+		b = appendRecord(b, ts, []byte(l.text), false)
 	}
 	if err := os.WriteFile(path, b, 0o640); err != nil {
 		t.Fatal(err)
@@ -158,7 +160,8 @@ web  | 2026-05-01T12:00:09.000000000Z w9
 		t.Errorf("mid-rotation: got %q, want %q", got, want)
 	}
 
-	// An unreadable record is passed over and reported after the rest.
+	// An unreadable record is reported after the rest, and what follows
+	// it is passed over: a record cannot be told from text after it.
 	torn := t.TempDir()
 	writeLog(t, filepath.Join(torn, "web.log"), line{1, Stdout, "before"})
 	f, err := os.OpenFile(filepath.Join(torn, "web.log"), os.O_WRONLY|os.O_APPEND, 0)
@@ -170,7 +173,7 @@ web  | 2026-05-01T12:00:09.000000000Z w9
 	writeLogAppend(t, filepath.Join(torn, "web.log"), line{3, Stdout, "after"})
 	var out bytes.Buffer
 	err = Print(context.Background(), &out, logDirs(t, torn), PrintOptions{Tail: TailAll})
-	if got, want := out.String(), "web | before\nweb | after\n"; got != want {
+	if got, want := out.String(), "web | before\n"; got != want {
 		t.Errorf("torn record: got %q, want %q", got, want)
 	}
 	if err == nil || !strings.Contains(err.Error(), "1 unreadable records") {
@@ -202,20 +205,9 @@ func TestFollowAfterRemoval(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "web.log")
 	writeLog(t, path, line{1, Stdout, "w1"})
-	ctx, cancel := context.WithCancel(context.Background())
+	out, cancel, done := follow(t, dir, nil)
 	defer cancel()
-	out := &lockedWriter{}
-	done := make(chan error, 1)
-	go func() {
-		done <- Print(ctx, out, logDirs(t, dir), PrintOptions{Tail: TailAll, Follow: true, Poll: time.Millisecond})
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "w1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("the first line was not printed: %q", out.String())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitForOutput(t, out, "web | w1\n")
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -251,21 +243,23 @@ func (w *lockedWriter) String() string {
 }
 
 // TestTailInsideRecord counts lines, not records, back from the end: a
-// tail can start inside a record, and an escaped backslash before an n is
-// no newline.
+// tail can start inside a record, and text that reads like a head or an
+// escape is only text.
 func TestTailInsideRecord(t *testing.T) {
 	checkLeaks(t)
 	dir := t.TempDir()
-	writeLog(t, filepath.Join(dir, "web.log"), line{1, Stdout, "a\nb"}, line{2, Stdout, `c\n` + "\nd\ne"}, line{3, Event, "exited"})
+	fake := string(appendRecord(nil, appendTimeStream(nil, base, Event), []byte("forged"), false))
+	writeLog(t, filepath.Join(dir, "web.log"), line{1, Stdout, "a\nb"}, line{2, Stdout, `c\n` + "\n" + fake + "e"}, line{3, Event, "exited"})
+	fakeOut := "web | " + strings.ReplaceAll(strings.TrimSuffix(fake, "\n"), "\n", "\nweb | ") + "\n"
 	for _, tt := range []struct {
 		tail int
 		want string
 	}{
 		{1, "web * exited\n"},
 		{2, "web | e\nweb * exited\n"},
-		{4, "web | c\\n\nweb | d\nweb | e\nweb * exited\n"},
-		{5, "web | b\nweb | c\\n\nweb | d\nweb | e\nweb * exited\n"},
-		{TailAll, "web | a\nweb | b\nweb | c\\n\nweb | d\nweb | e\nweb * exited\n"},
+		{5, "web | c\\n\n" + fakeOut + "web | e\nweb * exited\n"},
+		{6, "web | b\nweb | c\\n\n" + fakeOut + "web | e\nweb * exited\n"},
+		{TailAll, "web | a\nweb | b\nweb | c\\n\n" + fakeOut + "web | e\nweb * exited\n"},
 	} {
 		if got := printLogs(t, dir, PrintOptions{Tail: tt.tail}); got != tt.want {
 			t.Errorf("-n %d: got %q, want %q", tt.tail, got, tt.want)
@@ -273,23 +267,28 @@ func TestTailInsideRecord(t *testing.T) {
 	}
 }
 
-// TestCountLines puts an escape across the boundary of countLines' reads.
+// TestCountLines counts records whose texts are longer than countLines'
+// buffer, and stops at the first that is not whole.
 func TestCountLines(t *testing.T) {
-	const chunk = 64 << 10
-	x := func(n int) string { return strings.Repeat("x", n) }
+	ts := appendTimeStream(nil, base, Stdout)
+	rec := func(text string) string { return string(appendRecord(nil, ts, []byte(text), false)) }
+	long := strings.Repeat(strings.Repeat("x", 99)+"\n", 3000) + "end" // 3001 lines, 300 KB
 	for _, tt := range []struct {
-		name, text string
+		name, file string
 		want       int
 	}{
-		{"newline escape cut after its backslash", x(chunk-1) + `\n` + "\n", 2},
-		{"escaped backslash, then n", x(chunk-2) + `\\n` + "\n", 1},
-		{"escaped backslash cut in two, then n", x(chunk-1) + `\\n` + "\n", 1},
-		{"quote escape cut", x(chunk-1) + `\"` + "\n", 1},
-		{"two records", "a\\nb\nc\n", 3},
+		{"empty", "", 0},
+		{"one line", rec("a"), 1},
+		{"records of several lines", rec("a\nb") + rec("\n\n") + rec("c"), 6},
+		{"text longer than the buffer", rec("a") + rec(long) + rec("b"), 3003},
+		{"torn text at the end", rec("a") + rec(long)[:100<<10], 1},
+		{"torn head at the end", rec("a") + rec("b")[:20], 1},
+		{"a record's newline missing", rec("a") + strings.TrimSuffix(rec("b\nc"), "\n") + "x" + rec("d"), 1},
+		{"not a record", rec("a") + "hello\n" + rec("b"), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "log")
-			if err := os.WriteFile(path, []byte(tt.text), 0o640); err != nil {
+			if err := os.WriteFile(path, []byte(tt.file), 0o640); err != nil {
 				t.Fatal(err)
 			}
 			f, err := os.Open(path)
@@ -301,6 +300,77 @@ func TestCountLines(t *testing.T) {
 				t.Errorf("countLines = %d, %v; want %d", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestUnreadablePassesOverTheRest damages a record in the middle of a
+// file: what comes before it is printed, what comes after is passed over
+// and reported, even when it holds what reads like records.
+func TestUnreadablePassesOverTheRest(t *testing.T) {
+	checkLeaks(t)
+	ts := appendTimeStream(nil, base, Stdout)
+	rec := func(text string) []byte { return appendRecord(nil, ts, []byte(text), false) }
+	for _, tt := range []struct {
+		name string
+		bad  []byte
+	}{
+		{"a head that is not one", []byte("{\"time\":\"yesterday\"}\n")},
+		{"a text longer than its head says", append(bytes.TrimSuffix(rec("two"), newline), "!\n"...)},
+		{"a line too long for a head", []byte(strings.Repeat("x", 100<<10) + "\n")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := slices.Concat(rec("one"), tt.bad, rec("three"))
+			if err := os.WriteFile(filepath.Join(dir, "web.log"), file, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			err := Print(context.Background(), &out, logDirs(t, dir), PrintOptions{Tail: TailAll})
+			if out.String() != "web | one\n" {
+				t.Errorf("printed %q, want only the record before the damage", out.String())
+			}
+			if err == nil || !strings.Contains(err.Error(), "1 unreadable records passed over") || !strings.Contains(err.Error(), "the rest of the file is passed over") {
+				t.Errorf("Print: %v, want the damage reported", err)
+			}
+		})
+	}
+}
+
+// TestFollowWaitsForWholeRecord appends a record in pieces, as a reader
+// may see a long write in progress: a follower prints it once it is
+// whole, and never a piece of it.
+func TestFollowWaitsForWholeRecord(t *testing.T) {
+	checkLeaks(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.log")
+	writeLog(t, path, line{1, Stdout, "first"})
+	rec := appendRecord(nil, appendTimeStream(nil, base.Add(2*time.Second), Stdout), []byte("second\nthird"), false)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stopped atomic.Bool
+	w, cancel, done := follow(t, dir, stopped.Load)
+	defer cancel()
+	waitForOutput(t, w, "web | first\n")
+	for _, piece := range [][]byte{rec[:10], rec[10 : len(rec)-8], rec[len(rec)-8 : len(rec)-1]} {
+		if _, err := f.Write(piece); err != nil {
+			t.Fatal(err)
+		}
+		// Rounds of the follower pass over the piece in the file.
+		time.Sleep(20 * time.Millisecond)
+		if got := w.String(); got != "web | first\n" {
+			t.Fatalf("with %d bytes of the record written, printed %q", len(piece), got)
+		}
+	}
+	if _, err := f.Write(rec[len(rec)-1:]); err != nil {
+		t.Fatal(err)
+	}
+	waitForOutput(t, w, "web | first\nweb | second\nweb | third\n")
+	stopped.Store(true)
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -327,7 +397,7 @@ func TestDirectoryOfItsOwn(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, dir := range dirs {
-		if recs := readFile(t, filepath.Join(dir, name+".log")); len(recs) != 1 || recs[0].Log != "hello from "+name {
+		if recs := readFile(t, filepath.Join(dir, name+".log")); len(recs) != 1 || string(recs[0].Text) != "hello from "+name {
 			t.Errorf("%s: got %+v, want its one line", name, recs)
 		}
 	}
@@ -347,4 +417,30 @@ func TestDirectoryOfItsOwn(t *testing.T) {
 	if _, err := New(Config{Dirs: map[string]string{"web": filepath.Join(parent, "missing", "web.3c")}, Names: []string{"web"}}); err == nil || !strings.Contains(err.Error(), `"web"`) {
 		t.Errorf("New under a missing parent: %v, want an error naming web", err)
 	}
+}
+
+// waitForOutput waits until w holds exactly want.
+func waitForOutput(t *testing.T, w *lockedWriter, want string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // only against a hang
+	for w.String() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("printed %q, want %q", w.String(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// follow starts Print following the logs of dir, polling every
+// millisecond, and returns what it prints, the end of its context and
+// its result.
+func follow(t *testing.T, dir string, stopped func() bool) (*lockedWriter, context.CancelFunc, <-chan error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedWriter{}
+	done := make(chan error, 1)
+	dirs := logDirs(t, dir)
+	go func() {
+		done <- Print(ctx, out, dirs, PrintOptions{Tail: TailAll, Follow: true, Poll: time.Millisecond, Stopped: stopped})
+	}()
+	return out, cancel, done
 }

@@ -1,16 +1,14 @@
 package logs
 
 import (
+	"bufio"
 	"bytes"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"iter"
-	"math/bits"
-	"slices"
+	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // Stream says where a line came from.
@@ -27,31 +25,58 @@ const (
 // record's time has the same width; any RFC 3339 parser reads it.
 const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-// record is one line of a log file, as read back.
+// A record is a head, a JSON object on a line of its own, and then as
+// many bytes as its "bytes" says, as the container wrote them, and a
+// newline:
+//
+//	{"time":"2006-01-02T15:04:05.000000000Z","stream":"stdout","bytes":7}
+//	one
+//	two
+//
+// The bytes are lines joined by newlines, all whole but the last, which
+// is partial (no newline followed it) when the head says "partial":true.
+// Only the head is parsed: the text is never escaped or checked, which
+// a JSON string would need (and base64 for text that is not UTF-8), so
+// storing a line costs its copy to the file and no pass of its own. A
+// reader finds each head from the length of the record before it and
+// never in the text, so a container cannot write a record of its own.
+const (
+	headTime   = `{"time":"`
+	headStream = `","stream":"`
+	headBytes  = `","bytes":`
+	headPart   = `,"partial":true`
+	headEnd    = "}\n"
+)
+
+// maxBody bounds the text of a record a reader accepts, so that a head
+// damaged to a huge length is refused rather than allocated: the writer
+// makes none longer than its read buffer (see splitter), a few hundred
+// KiB.
+const maxBody = 4 << 20
+
+// maxHead bounds a head: a longer line is none.
+const maxHead = 256
+
+// recordHead is the head of a record.
+type recordHead struct {
+	time    time.Time
+	stream  Stream
+	size    int // of the text
+	partial bool
+}
+
+// record is one record of a log file, as read back.
 type record struct {
-	Time   time.Time `json:"time"`
-	Stream Stream    `json:"stream"`
-	Log    string    `json:"log"`
-	// LogBase64 holds a line that is not valid UTF-8, which a JSON string
-	// cannot carry without replacing bytes.
-	LogBase64 []byte `json:"log_base64"`
-	Partial   bool   `json:"partial"`
+	Time    time.Time
+	Stream  Stream
+	Text    []byte // lines joined by newlines
+	Partial bool   // the last line is a piece: no newline followed it
 }
 
-// text is the record's bytes, whichever way they were stored.
-func (r *record) text() []byte {
-	if r.LogBase64 != nil {
-		return r.LogBase64
-	}
-	return []byte(r.Log)
-}
-
-// lines yields the lines of the record, each with whether it is partial
-// (no newline followed it): a record holds one or more lines joined by
-// newlines, all whole but the last, which is partial if the record is.
+// lines yields the lines of the record, each with whether it is partial.
 func (r *record) lines() iter.Seq2[[]byte, bool] {
 	return func(yield func([]byte, bool) bool) {
-		text := r.text()
+		text := r.Text
 		for {
 			i := bytes.IndexByte(text, '\n')
 			if i < 0 {
@@ -68,188 +93,157 @@ func (r *record) lines() iter.Seq2[[]byte, bool] {
 
 // dropLines removes the first n lines of the record, fewer than it holds.
 func (r *record) dropLines(n int) {
-	text := r.text()
 	for range n {
-		text = text[bytes.IndexByte(text, '\n')+1:]
-	}
-	if r.LogBase64 != nil {
-		r.LogBase64 = text
-	} else {
-		r.Log = string(text)
+		r.Text = r.Text[bytes.IndexByte(r.Text, '\n')+1:]
 	}
 }
 
-func parseRecord(line []byte) (record, error) {
-	var r record
-	if err := json.Unmarshal(line, &r); err != nil {
-		return r, err
-	}
-	switch r.Stream {
-	case Stdout, Stderr, Event:
-	default:
-		return r, fmt.Errorf("unknown stream %q", r.Stream)
-	}
-	if r.Time.IsZero() {
-		return r, fmt.Errorf("no time")
-	}
-	return r, nil
-}
-
-// appendRecordHead appends the part of a record that lines of one stream
-// read at one moment share: `{"time":"...","stream":"stdout"`.
-func appendRecordHead(dst []byte, t time.Time, s Stream) []byte {
-	dst = append(dst, `{"time":"`...)
+// appendTimeStream appends the part of a head that the records of one
+// stream read at one moment share: `{"time":"...","stream":"stdout`.
+func appendTimeStream(dst []byte, t time.Time, s Stream) []byte {
+	dst = append(dst, headTime...)
 	dst = t.UTC().AppendFormat(dst, timeFormat)
-	dst = append(dst, `","stream":"`...)
-	dst = append(dst, s...)
-	return append(dst, '"')
+	dst = append(dst, headStream...)
+	return append(dst, s...)
 }
 
-// appendRecord appends one JSON line: head (from appendRecordHead), the
-// text and the partial flag. Text that is not valid UTF-8 is stored as
-// log_base64; the caller gives such text one line at a time (see
-// Log.add), since a reader splits either field at its newlines.
-func appendRecord(dst, head, text []byte, partial bool) []byte {
-	if utf8.Valid(text) {
-		return appendTextRecord(dst, head, text, partial)
-	}
-	dst = append(dst, head...)
-	dst = append(dst, `,"log_base64":"`...)
-	dst = base64.StdEncoding.AppendEncode(dst, text)
-	return appendRecordTail(dst, partial)
-}
-
-// appendTextRecord is appendRecord for text the caller has checked is
-// valid UTF-8 (Log.put checks every run once): it skips the check.
-func appendTextRecord(dst, head, text []byte, partial bool) []byte {
-	dst = append(dst, head...)
-	dst = append(dst, `,"log":"`...)
-	dst = appendJSONString(dst, text)
-	return appendRecordTail(dst, partial)
-}
-
-// appendRecordTail closes the record's text field and the record.
-func appendRecordTail(dst []byte, partial bool) []byte {
-	dst = append(dst, '"')
+// appendHead appends the head of a record of size bytes of text to ts,
+// from appendTimeStream.
+func appendHead(dst, ts []byte, size int, partial bool) []byte {
+	dst = append(dst, ts...)
+	dst = append(dst, headBytes...)
+	dst = strconv.AppendInt(dst, int64(size), 10)
 	if partial {
-		dst = append(dst, `,"partial":true`...)
+		dst = append(dst, headPart...)
 	}
-	return append(dst, "}\n"...)
+	return append(dst, headEnd...)
 }
 
-// recordLen is the length of the record appendRecord makes of valid UTF-8
-// text, partial false.
-func recordLen(head, text []byte) int {
-	return len(head) + len(`,"log":"`) + escapedLen(text) + len(`"}`+"\n")
+// headLen is the length of appendHead's head; ts as there.
+func headLen(ts []byte, size int, partial bool) int {
+	n := len(ts) + len(headBytes) + digits(size) + len(headEnd)
+	if partial {
+		n += len(headPart)
+	}
+	return n
 }
 
-// escapedLen is the length of text (valid UTF-8) as appendJSONString
-// escapes it.
-func escapedLen(text []byte) int {
-	n := len(text)
-	for i := 0; ; i++ {
-		i += plainRun(text[i:])
-		if i >= len(text) {
-			return n
-		}
-		switch text[i] {
-		case '"', '\\', '\n', '\r', '\t':
-			n++
-		default:
-			n += len(`\u0000`) - 1
-		}
-	}
+// recordLen is the length in the file of the record of size bytes of
+// text; ts as for appendHead.
+func recordLen(ts []byte, size int, partial bool) int {
+	return headLen(ts, size, partial) + size + 1
 }
 
-// plain marks the bytes that go into a JSON string as they are; the caller
-// has checked that the text is valid UTF-8.
-var plain = func() (t [256]bool) {
-	for c := range t {
-		t[c] = c >= 0x20 && c != '"' && c != '\\'
+func digits(n int) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
 	}
-	return t
-}()
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s escaped for a JSON string. Where the SIMD
-// kernel runs (scan_amd64.s), it takes plain bytes and newlines, the
-// bulk of a run of lines, 32 at a time, and stops for the rest; the loop
-// below does what it leaves: other bytes to escape, and the tail.
-func appendJSONString(dst, s []byte) []byte {
-	for simd && len(s) >= 32 {
-		// Room for the text, a newline every 64 bytes and what the
-		// kernel writes ahead; with more newlines than that, it stops
-		// short and the next round grows dst again.
-		if need := len(s) + len(s)/64 + 64; cap(dst)-len(dst) < need {
-			dst = slices.Grow(dst, need)
-		}
-		ns, nd := escapeNewlinesAVX2(dst[len(dst):cap(dst)], s)
-		dst, s = dst[:len(dst)+nd], s[ns:]
-		if len(s) > 0 && !plain[s[0]] {
-			dst = appendEscape(dst, s[0])
-			s = s[1:]
-		}
-	}
-	i := 0
-	for {
-		j := i + plainRun(s[i:])
-		dst = append(dst, s[i:j]...)
-		if j == len(s) {
-			return dst
-		}
-		dst = appendEscape(dst, s[j])
-		i = j + 1
-	}
+	return d
 }
 
-// appendEscape appends c, a byte that plain says a JSON string cannot
-// hold as it is, escaped.
-func appendEscape(dst []byte, c byte) []byte {
-	switch c {
-	case '"', '\\':
-		return append(dst, '\\', c)
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
+// appendRecord appends the whole record of text (for tests and events;
+// the capture writes a record's text from where it was read).
+func appendRecord(dst, ts, text []byte, partial bool) []byte {
+	dst = appendHead(dst, ts, len(text), partial)
+	return append(append(dst, text...), '\n')
+}
+
+var errHead = errors.New("not a record head")
+
+// parseHead parses a head as appendHead writes it, newline included. It
+// is strict: a head is written by the supervisor alone, in this one form.
+func parseHead(line []byte) (recordHead, error) {
+	var h recordHead
+	rest, ok := bytes.CutPrefix(line, []byte(headTime))
+	if !ok {
+		return h, errHead
+	}
+	i := bytes.IndexByte(rest, '"')
+	if i < 0 {
+		return h, errHead
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(rest[:i]))
+	if err != nil {
+		return h, fmt.Errorf("time: %w", err)
+	}
+	h.time = t
+	if rest, ok = bytes.CutPrefix(rest[i:], []byte(headStream)); !ok {
+		return h, errHead
+	}
+	i = bytes.IndexByte(rest, '"')
+	if i < 0 {
+		return h, errHead
+	}
+	switch s := Stream(rest[:i]); s {
+	case Stdout, Stderr, Event:
+		h.stream = s
 	default:
-		return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		return h, fmt.Errorf("unknown stream %q", s)
+	}
+	if rest, ok = bytes.CutPrefix(rest[i:], []byte(headBytes)); !ok {
+		return h, errHead
+	}
+	i = 0
+	for i < len(rest) && '0' <= rest[i] && rest[i] <= '9' && i < 8 {
+		h.size = 10*h.size + int(rest[i]-'0')
+		i++
+	}
+	switch {
+	case i == 0 || (rest[0] == '0' && i > 1):
+		return h, errHead
+	case h.size > maxBody:
+		return h, fmt.Errorf("a text of %d bytes, more than a record holds", h.size)
+	}
+	rest, h.partial = bytes.CutPrefix(rest[i:], []byte(headPart))
+	if !bytes.Equal(rest, []byte(headEnd)) {
+		return h, errHead
+	}
+	return h, nil
+}
+
+// walkRecords reads the records of r from its start, without keeping
+// their text. It returns how many lines the whole records hold and where
+// the last of them ends: a record cut short (a write a crash cut), or
+// anything that is not a record, ends the walk, since no record can be
+// found after it (see fileReader.next). Errors are those of reading.
+func walkRecords(r io.Reader) (lines int, end int64, err error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return lines, end, ignoreEOF(err)
+		}
+		h, err := parseHead(line)
+		if err != nil {
+			return lines, end, nil
+		}
+		// The text and its newline, counted where they are buffered.
+		n, left := 0, h.size+1
+		var last byte
+		for left > 0 {
+			b, err := br.Peek(min(left, br.Size()))
+			if len(b) == 0 {
+				return lines, end, ignoreEOF(err)
+			}
+			n += bytes.Count(b, []byte{'\n'})
+			last = b[len(b)-1]
+			left -= len(b)
+			_, _ = br.Discard(len(b)) // buffered: cannot fail
+		}
+		if last != '\n' {
+			return lines, end, nil
+		}
+		lines += n // a newline for each line but the last, and the record's own
+		end += int64(len(line) + h.size + 1)
 	}
 }
 
-// plainRun is the length of the run of plain bytes that s starts with.
-// It looks at sixteen bytes at a time (most text needs no escaping).
-func plainRun(s []byte) int {
-	i := 0
-	for ; i+16 <= len(s); i += 16 {
-		lo, hi := binary.LittleEndian.Uint64(s[i:]), binary.LittleEndian.Uint64(s[i+8:])
-		if hit := escapes(lo); hit != 0 {
-			return i + bits.TrailingZeros64(hit)/8
-		} else if hit := escapes(hi); hit != 0 {
-			return i + 8 + bits.TrailingZeros64(hit)/8
-		}
+// ignoreEOF is err, but nil for the end of the input (and a cut short
+// buffer, which is no record).
+func ignoreEOF(err error) error {
+	if err == io.EOF || errors.Is(err, bufio.ErrBufferFull) {
+		return nil
 	}
-	for ; i < len(s); i++ {
-		if !plain[s[i]] {
-			return i
-		}
-	}
-	return len(s)
-}
-
-// escapes has the high bit set of each byte of x that JSON escapes (below
-// 0x20, '"', '\\') from the lowest such byte on; 0 if there is none.
-func escapes(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	// (v-ones)&^v has a byte's high bit set where v has a zero byte,
-	// (x-0x20*ones)&^x where x has a byte below 0x20. A borrow can set it
-	// in a later byte too, but only after a real hit: the lowest bit set
-	// marks the first byte to escape. x, x^'"' and x^'\\' have the same
-	// high bits, so one &^x serves all three.
-	q := x ^ ('"' * ones)
-	b := x ^ ('\\' * ones)
-	return ((x - 0x20*ones) | (q - ones) | (b - ones)) &^ x & highs
+	return err
 }

@@ -2,30 +2,13 @@ package logs
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
-
-// escapeSlow is appendJSONString one byte at a time, the reference the
-// block-at-a-time paths are checked against.
-func escapeSlow(s []byte) []byte {
-	var dst []byte
-	for _, c := range s {
-		if plain[c] {
-			dst = append(dst, c)
-		} else {
-			dst = appendEscape(dst, c)
-		}
-	}
-	return dst
-}
 
 // linesSlow is appendLines line by line: the reference for its SIMD path.
 func linesSlow(prefix, text []byte) ([]byte, int) {
@@ -76,28 +59,6 @@ func scanTexts() [][]byte {
 	return texts
 }
 
-// TestAppendJSONString checks the escaping against escapeSlow, written
-// after a record's head and into a buffer of every size, and that a JSON
-// decoder reads back the text.
-func TestAppendJSONString(t *testing.T) {
-	for _, text := range scanTexts() {
-		want := escapeSlow(text)
-		for _, dst := range [][]byte{nil, []byte(`{"log":"`), make([]byte, 3, 40), make([]byte, 0, len(text)+8)} {
-			got := appendJSONString(bytes.Clone(dst), text)
-			if !bytes.Equal(got[:len(dst)], dst) || !bytes.Equal(got[len(dst):], want) {
-				t.Fatalf("appendJSONString(%q) = %q, want %q", text, got[len(dst):], want)
-			}
-		}
-		if !utf8.Valid(text) {
-			continue
-		}
-		var back string
-		if err := json.Unmarshal(append(append([]byte{'"'}, want...), '"'), &back); err != nil || back != string(text) {
-			t.Fatalf("%q: read back %q, %v", text, back, err)
-		}
-	}
-}
-
 // TestAppendLines checks the output's formatting against linesSlow, for
 // prefixes the kernel's vector holds and longer ones it leaves to the
 // loop.
@@ -116,45 +77,36 @@ func TestAppendLines(t *testing.T) {
 	}
 }
 
-// TestKernelBounds runs the kernels on their own with every room up to a
-// few blocks: whatever they say they wrote must be right, and they must
-// write nothing past the room they were given.
+// TestKernelBounds runs the kernel on its own with every room up to a
+// few blocks: whatever it says it wrote must be right, and it must write
+// nothing past the room it was given.
 func TestKernelBounds(t *testing.T) {
 	if !simd {
-		t.Skip("no SIMD kernels on this machine")
+		t.Skip("no SIMD kernel on this machine")
 	}
 	src := []byte(strings.Repeat("0123456789 line\n\"quoted\" and \\ back\n", 8))
+	const plen = len("container-name-here | ")
 	var prefix [32]byte
 	copy(prefix[:], "container-name-here | ")
 	const guard = 0xa5
 	for room := 0; room <= 200; room++ {
 		for _, off := range []int{0, 1, 31} {
-			for kernel := range 2 {
-				buf := bytes.Repeat([]byte{guard}, room+64)
-				s := src[off:]
-				var ns, nd int
-				var want []byte
-				if kernel == 0 {
-					ns, nd = escapeNewlinesAVX2(buf[:room], s)
-					want = escapeSlow(s[:ns])
-				} else {
-					var lines int
-					ns, nd, lines = prefixLinesAVX2(buf[:room], s, &prefix, len("container-name-here | "))
-					want = bytes.ReplaceAll(s[:ns], []byte("\n"), []byte("\ncontainer-name-here | "))
-					if lines != bytes.Count(s[:ns], []byte{'\n'}) {
-						t.Errorf("kernel %d, room %d: %d lines, want %d", kernel, room, lines, bytes.Count(s[:ns], []byte{'\n'}))
-					}
-				}
-				name := fmt.Sprintf("kernel %d, room %d, offset %d", kernel, room, off)
-				if nd > room || !bytes.Equal(buf[:nd], want) {
-					t.Fatalf("%s: wrote %q for %q", name, buf[:nd], s[:ns])
-				}
-				if bytes.Count(buf[room:], []byte{guard}) != len(buf)-room {
-					t.Fatalf("%s: wrote past its room: %q", name, buf[room:])
-				}
-				if room >= 64+32 && ns == 0 {
-					t.Errorf("%s: took nothing", name)
-				}
+			buf := bytes.Repeat([]byte{guard}, room+64)
+			s := src[off:]
+			ns, nd, lines := prefixLinesAVX2(buf[:room], s, &prefix, plen)
+			want := bytes.ReplaceAll(s[:ns], []byte("\n"), []byte("\ncontainer-name-here | "))
+			name := fmt.Sprintf("room %d, offset %d", room, off)
+			if lines != bytes.Count(s[:ns], []byte{'\n'}) {
+				t.Errorf("%s: %d lines, want %d", name, lines, bytes.Count(s[:ns], []byte{'\n'}))
+			}
+			if nd > room || !bytes.Equal(buf[:nd], want) {
+				t.Fatalf("%s: wrote %q for %q", name, buf[:nd], s[:ns])
+			}
+			if bytes.Count(buf[room:], []byte{guard}) != len(buf)-room {
+				t.Fatalf("%s: wrote past its room: %q", name, buf[room:])
+			}
+			if room >= 64+32 && ns == 0 {
+				t.Errorf("%s: took nothing", name)
 			}
 		}
 	}
@@ -162,9 +114,9 @@ func TestKernelBounds(t *testing.T) {
 
 // TestFileAsReference writes texts with every kind of byte through a Log,
 // in reads of several sizes, and checks the file byte for byte: each
-// record must be what escapeSlow makes of the lines it says it holds, and
-// those lines, in the file's order, must be the stream, none missing,
-// none twice, none moved.
+// record must be its head, as appendHead makes it, and its text as it
+// was written; the lines of the records, in the file's order, must be
+// the stream, none missing, none twice, none moved.
 func TestFileAsReference(t *testing.T) {
 	checkLeaks(t)
 	var stream []byte
@@ -185,32 +137,28 @@ func TestFileAsReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []byte
-			for n, line := range bytes.SplitAfter(raw, []byte{'\n'}) {
-				if len(line) == 0 {
-					continue
+			for n := 0; len(raw) > 0; n++ {
+				i := bytes.IndexByte(raw, '\n')
+				if i < 0 {
+					t.Fatalf("record %d: no head: %q", n, raw)
 				}
-				r, err := parseRecord(line)
+				h, err := parseHead(raw[:i+1])
 				if err != nil {
-					t.Fatalf("record %d: %v: %q", n, err, line)
+					t.Fatalf("record %d: %v: %q", n, err, raw[:i+1])
 				}
-				want := appendRecordHead(nil, r.Time, r.Stream)
-				if r.LogBase64 != nil {
-					want = append(want, `,"log_base64":"`...)
-					want = base64.StdEncoding.AppendEncode(want, r.LogBase64)
-				} else {
-					want = append(want, `,"log":"`...)
-					want = append(want, escapeSlow([]byte(r.Log))...)
+				want := appendHead(nil, appendTimeStream(nil, h.time, h.stream), h.size, h.partial)
+				if !bytes.Equal(raw[:i+1], want) {
+					t.Fatalf("record %d: head %q, want %q", n, raw[:i+1], want)
 				}
-				want = appendRecordTail(want, r.Partial)
-				if !bytes.Equal(line, want) {
-					t.Fatalf("record %d:\n got %q\nwant %q", n, line, want)
+				raw = raw[i+1:]
+				if len(raw) <= h.size || raw[h.size] != '\n' {
+					t.Fatalf("record %d: no text of %d bytes and a newline: %q", n, h.size, raw)
 				}
-				for text, partial := range r.lines() {
-					got = append(got, text...)
-					if !partial {
-						got = append(got, '\n')
-					}
+				got = append(got, raw[:h.size]...)
+				if !h.partial {
+					got = append(got, '\n')
 				}
+				raw = raw[h.size+1:]
 			}
 			if !bytes.Equal(got, stream) {
 				i := 0
