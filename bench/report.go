@@ -196,7 +196,7 @@ func (r *results) targets() []target {
 	t := target{goal: "`down` of 50: ≤ the Go floor's teardown + 30 ms", met: "not measured", measured: "–"}
 	d, f := r.samples[cell{scenarioDown, "stack up -d", big}], r.samples[cell{scenarioDown, goFloorName, big}]
 	if len(d) > 0 && len(f) > 0 {
-		t.measured = fmt.Sprintf("stack down %s, floor teardown %s: +%s", ms(median(d)), ms(median(f)), ms(median(d)-median(f)))
+		t.measured = fmt.Sprintf("stack down %s, floor teardown %s: %s", ms(median(d)), ms(median(f)), signedMs(median(d)-median(f)))
 		t.met = yesNo(median(d) <= median(f)+downSlack)
 	}
 	ts = append(ts, t)

@@ -93,3 +93,13 @@ func TestPlotStart(t *testing.T) {
 		t.Error("a plot of nothing")
 	}
 }
+
+// TestSignedMs: a down faster than its floor reads as a difference below
+// zero, not "+-".
+func TestSignedMs(t *testing.T) {
+	for d, want := range map[time.Duration]string{4600 * time.Microsecond: "+4.6 ms", -4600 * time.Microsecond: "−4.6 ms", 0: "+0.0 ms"} {
+		if got := signedMs(d); got != want {
+			t.Errorf("signedMs(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

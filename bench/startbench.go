@@ -95,3 +95,11 @@ func errSuffix(err error) string {
 func ms(d time.Duration) string {
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 }
+
+// signedMs is ms with its sign, + or − (a down can beat its floor).
+func signedMs(d time.Duration) string {
+	if d < 0 {
+		return "−" + ms(-d)
+	}
+	return "+" + ms(d)
+}
