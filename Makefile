@@ -82,12 +82,13 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## fuzz: fuzz the manifest loader, its interpolation and the init's configuration decoder, FUZZTIME each (default 10m)
+## fuzz: fuzz the manifest loader, its interpolation, the init's configuration decoder and the log files' reader, FUZZTIME each (default 10m)
 # go test fuzzes one target of one package at a time.
 fuzz:
 	$(GO) test ./manifest -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./manifest -run '^$$' -fuzz '^FuzzExpand$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./runtime/containerinit -run '^$$' -fuzz '^FuzzDecodeConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./supervisor/logs -run '^$$' -fuzz '^FuzzReadRecords$$' -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin
