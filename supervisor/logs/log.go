@@ -372,7 +372,7 @@ func (l *Log) write(s Stream, runs iter.Seq2[[]byte, bool], sp *splitter) {
 				l.show(s, now, whole[:len(whole)-1])
 				whole = nil
 			}
-			l.show(s, now, bytes.TrimSuffix(run, newline))
+			l.show(s, now, recordText(run, partial))
 		}
 	}
 	l.flush()
@@ -433,14 +433,8 @@ func (l *Log) hand(s Stream) {
 // than maxSize takes a file past it, and has that file to itself.
 func (l *Log) add(ts, run []byte, partial bool) {
 	for len(run) > 0 {
-		// A run of whole lines is its record's text and the newline that
-		// ends the record.
-		size := len(run) - 1
-		if partial {
-			size = len(run)
-		}
 		used := l.size + int64(l.batchLen)
-		if used+int64(recordLen(ts, size, partial)) <= l.maxSize {
+		if used+int64(recordLen(ts, len(recordText(run, partial)), partial)) <= l.maxSize {
 			l.queue(ts, run, partial)
 			return
 		}
@@ -496,14 +490,20 @@ func (l *Log) show(s Stream, t time.Time, text []byte) {
 // written by flush from where it is: a run of whole lines ends in the
 // newline that ends the record too; a piece is followed by one.
 func (l *Log) queue(ts, run []byte, partial bool) {
-	size := len(run)
-	if !partial {
-		size--
-	}
+	size := len(recordText(run, partial))
 	start := len(l.heads)
 	l.heads = appendHead(l.heads, ts, size, partial)
 	l.recs = append(l.recs, pendingRecord{head: [2]int{start, len(l.heads)}, text: run, end: partial})
 	l.batchLen += len(l.heads) - start + size + 1
+}
+
+// recordText is the text of the record of run, as add takes it: a run of
+// whole lines without its last newline, which is the record's own.
+func recordText(run []byte, partial bool) []byte {
+	if partial {
+		return run
+	}
+	return run[:len(run)-1]
 }
 
 // pendingRecord is a record of the batch: its head is l.heads[head[0]:
@@ -591,15 +591,13 @@ func writeAll(f *os.File, iov [][]byte) (int, error) {
 				werr = io.ErrShortWrite
 				return true
 			}
-			for n > 0 && n >= len(iov[0]) {
+			// Past what was written, and into the buffer it stopped in.
+			for len(iov) > 0 && n >= len(iov[0]) {
 				n -= len(iov[0])
 				iov = iov[1:]
 			}
 			if n > 0 {
 				iov[0] = iov[0][n:]
-			}
-			for len(iov) > 0 && len(iov[0]) == 0 {
-				iov = iov[1:]
 			}
 		}
 		return true

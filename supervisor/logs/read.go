@@ -363,23 +363,18 @@ func (r *fileReader) next() (rec record, ok bool, err error) {
 		var err error
 		switch {
 		case r.broken:
-			_, err = r.br.Discard(r.br.Buffered())
-			if err == nil {
-				_, err = io.Copy(io.Discard, r.br)
-				if err == nil {
-					err = io.EOF
-				}
+			if _, err = io.Copy(io.Discard, r.br); err == nil {
+				err = io.EOF
 			}
 		case r.text == nil:
 			var line []byte
 			line, err = r.br.ReadSlice('\n')
 			if err != nil {
+				// At the end of what is written, or in a line longer than
+				// the buffer, which no head is.
 				r.pending = append(r.pending, line...)
 				if len(r.pending) > maxHead {
 					r.unreadable(r.pending, errHead)
-					continue
-				}
-				if err == bufio.ErrBufferFull {
 					continue
 				}
 				break
